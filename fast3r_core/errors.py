@@ -1,0 +1,61 @@
+"""Typed exceptions of fast3r_core.
+
+Every error that a user can cause (bad input, a missing or corrupt checkpoint, no licence acceptance,
+not enough memory) is a subclass of :class:`Fast3RError` with a message meant for people: the CLI prints
+it as one line and the GUI shows it in a dialog. Anything else is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Cancelled",
+    "CheckpointError",
+    "ConfigError",
+    "DownloadError",
+    "Fast3RError",
+    "InputError",
+    "InsufficientMemoryError",
+    "LicenseNotAcceptedError",
+    "ModelNotAvailableError",
+    "NoImagesError",
+]
+
+
+class Fast3RError(Exception):
+    """Base class of all errors meant for the user."""
+
+
+class InputError(Fast3RError, ValueError):
+    """Bad input: a path that does not exist, an unreadable video, an invalid option."""
+
+
+class NoImagesError(InputError):
+    """No usable image was found in the given inputs."""
+
+
+class ConfigError(Fast3RError):
+    """A model config.json that is missing, does not parse, or has invalid values."""
+
+
+class CheckpointError(Fast3RError):
+    """A checkpoint that cannot be loaded: missing/unexpected keys, wrong shapes, truncated or corrupt."""
+
+
+class ModelNotAvailableError(Fast3RError):
+    """The model is neither local nor cached and cannot be downloaded (offline, unknown name)."""
+
+
+class LicenseNotAcceptedError(Fast3RError):
+    """Downloading a model whose licence the user has not accepted."""
+
+
+class DownloadError(Fast3RError):
+    """A download failed (network, checksum mismatch)."""
+
+
+class InsufficientMemoryError(Fast3RError, MemoryError):
+    """The run would not fit (or did not fit) in the device's memory."""
+
+
+class Cancelled(Fast3RError):
+    """The run was cancelled by the user; no partial result is kept."""
