@@ -28,7 +28,6 @@ __all__ = [
     "OUTPUT_KEYS",
     "InferenceOptions",
     "autocast_dtype",
-    "choose_device",
     "cpu_threads",
     "predict",
     "resolve_image_ids",
@@ -59,24 +58,6 @@ class InferenceOptions:
     head_chunk: int | None = None
     seed: int = DEFAULT_SEED
     check_memory: bool = True
-
-
-def choose_device(device: str | torch.device | None = None) -> torch.device:
-    """ "auto"/None: CUDA if available, else Apple MPS, else CPU; otherwise the named device."""
-    if isinstance(device, torch.device):
-        return device
-    if device in (None, "", "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(device)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError("CUDA was requested but no CUDA device is available")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise InputError("MPS was requested but Apple's Metal backend is not available")
-    return dev
 
 
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:

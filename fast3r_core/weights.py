@@ -926,7 +926,11 @@ def load_model(
     reader = _Reader(weights_path)  # reads and checks the header before the (slow) model build
     try:
         try:
-            model = Fast3R(config)
+            # built on the meta device: no time spent on a random init that the weights overwrite
+            with torch.device("meta"):
+                model = Fast3R(config)
+            model = model.to_empty(device="cpu")
+            model.reset_buffers()
         except ValueError as exc:  # a combination of values the config validation does not cover
             raise ConfigError(f"Cannot build a model from {config_path}: {exc}") from exc
         if torch_dtype is not None:
@@ -948,8 +952,17 @@ def load_model(
             f"Not enough memory on {torch_device} for the model {weights_path}: use another device "
             "(--device cpu) or half precision"
         ) from exc
+    model.name = _display_name(source, path)
     log.info("Loaded %s (%s) on %s", weights_path, model.__class__.__name__, torch_device)
     return model
+
+
+def _display_name(source: str | Path, path: Path) -> str:
+    """A registered name or hub id as given; else the local folder or file name."""
+    text = str(source)
+    if text in MODELS or _as_local_path(source) is None:
+        return text
+    return path.name if path.name not in (CONFIG_NAME, WEIGHTS_NAME) else path.parent.name
 
 
 def _atomic_write(dest: Path, write: Callable[[Path], None]) -> None:

@@ -12,9 +12,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..errors import InputError
+from fast3r_core.errors import InputError
+
 from .config import Fast3RConfig
-from .decoder import MAX_VIEWS, FusionDecoder
+from .decoder import MAX_VIEWS, FusionDecoder, image_index_table
 from .dpt import DPTHead, postprocess
 from .encoder import Encoder
 
@@ -56,6 +57,7 @@ class Fast3R(nn.Module):
     def __init__(self, config: Fast3RConfig | None = None) -> None:
         super().__init__()
         self.config = config or Fast3RConfig()
+        self.name = ""  # set by the loader: registered name, hub id or folder name
         c = self.config
         self.patch_size = c.encoder_args.patch_size
         self.encoder = Encoder(c.encoder_args)
@@ -63,10 +65,17 @@ class Fast3R(nn.Module):
         h = c.head_args
         dims = list(h.dpt_layer_dims)
         self.downstream_head = DPTHead(c.decoder_args.embed_dim, dims, h.dpt_feature_dim, h.dpt_last_dim)
-        self.downstream_head_local = DPTHead(c.decoder_args.embed_dim, dims, h.dpt_feature_dim, h.dpt_last_dim)
+        self.downstream_head_local = DPTHead(
+            c.decoder_args.embed_dim, dims, h.dpt_feature_dim, h.dpt_last_dim
+        )
         # hook 0 is the encoder output, fed to heads built for the decoder width
         if c.encoder_args.embed_dim != c.decoder_args.embed_dim:
             raise ValueError("encoder and decoder widths must match (DPT hook 0 reads encoder tokens)")
+
+    def reset_buffers(self) -> None:
+        """Recompute the non-persistent buffers (after ``to_empty`` from the meta device)."""
+        emb = self.decoder.image_idx_emb
+        self.decoder.image_idx_emb = image_index_table(emb.shape[0], emb.shape[1]).to(emb.device)
 
     # -- stages ------------------------------------------------------------------------------------
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -78,9 +87,7 @@ class Fast3R(nn.Module):
         """tokens: N tensors (B, T_v, C); image_ids (B, N) -> 4 hooked layers, each (B, sum T_v, C)."""
         return self.decoder(list(tokens), image_ids)
 
-    def heads(
-        self, hooks: Sequence[torch.Tensor], true_shape: tuple[int, int]
-    ) -> dict[str, torch.Tensor]:
+    def heads(self, hooks: Sequence[torch.Tensor], true_shape: tuple[int, int]) -> dict[str, torch.Tensor]:
         """Run both heads on views of one size.
 
         hooks: 4 tensors (n, T, C) of n views of size true_shape = (H, W). Returns float32
