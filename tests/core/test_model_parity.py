@@ -145,3 +145,53 @@ def test_published_config_builds_published_keys():
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert shapes == expected
     assert sum(p.numel() for p in model.parameters()) == 647_551_368
+
+
+def test_refuses_a_run_that_will_not_fit(case, monkeypatch):
+    from fast3r_core import inference
+    from fast3r_core.errors import InsufficientMemoryError
+
+    model, _data, images = case
+    monkeypatch.setattr(inference, "available_memory", lambda *a, **k: 1024)
+    with pytest.raises(InsufficientMemoryError, match="fewer views"):
+        predict(model, images)
+    # the check can be switched off (the caller knows better, e.g. swap)
+    predict(model, images, options=InferenceOptions(check_memory=False))
+
+
+def test_out_of_memory_retries_with_smaller_chunks(case, monkeypatch):
+    from fast3r_core.errors import InsufficientMemoryError
+
+    model, data, images = case
+    calls = []
+    real_heads = model.heads
+
+    def flaky_heads(hooks, shape):
+        calls.append(hooks[0].shape[0])
+        if len(calls) == 1:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return real_heads(hooks, shape)
+
+    monkeypatch.setattr(model, "heads", flaky_heads)
+    outs = predict(model, images, data["image_ids"], options=InferenceOptions(head_chunk=4))
+    # the first try ran the largest same-size group at once; the retry went view by view (4 -> 1)
+    assert calls[0] == max(sum(1 for im in images if im.shape == s.shape) for s in images)
+    assert len(calls) > 1 and all(c == 1 for c in calls[1:])
+    _assert_close(outs[0]["conf"], data["view0.conf"], "after retry")
+
+    def always_oom(hooks, shape):
+        raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+
+    monkeypatch.setattr(model, "heads", always_oom)
+    with pytest.raises(InsufficientMemoryError, match="Out of memory"):
+        predict(model, images, options=InferenceOptions(head_chunk=4))
+
+
+def test_bf16_autocast_runs_and_stays_close(case):
+    """Reduced precision path (what CUDA uses by default): float32 outputs, close to fp32."""
+    model, data, images = case
+    outs = predict(model, images, data["image_ids"], options=InferenceOptions(precision="bf16"))
+    ref = data["view0.pts3d_local"]
+    assert outs[0]["pts3d_local"].dtype == np.float32
+    rel = np.abs(outs[0]["pts3d_local"] - ref).mean() / np.abs(ref).mean()
+    assert 0 < rel < 0.05

@@ -1,0 +1,44 @@
+"""Dependency rules: the core never loads Qt/VisPy, and light imports do not load torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+GUI_MODULES = ("PySide6", "vispy", "pyqtgraph", "superqt", "app")
+
+
+def _loaded_after(code: str) -> set[str]:
+    script = f"import sys\n{code}\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import fast3r_core",
+        "import fast3r_core.inference, fast3r_core.weights, fast3r_core.images, fast3r_core.cli",
+        "import fast3r_core.poses, fast3r_core.metrics, fast3r_core.result, fast3r_core.export",
+        "import fast3r_core.pipeline",
+    ],
+)
+def test_core_never_imports_gui_toolkits(code):
+    loaded = _loaded_after(code)
+    assert not loaded & set(GUI_MODULES), f"{code} loaded {loaded & set(GUI_MODULES)}"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import fast3r_core",
+        "import fast3r_core.memory, fast3r_core.model",
+        "import fast3r_core.result, fast3r_core.export",
+        "import fast3r_core.weights",
+    ],
+)
+def test_light_modules_do_not_import_torch(code):
+    """The GUI imports these at start-up; torch is loaded later, on the worker thread."""
+    assert "torch" not in _loaded_after(code)
