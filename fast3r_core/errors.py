@@ -12,12 +12,14 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DownloadError",
+    "ExportError",
     "Fast3RError",
     "InputError",
     "InsufficientMemoryError",
     "LicenseNotAcceptedError",
     "ModelNotAvailableError",
     "NoImagesError",
+    "ProjectFileError",
 ]
 
 
@@ -59,3 +61,11 @@ class InsufficientMemoryError(Fast3RError, MemoryError):
 
 class Cancelled(Fast3RError):
     """The run was cancelled by the user; no partial result is kept."""
+
+
+class ExportError(Fast3RError):
+    """An export that cannot be written: unwritable or invalid destination, disk full, nothing to write."""
+
+
+class ProjectFileError(Fast3RError):
+    """A project file (.f3r) that cannot be read or written: not a project, corrupt, or from a newer app."""

@@ -1,0 +1,210 @@
+"""Atomic file writing shared by the exporters and the project file.
+
+Every file is written to a temporary file in the destination's folder (same file system, so that the
+final :func:`os.replace` is an atomic rename) and renamed over the destination only when the write
+succeeded. On any failure the temporary file is removed and the destination keeps its old content (or
+stays absent): a reader never sees a half-written file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+from fast3r_core.errors import ExportError, Fast3RError
+
+__all__ = ["atomic_copy", "atomic_path", "atomic_write", "ensure_dir"]
+
+log = logging.getLogger(__name__)
+
+
+def ensure_dir(folder: str | os.PathLike[str], error: type[Fast3RError] = ExportError) -> Path:
+    """Create ``folder`` (and its parents) if needed.
+
+    Parameters
+    ----------
+    folder : path-like
+        Folder to create.
+    error : type of Fast3RError
+        Exception raised (with the path and the reason) when the folder cannot be created.
+
+    Returns
+    -------
+    Path
+        The folder.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise error(f"Cannot create the folder {str(folder)!r}: {exc.strerror or exc}") from exc
+    return folder
+
+
+@contextlib.contextmanager
+def atomic_path(
+    path: str | os.PathLike[str], *, error: type[Fast3RError] = ExportError, fsync: bool = False
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
+
+    Use this with libraries that want a file name rather than a file object. The temporary file
+    exists (empty) when the block starts.
+
+    Parameters
+    ----------
+    path : path-like
+        Final destination. Its parent folders are created when missing.
+    error : type of Fast3RError
+        Exception raised, naming the path and the reason, when an ``OSError`` happens while creating,
+        writing or renaming. Other exceptions propagate unchanged (after the clean-up).
+    fsync : bool
+        Flush the file to the disk before the rename (durable after a power cut, slower).
+
+    Raises
+    ------
+    Fast3RError
+        ``error`` for an unwritable destination (missing permission, a folder in the way, disk full).
+    """
+    dest = Path(path)
+    ensure_dir(dest.parent if str(dest.parent) else Path("."), error)
+    if dest.is_dir():
+        raise error(f"Cannot write {str(dest)!r}: a folder of that name exists")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    except OSError as exc:
+        raise error(f"Cannot write {str(dest)!r}: {exc.strerror or exc}") from exc
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        # mkstemp creates 0600 files; give the result the usual permissions of a new file.
+        _apply_default_mode(tmp)
+        os.replace(tmp, dest)
+    except OSError as exc:
+        _remove_quietly(tmp)
+        raise error(f"Cannot write {str(dest)!r}: {exc.strerror or exc}") from exc
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_write(
+    path: str | os.PathLike[str],
+    mode: str = "wb",
+    *,
+    error: type[Fast3RError] = ExportError,
+    fsync: bool = False,
+    encoding: str | None = None,
+    newline: str | None = None,
+) -> Iterator[IO]:
+    """Open a temporary file beside ``path`` for writing; rename it to ``path`` when the block succeeds.
+
+    Parameters
+    ----------
+    path : path-like
+        Final destination; parent folders are created when missing.
+    mode : {"wb", "w"}
+        Binary or text mode.
+    error : type of Fast3RError
+        Exception raised (with the path and the reason) for an ``OSError``.
+    fsync : bool
+        Flush to the disk before the rename.
+    encoding, newline : str or None
+        Passed to :func:`open` in text mode (``encoding`` defaults to UTF-8 there).
+
+    Yields
+    ------
+    file object
+        The open temporary file. Do not close it yourself.
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"mode must be 'wb' or 'w', got {mode!r}")
+    if mode == "w" and encoding is None:
+        encoding = "utf-8"
+    with atomic_path(path, error=error, fsync=False) as tmp:
+        try:
+            f = open(tmp, mode, encoding=encoding, newline=newline)
+        except OSError as exc:
+            raise error(f"Cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+        try:
+            yield f
+            f.flush()
+            if fsync:
+                os.fsync(f.fileno())
+        finally:
+            f.close()
+
+
+def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, link: bool = True) -> str:
+    """Put a copy of ``src`` at ``dest`` atomically, as a hard link when possible.
+
+    A hard link costs no space and no time; it is not possible across file systems or on some
+    (FAT, network shares), and then the file is copied. Note that a hard link shares its content with
+    the source: editing one edits the other.
+
+    Parameters
+    ----------
+    src, dest : path-like
+        Source file and destination file (replaced if it exists).
+    link : bool
+        Try a hard link first.
+
+    Returns
+    -------
+    str
+        "link" or "copy": what was done.
+
+    Raises
+    ------
+    ExportError
+        The source cannot be read or the destination cannot be written.
+    """
+    src, dest = Path(src), Path(dest)
+    if not src.is_file():
+        raise ExportError(f"Cannot copy {str(src)!r}: the file does not exist")
+    with atomic_path(dest) as tmp:
+        if link:
+            try:
+                tmp.unlink()
+                os.link(src, tmp)
+                return "link"
+            except OSError:
+                # EXDEV (other file system), EPERM (FAT, some shares): fall back to a real copy.
+                log.debug("hard link %s -> %s failed, copying", src, dest)
+        shutil.copyfile(src, tmp)
+    return "copy"
+
+
+@functools.cache
+def _umask() -> int:
+    """The process umask, read once (os.umask both sets and gets it, so do it only once)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+def _apply_default_mode(path: Path) -> None:
+    """chmod ``path`` to 0666 minus the process umask (what open() would have given)."""
+    if os.name != "posix":
+        return
+    umask = _umask()
+    with contextlib.suppress(OSError):
+        # A hard link shares its inode with the source: do not change the source's mode.
+        if os.stat(path).st_nlink == 1:
+            os.chmod(path, 0o666 & ~umask)
+
+
+def _remove_quietly(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink()

@@ -1,0 +1,86 @@
+"""A plain JSON file of the cameras, for scripts: intrinsics and cam-to-world poses per view.
+
+Format::
+
+    {
+      "convention": "...",            # the sentence below, so the file documents itself
+      "model_name": "...",
+      "views": [                      # input order, every view
+        {"index": 0, "image": "IMG_1.jpg", "path": "/abs/IMG_1.jpg",
+         "width": 4032, "height": 3024,                # original (upright) photo
+         "fx": ..., "fy": ..., "cx": ..., "cy": ...,    # original pixels, top-left pixel centre (0, 0)
+         "cam_to_world": [[...4...], x4],               # OpenCV camera axes
+         "pose_ok": true},
+        ...
+      ]
+    }
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fast3r_core.export._atomic import atomic_write
+
+if TYPE_CHECKING:
+    from fast3r_core.result import Reconstruction
+
+__all__ = ["CAMERAS_JSON_CONVENTION", "export_cameras_json"]
+
+log = logging.getLogger(__name__)
+
+CAMERAS_JSON_CONVENTION = (
+    "cam_to_world maps camera coordinates to world coordinates (X_world = R @ X_cam + t); OpenCV camera "
+    "axes (x right, y down, z forward); world = camera frame of view 0; fx, fy, cx, cy in pixels of the "
+    "original upright image with the centre of the top-left pixel at (0, 0); width, height = original "
+    "image size"
+)
+
+
+def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> int:
+    """Write every view's camera to a JSON file (format in the module docstring), atomically.
+
+    Parameters
+    ----------
+    rec : Reconstruction
+        The result to export.
+    path : path-like
+        Destination ``.json`` file.
+
+    Returns
+    -------
+    int
+        Number of views written.
+
+    Raises
+    ------
+    ExportError
+        The destination cannot be written.
+    """
+    views: list[dict[str, Any]] = []
+    for v in range(rec.n_views):
+        k = rec.intrinsics_original[v]
+        views.append(
+            {
+                "index": v,
+                "image": os.path.basename(rec.image_paths[v]),
+                "path": os.path.abspath(rec.image_paths[v]),
+                "width": int(rec.original_sizes[v, 0]),
+                "height": int(rec.original_sizes[v, 1]),
+                "fx": float(k[0, 0]),
+                "fy": float(k[1, 1]),
+                "cx": float(k[0, 2]),
+                "cy": float(k[1, 2]),
+                "cam_to_world": rec.cam_to_world[v].tolist(),
+                "pose_ok": bool(rec.pose_ok[v]),
+            }
+        )
+    doc = {"convention": CAMERAS_JSON_CONVENTION, "model_name": rec.model_name, "views": views}
+    with atomic_write(Path(path), "w") as f:
+        json.dump(doc, f, indent=2)
+    log.info("wrote %d cameras to %s", len(views), path)
+    return len(views)

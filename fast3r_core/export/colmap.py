@@ -1,0 +1,393 @@
+"""COLMAP sparse-model export (Gaussian-splatting trainers, Nerfstudio's colmap parser, COLMAP itself).
+
+Layout written::
+
+    <folder>/images/<name>                      the photos (unless copy_images=False)
+    <folder>/sparse/0/cameras.bin|txt           one PINHOLE camera per view
+    <folder>/sparse/0/images.bin|txt            one image per view: world-to-camera pose + 2-D points
+    <folder>/sparse/0/points3D.bin|txt          the kept points, each seen by its own view
+
+Conventions. COLMAP poses are world-to-camera (``cam_from_world``) with OpenCV camera axes (x right,
+y down, z forward) and the rotation as a unit quaternion (qw, qx, qy, qz), Hamilton convention, qw >= 0
+here. Intrinsics and 2-D points are in pixels of the original (upright) photo. COLMAP puts the
+centre of the top-left pixel at (0.5, 0.5), whereas our intrinsics put it at (0, 0), so 0.5 is added
+to cx, cy and to every 2-D point; projections are unchanged. No rigs.bin/frames.bin are written: COLMAP
+(>= 3.12) and pycolmap then create one trivial rig per camera and one frame per image.
+
+Binary files follow COLMAP's little-endian layout (reconstruction_io_binary.cc): counts are uint64;
+camera_t, image_t, point2D_t are uint32; point3D_t is uint64; the PINHOLE model id is 1 with params
+(fx, fy, cx, cy); image names are NUL-terminated.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import numpy as np
+
+from fast3r_core.errors import ExportError, InputError
+from fast3r_core.export._atomic import atomic_write, ensure_dir
+from fast3r_core.export._images import ImagePlan, place_images, plan_image_names
+
+if TYPE_CHECKING:
+    from fast3r_core.result import PointSource, Reconstruction
+
+__all__ = ["ColmapExportReport", "export_colmap", "rotation_to_quaternion_wxyz"]
+
+log = logging.getLogger(__name__)
+
+PINHOLE_MODEL_ID = 1
+COLMAP_PIXEL_OFFSET = 0.5
+"""Added to our pixel coordinates (centre of top-left pixel at 0) to get COLMAP's (at 0.5)."""
+
+_POINT2D_DTYPE = np.dtype([("x", "<f8"), ("y", "<f8"), ("point3D_id", "<u8")])
+_POINT3D_DTYPE = np.dtype(
+    [
+        ("point3D_id", "<u8"),
+        ("xyz", "<f8", (3,)),
+        ("rgb", "u1", (3,)),
+        ("error", "<f8"),
+        ("track_length", "<u8"),
+        ("image_id", "<u4"),
+        ("point2D_idx", "<u4"),
+    ]
+)
+"""One points3D.bin record when every track has exactly one element (59 bytes, packed)."""
+
+
+@dataclass(frozen=True)
+class ColmapExportReport:
+    """What :func:`export_colmap` wrote.
+
+    Attributes
+    ----------
+    n_points : int
+        3-D points written.
+    mean_reproj_px : float
+        Mean reprojection error of the written points, in original pixels (NaN when none).
+    dropped : int
+        Selected points left out because they reproject farther than ``max_reproj_px`` from their
+        pixel, or lie behind their camera.
+    n_images : int
+        Images (= cameras) written.
+    skipped_views : tuple of int
+        Selected views left out because their pose estimation failed.
+    missing_images : tuple of str
+        Source photos that were not found (the model refers to them anyway).
+    sparse_dir : Path
+        The folder holding cameras/images/points3D.
+    images_dir : Path
+        The folder the image names are relative to.
+    """
+
+    n_points: int
+    mean_reproj_px: float
+    dropped: int
+    n_images: int = 0
+    skipped_views: tuple[int, ...] = ()
+    missing_images: tuple[str, ...] = ()
+    sparse_dir: Path = Path()
+    images_dir: Path = Path()
+
+
+def rotation_to_quaternion_wxyz(r: np.ndarray) -> np.ndarray:
+    """Unit quaternion (w, x, y, z), Hamilton convention, w >= 0, of a 3x3 rotation matrix.
+
+    Private-ish helper until geometry.py's quaternion code is merged; uses the largest of the four
+    squared components as the pivot for numerical stability.
+
+    Parameters
+    ----------
+    r : np.ndarray, (3, 3) float
+        Rotation matrix (acting on column vectors).
+
+    Returns
+    -------
+    np.ndarray, (4,) float64
+    """
+    m = np.asarray(r, dtype=np.float64)
+    tr = m[0, 0] + m[1, 1] + m[2, 2]
+    squares = np.array(
+        [1 + tr, 1 + 2 * m[0, 0] - tr, 1 + 2 * m[1, 1] - tr, 1 + 2 * m[2, 2] - tr]
+    )  # 4 * (w², x², y², z²)
+    i = int(np.argmax(squares))
+    s = np.sqrt(max(squares[i], 0.0)) * 2.0  # 4 * |component i|
+    if i == 0:
+        q = [s / 4, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif i == 1:
+        q = [(m[2, 1] - m[1, 2]) / s, s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif i == 2:
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s]
+    else:
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4]
+    qa = np.array(q)
+    qa /= np.linalg.norm(qa)
+    return -qa if qa[0] < 0 else qa
+
+
+@dataclass
+class _ViewModel:
+    """Everything written for one view (model index v -> COLMAP ids v + 1)."""
+
+    view: int
+    name: str
+    width: int
+    height: int
+    params: np.ndarray  # fx, fy, cx, cy in COLMAP pixels
+    qvec: np.ndarray  # w, x, y, z of R_w2c
+    tvec: np.ndarray  # t_w2c
+    points2d: np.ndarray  # (n,) _POINT2D_DTYPE
+
+
+def export_colmap(
+    rec: Reconstruction,
+    folder: str | os.PathLike[str],
+    *,
+    binary: bool = True,
+    text: bool = False,
+    threshold: float | None = None,
+    top_percent: float | None = None,
+    views: Iterable[int] | np.ndarray | None = None,
+    source: PointSource = "global",
+    max_reproj_px: float = 2.0,
+    copy_images: bool = True,
+    images_dir: str | os.PathLike[str] | None = None,
+    link_images: bool = True,
+) -> ColmapExportReport:
+    """Export cameras, poses and points as a COLMAP sparse model (see the module docstring).
+
+    Each kept point becomes a 3-D point observed once, by its own view, at its pixel mapped to the
+    original photo. Observations must agree with the cameras: each point is reprojected with its
+    view's camera (world-to-camera pose, original-resolution intrinsics) and dropped when it lands
+    more than ``max_reproj_px`` from its pixel (or behind the camera). Global points generally do not
+    lie exactly on their pixel's ray, because the pose comes from PnP on the whole pointmap.
+
+    Parameters
+    ----------
+    rec : Reconstruction
+        The result to export.
+    folder : path-like
+        Output folder; created when missing. Existing files of the same names are replaced.
+    binary, text : bool
+        Write the .bin files, the .txt files, or both (at least one).
+    threshold, top_percent, views, source
+        Point selection, as in :meth:`Reconstruction.select`. ``views`` also selects the images.
+    max_reproj_px : float
+        Largest accepted reprojection error in original pixels.
+    copy_images : bool
+        Write the photos into ``folder/images`` (hard links when possible; photos with an EXIF
+        rotation are re-encoded upright; non-JPEG/PNG photos are converted to JPEG). When False, the
+        names refer to the photos in place, relative to ``images_dir``.
+    images_dir : path-like or None
+        Without ``copy_images``: the folder image names are relative to (default: the deepest folder
+        holding all the photos). Ignored when copying.
+    link_images : bool
+        Try hard links before copying.
+
+    Returns
+    -------
+    ColmapExportReport
+
+    Raises
+    ------
+    ExportError
+        The folder cannot be written; no view has a pose; an image is outside ``images_dir``.
+    InputError
+        Neither binary nor text, or an invalid selection option.
+    """
+    if not (binary or text):
+        raise InputError("choose the binary format, the text format or both")
+    if not max_reproj_px > 0:
+        raise InputError(f"max_reproj_px must be positive, got {max_reproj_px}")
+    folder = Path(folder)
+    mask = rec.view_mask(views)
+    selected = np.ones(rec.n_views, dtype=bool) if mask is None else mask
+    used = selected & rec.pose_ok
+    skipped = tuple(int(v) for v in np.flatnonzero(selected & ~rec.pose_ok))
+    if skipped:
+        log.warning("leaving out views %s: their pose estimation failed", list(skipped))
+    if not used.any():
+        raise ExportError("No view to export: no selected view has an estimated pose")
+    used_views = [int(v) for v in np.flatnonzero(used)]
+
+    points = rec.select(source, threshold=threshold, top_percent=top_percent, views=used)
+    # Group the points by view (stable: each group keeps decreasing confidence).
+    by_view = np.argsort(points.view, kind="stable")
+    counts = np.bincount(points.view, minlength=rec.n_views)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+
+    sparse = ensure_dir(folder / "sparse" / "0")
+    plan: ImagePlan = plan_image_names(
+        rec, used_views, copy_to=folder / "images" if copy_images else None, images_dir=images_dir
+    )
+
+    w2c = rec.world_to_cam
+    views_out: list[_ViewModel] = []
+    point_chunks: list[np.ndarray] = []
+    errors_all: list[np.ndarray] = []
+    next_id = 1
+    dropped = 0
+    for v in used_views:
+        idx = by_view[starts[v] : starts[v + 1]]
+        xyz = points.xyz[idx].astype(np.float64)
+        obs = rec.model_to_original_pixels(np.full(idx.size, v), points.pixel[idx])
+        k = rec.intrinsics_original[v]
+        cam = xyz @ w2c[v, :3, :3].T + w2c[v, :3, 3]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            proj = cam[:, :2] / cam[:, 2:3] * np.array([k[0, 0], k[1, 1]]) + k[:2, 2]
+        err = np.linalg.norm(proj - obs, axis=1)
+        keep = (cam[:, 2] > 0) & np.isfinite(err) & (err <= max_reproj_px)
+        n_keep = int(np.count_nonzero(keep))
+        dropped += idx.size - n_keep
+        ids = np.arange(next_id, next_id + n_keep, dtype=np.uint64)
+        next_id += n_keep
+
+        p2d = np.empty(n_keep, dtype=_POINT2D_DTYPE)
+        p2d["x"] = obs[keep, 0] + COLMAP_PIXEL_OFFSET
+        p2d["y"] = obs[keep, 1] + COLMAP_PIXEL_OFFSET
+        p2d["point3D_id"] = ids
+
+        p3d = np.empty(n_keep, dtype=_POINT3D_DTYPE)
+        p3d["point3D_id"] = ids
+        p3d["xyz"] = xyz[keep]
+        p3d["rgb"] = points.rgb[idx[keep]]
+        p3d["error"] = err[keep]
+        p3d["track_length"] = 1
+        p3d["image_id"] = v + 1
+        p3d["point2D_idx"] = np.arange(n_keep, dtype=np.uint32)
+        point_chunks.append(p3d)
+        errors_all.append(err[keep])
+
+        views_out.append(
+            _ViewModel(
+                view=v,
+                name=plan.names[v],
+                width=int(rec.original_sizes[v, 0]),
+                height=int(rec.original_sizes[v, 1]),
+                params=np.array(
+                    [k[0, 0], k[1, 1], k[0, 2] + COLMAP_PIXEL_OFFSET, k[1, 2] + COLMAP_PIXEL_OFFSET]
+                ),
+                qvec=rotation_to_quaternion_wxyz(w2c[v, :3, :3]),
+                tvec=w2c[v, :3, 3].copy(),
+                points2d=p2d,
+            )
+        )
+
+    points3d = np.concatenate(point_chunks) if point_chunks else np.empty(0, dtype=_POINT3D_DTYPE)
+    errors = np.concatenate(errors_all) if errors_all else np.empty(0)
+    mean_err = float(errors.mean()) if errors.size else float("nan")
+    if dropped:
+        log.info("COLMAP export: dropped %d points reprojecting > %.2f px", dropped, max_reproj_px)
+
+    if binary:
+        with atomic_write(sparse / "cameras.bin") as f:
+            _write_cameras_bin(f, views_out)
+        with atomic_write(sparse / "images.bin") as f:
+            _write_images_bin(f, views_out)
+        with atomic_write(sparse / "points3D.bin") as f:
+            f.write(struct.pack("<Q", points3d.size))
+            f.write(memoryview(points3d).cast("B"))
+    if text:
+        with atomic_write(sparse / "cameras.txt", "w") as f:
+            _write_cameras_txt(f, views_out)
+        with atomic_write(sparse / "images.txt", "w") as f:
+            _write_images_txt(f, views_out)
+        with atomic_write(sparse / "points3D.txt", "w") as f:
+            _write_points3d_txt(f, points3d)
+
+    missing = place_images(rec, plan, link=link_images)
+    report = ColmapExportReport(
+        n_points=int(points3d.size),
+        mean_reproj_px=mean_err,
+        dropped=int(dropped),
+        n_images=len(views_out),
+        skipped_views=skipped,
+        missing_images=tuple(missing),
+        sparse_dir=sparse,
+        images_dir=plan.images_dir,
+    )
+    log.info(
+        "COLMAP export to %s: %d images, %d points, mean reprojection %.3f px",
+        folder,
+        report.n_images,
+        report.n_points,
+        report.mean_reproj_px,
+    )
+    return report
+
+
+# -- binary writers ---------------------------------------------------------------------------------
+
+
+def _write_cameras_bin(f: IO[bytes], views: list[_ViewModel]) -> None:
+    f.write(struct.pack("<Q", len(views)))
+    for vm in views:
+        f.write(struct.pack("<IiQQ", vm.view + 1, PINHOLE_MODEL_ID, vm.width, vm.height))
+        f.write(struct.pack("<4d", *vm.params))
+
+
+def _write_images_bin(f: IO[bytes], views: list[_ViewModel]) -> None:
+    f.write(struct.pack("<Q", len(views)))
+    for vm in views:
+        f.write(struct.pack("<I4d3dI", vm.view + 1, *vm.qvec, *vm.tvec, vm.view + 1))
+        try:
+            name = vm.name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ExportError(f"Image name {vm.name!r} cannot be encoded") from exc
+        f.write(name + b"\0")
+        f.write(struct.pack("<Q", vm.points2d.size))
+        f.write(memoryview(vm.points2d).cast("B"))
+
+
+# -- text writers -----------------------------------------------------------------------------------
+
+
+def _write_cameras_txt(f: IO[str], views: list[_ViewModel]) -> None:
+    f.write("# Camera list with one line of data per camera:\n")
+    f.write("#   CAMERA_ID, MODEL, WIDTH, HEIGHT, PARAMS[]\n")
+    f.write(f"# Number of cameras: {len(views)}\n")
+    for vm in views:
+        params = " ".join(repr(float(p)) for p in vm.params)
+        f.write(f"{vm.view + 1} PINHOLE {vm.width} {vm.height} {params}\n")
+
+
+def _write_images_txt(f: IO[str], views: list[_ViewModel]) -> None:
+    n_obs = sum(vm.points2d.size for vm in views)
+    f.write("# Image list with two lines of data per image:\n")
+    f.write("#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME\n")
+    f.write("#   POINTS2D[] as (X, Y, POINT3D_ID)\n")
+    f.write(f"# Number of images: {len(views)}, mean observations per image: {n_obs / max(len(views), 1)}\n")
+    for vm in views:
+        pose = " ".join(repr(float(x)) for x in (*vm.qvec, *vm.tvec))
+        f.write(f"{vm.view + 1} {pose} {vm.view + 1} {vm.name}\n")
+        p = vm.points2d
+        if p.size:
+            cols = np.column_stack([p["x"], p["y"], p["point3D_id"].astype(np.float64)])
+            # One line for the whole image: triples separated by spaces.
+            np.savetxt(f, cols, fmt="%.17g %.17g %d", newline=" ")
+        f.write("\n")
+
+
+def _write_points3d_txt(f: IO[str], p: np.ndarray) -> None:
+    f.write("# 3D point list with one line of data per point:\n")
+    f.write("#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n")
+    f.write(f"# Number of points: {p.size}, mean track length: {1.0 if p.size else 0.0}\n")
+    if not p.size:
+        return
+    cols = np.column_stack(
+        [
+            p["point3D_id"].astype(np.float64),
+            p["xyz"],
+            p["rgb"].astype(np.float64),
+            p["error"],
+            p["image_id"].astype(np.float64),
+            p["point2D_idx"].astype(np.float64),
+        ]
+    )
+    np.savetxt(f, cols, fmt="%d %.17g %.17g %.17g %d %d %d %.17g %d %d")

@@ -1,0 +1,156 @@
+"""Nerfstudio dataset export: ``transforms.json`` + ``points.ply`` (+ ``images/``).
+
+What is written (nerfstudio's "nerfstudio data" format, docs.nerf.studio "Data conventions"):
+
+* ``camera_model``: "OPENCV" with zero distortion (k1 = k2 = p1 = p2 = 0) - a plain pinhole.
+* one frame per view with a pose: ``file_path`` relative to the json, ``fl_x, fl_y, cx, cy`` in pixels
+  of the original (upright) photo and its size ``w, h``. Nerfstudio, like COLMAP, puts the centre of
+  the top-left pixel at (0.5, 0.5), so 0.5 is added to our cx, cy (centre at 0).
+* ``transform_matrix``: camera-to-world with OpenGL/Blender camera axes (x right, y up, z backward),
+  i.e. our OpenCV cam-to-world times diag(1, -1, -1, 1). The world frame is unchanged: our world
+  (camera of view 0, OpenCV axes); nerfstudio re-orients and re-centres the poses itself.
+* ``ply_file_path``: the selected points, written beside the json, in the same world frame as the
+  poses.
+* ``applied_transform``: the 3x4 identity. Nerfstudio maps the PLY's points into the poses' frame with
+  this matrix (its COLMAP converter stores a permutation there); identity says both share our world.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from fast3r_core.errors import ExportError
+from fast3r_core.export._atomic import atomic_write, ensure_dir
+from fast3r_core.export._images import place_images, plan_image_names
+from fast3r_core.export.ply import voxel_downsample, write_ply
+
+if TYPE_CHECKING:
+    from fast3r_core.result import PointSource, Reconstruction
+
+__all__ = ["OPENCV_TO_OPENGL_CAMERA", "export_nerfstudio"]
+
+log = logging.getLogger(__name__)
+
+OPENCV_TO_OPENGL_CAMERA = np.diag([1.0, -1.0, -1.0, 1.0])
+"""Right-multiply an OpenCV cam-to-world by this to get the OpenGL cam-to-world (same camera)."""
+
+_PIXEL_OFFSET = 0.5  # our pixel centres are at integers, nerfstudio's at +0.5
+
+
+def export_nerfstudio(
+    rec: Reconstruction,
+    folder_or_file: str | os.PathLike[str],
+    *,
+    ply_file_path: str | None = "points.ply",
+    threshold: float | None = None,
+    top_percent: float | None = None,
+    views: Iterable[int] | np.ndarray | None = None,
+    source: PointSource = "global",
+    voxel_size: float | None = None,
+    copy_images: bool = True,
+    link_images: bool = True,
+) -> Path:
+    """Write a Nerfstudio dataset (see the module docstring for the conventions).
+
+    Parameters
+    ----------
+    rec : Reconstruction
+        The result to export.
+    folder_or_file : path-like
+        A folder (``transforms.json`` is written inside) or a path ending in ``.json``.
+    ply_file_path : str or None
+        Name of the point cloud, relative to the json; None writes no PLY.
+    threshold, top_percent, views, source, voxel_size
+        Point selection for the PLY, as in :func:`~fast3r_core.export.ply.export_ply`. ``views`` also
+        selects the frames. Views whose pose estimation failed are left out.
+    copy_images : bool
+        Put the photos in ``images/`` beside the json (hard links when possible; EXIF-rotated photos
+        re-encoded upright). When False, ``file_path`` points to the photos where they are.
+    link_images : bool
+        Try hard links before copying.
+
+    Returns
+    -------
+    Path
+        The written ``transforms.json``.
+
+    Raises
+    ------
+    ExportError
+        Nothing writable, or no selected view has a pose.
+    """
+    target = Path(folder_or_file)
+    json_path = target if target.suffix.lower() == ".json" else target / "transforms.json"
+    root = ensure_dir(json_path.parent)
+    mask = rec.view_mask(views)
+    selected = np.ones(rec.n_views, dtype=bool) if mask is None else mask
+    used = selected & rec.pose_ok
+    if not used.any():
+        raise ExportError("No view to export: no selected view has an estimated pose")
+    used_views = [int(v) for v in np.flatnonzero(used)]
+    skipped = [int(v) for v in np.flatnonzero(selected & ~rec.pose_ok)]
+    if skipped:
+        log.warning("leaving out views %s: their pose estimation failed", skipped)
+
+    plan = plan_image_names(rec, used_views, copy_to=root / "images" if copy_images else None)
+    frames: list[dict[str, Any]] = []
+    for v in used_views:
+        if copy_images:
+            file_path = f"images/{plan.names[v]}"
+        else:
+            src = os.path.abspath(rec.image_paths[v])
+            try:
+                file_path = Path(os.path.relpath(src, root)).as_posix()
+            except ValueError:  # another drive on Windows: nerfstudio accepts absolute paths too
+                file_path = Path(src).as_posix()
+        k = rec.intrinsics_original[v]
+        c2w_gl = rec.cam_to_world[v] @ OPENCV_TO_OPENGL_CAMERA
+        frames.append(
+            {
+                "file_path": file_path,
+                "transform_matrix": c2w_gl.tolist(),
+                "fl_x": float(k[0, 0]),
+                "fl_y": float(k[1, 1]),
+                "cx": float(k[0, 2]) + _PIXEL_OFFSET,
+                "cy": float(k[1, 2]) + _PIXEL_OFFSET,
+                "w": int(rec.original_sizes[v, 0]),
+                "h": int(rec.original_sizes[v, 1]),
+                "k1": 0.0,
+                "k2": 0.0,
+                "p1": 0.0,
+                "p2": 0.0,
+            }
+        )
+
+    meta: dict[str, Any] = {
+        "camera_model": "OPENCV",
+        "frames": frames,
+        "applied_transform": np.eye(4)[:3].tolist(),
+    }
+    if ply_file_path is not None:
+        points = rec.select(source, threshold=threshold, top_percent=top_percent, views=used)
+        if voxel_size is not None:
+            points = voxel_downsample(points, voxel_size)
+        write_ply(points, root / ply_file_path)
+        meta["ply_file_path"] = Path(ply_file_path).as_posix()
+    meta["fast3r"] = {
+        "convention": (
+            "transform_matrix: camera-to-world, OpenGL camera axes (x right, y up, z back); world = "
+            "OpenCV camera frame of the first view; intrinsics in original-image pixels, centre of the "
+            "top-left pixel at (0.5, 0.5)"
+        ),
+        "model_name": rec.model_name,
+        "views": used_views,
+    }
+    with atomic_write(json_path, "w") as f:
+        json.dump(meta, f, indent=2)
+    place_images(rec, plan, link=link_images)
+    log.info("wrote Nerfstudio dataset %s (%d frames)", json_path, len(frames))
+    return json_path

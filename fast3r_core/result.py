@@ -1,0 +1,830 @@
+"""The result of a run: :class:`Reconstruction`, its confidence-ordered point sets, and the project file.
+
+Conventions (they hold for every array here unless a name says otherwise):
+
+* Camera axes are OpenCV's: x right, y down, z forward.
+* "World" is the common frame of the global pointmaps, which is the camera frame of view 0.
+* Poses are camera-to-world (``cam_to_world``): ``X_world = R @ X_cam + t``.
+* "Model pixels" index the image the network saw (resized, then centre-cropped): column ``u``, row ``v``,
+  with the centre of the top-left pixel at (0, 0). "Original pixels" index the user's photo the same
+  way. A model pixel maps to the original photo as ``x_orig = (u + left + 0.5) / sx - 0.5`` with
+  ``sx = resized_w / original_w`` (and likewise for rows with ``top`` and ``sy``).
+
+This module imports numpy and the standard library only, so a project file opens without torch.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import logging
+import os
+import struct
+import zipfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from fast3r_core.errors import InputError, ProjectFileError
+from fast3r_core.export._atomic import atomic_path
+
+__all__ = [
+    "PROJECT_FORMAT",
+    "PROJECT_FORMAT_VERSION",
+    "PROJECT_SUFFIX",
+    "PointSet",
+    "PointSource",
+    "Reconstruction",
+    "ViewStats",
+    "load_project",
+    "save_project",
+]
+
+log = logging.getLogger(__name__)
+
+PROJECT_FORMAT = "fast3r-project"
+"""Value of the "format" field of a project's meta.json."""
+PROJECT_FORMAT_VERSION = 1
+"""Major version of the project format written by this code; a file with a larger one is refused."""
+PROJECT_SUFFIX = ".f3r"
+
+PointSource = Literal["global", "local"]
+"""Which pointmaps a point set comes from: the global head's or the local head's (aligned to world)."""
+
+_POINT_SOURCES: tuple[str, ...] = ("global", "local")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
+
+
+# --------------------------------------------------------------------------------------------------
+# Point sets
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class PointSet:
+    """A flat set of points ordered by confidence, highest first.
+
+    Because the order is by decreasing confidence, "every point above a threshold" and "the top p %"
+    are prefixes: ``points.prefix(points.count_above(t))``.
+
+    Attributes
+    ----------
+    xyz : np.ndarray, (N, 3) float32
+        Points in world coordinates (OpenCV axes, world = camera of view 0).
+    rgb : np.ndarray, (N, 3) uint8
+        Colour of each point (the pixel's colour in the model-resolution image).
+    conf : np.ndarray, (N,) float32
+        Confidence (> 1 for the model's outputs), sorted in decreasing order.
+    view : np.ndarray, (N,) uint16
+        Index of the view each point comes from.
+    pixel : np.ndarray, (N, 2) int32
+        ``(u, v)`` = (column, row) of the point in its view, in model pixels.
+    """
+
+    xyz: np.ndarray
+    rgb: np.ndarray
+    conf: np.ndarray
+    view: np.ndarray
+    pixel: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = self.conf.shape[0]
+        expected = {
+            "xyz": ((n, 3), np.float32),
+            "rgb": ((n, 3), np.uint8),
+            "conf": ((n,), np.float32),
+            "view": ((n,), np.uint16),
+            "pixel": ((n, 2), np.int32),
+        }
+        for name, (shape, dtype) in expected.items():
+            a = getattr(self, name)
+            if a.shape != shape or a.dtype != dtype:
+                raise ValueError(
+                    f"PointSet.{name} must be {shape} {np.dtype(dtype).name}, got {a.shape} {a.dtype}"
+                )
+            a.setflags(write=False)
+
+    def __len__(self) -> int:
+        return int(self.conf.shape[0])
+
+    @cached_property
+    def _neg_conf(self) -> np.ndarray:
+        # searchsorted needs ascending values: -conf is ascending because conf is descending.
+        return _readonly(np.negative(self.conf))
+
+    def count_above(self, threshold: float) -> int:
+        """Number of points with confidence strictly greater than ``threshold`` (a prefix length)."""
+        return int(np.searchsorted(self._neg_conf, -np.float32(threshold), side="left"))
+
+    def count_top_percent(self, percent: float) -> int:
+        """Number of points in the top ``percent`` % (0..100) by confidence, rounded to the nearest."""
+        if not 0.0 <= percent <= 100.0:
+            raise InputError(f"top percent must be within 0..100, got {percent}")
+        return round(len(self) * percent / 100.0)
+
+    def threshold_for_count(self, n: int) -> float:
+        """Confidence of the ``n``-th point (1-based): keeping ``conf >= value`` keeps about ``n`` points.
+
+        Used to show the absolute threshold that corresponds to a "top p %" choice. Returns +inf for
+        ``n <= 0`` and the lowest confidence for ``n >= len``.
+        """
+        if n <= 0 or len(self) == 0:
+            return float("inf")
+        return float(self.conf[min(n, len(self)) - 1])
+
+    def prefix(self, n: int) -> PointSet:
+        """The ``n`` most confident points (views into this set, no copy)."""
+        n = max(0, min(int(n), len(self)))
+        if n == len(self):
+            return self
+        return PointSet(self.xyz[:n], self.rgb[:n], self.conf[:n], self.view[:n], self.pixel[:n])
+
+    def take(self, mask_or_index: np.ndarray) -> PointSet:
+        """The points selected by a boolean mask (N,) or an increasing index array (copies)."""
+        m = mask_or_index
+        return PointSet(self.xyz[m], self.rgb[m], self.conf[m], self.view[m], self.pixel[m])
+
+
+def _build_point_set(
+    pts: Sequence[np.ndarray], conf: Sequence[np.ndarray], colors: Sequence[np.ndarray]
+) -> PointSet:
+    """Flatten per-view pointmaps into one :class:`PointSet` sorted by decreasing confidence.
+
+    Points with a non-finite coordinate or a NaN confidence are left out. Ties keep the view order,
+    then row-major pixel order (a stable sort), so the result is deterministic.
+    """
+    shapes = [c.shape for c in conf]
+    sizes = np.array([h * w for h, w in shapes], dtype=np.int64)
+    widths = np.array([w for _, w in shapes], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+
+    conf_all = np.concatenate([c.reshape(-1) for c in conf])
+    xyz_all = np.concatenate([p.reshape(-1, 3) for p in pts])
+    rgb_all = np.concatenate([c.reshape(-1, 3) for c in colors])
+
+    # +inf confidence (exp overflow in half precision) is a very confident point: keep it, first.
+    finite = ~np.isnan(conf_all) & np.isfinite(xyz_all).all(axis=1)
+    if finite.all():
+        order = _descending_order(conf_all)
+    else:
+        keep = np.flatnonzero(finite)
+        log.debug("leaving out %d non-finite points", conf_all.size - keep.size)
+        order = keep[_descending_order(conf_all[keep])]
+
+    view_all = np.repeat(np.arange(len(shapes), dtype=np.uint16), sizes)
+    view = view_all[order]
+    local = order - offsets[view]
+    row, col = np.divmod(local, widths[view])
+    pixel = np.empty((order.size, 2), dtype=np.int32)
+    pixel[:, 0] = col
+    pixel[:, 1] = row
+    return PointSet(
+        xyz=_gather_rows(xyz_all, order),
+        rgb=_gather_rows(rgb_all, order),
+        conf=conf_all[order],
+        view=view,
+        pixel=pixel,
+    )
+
+
+def _descending_order(values: np.ndarray) -> np.ndarray:
+    """Indices that sort float32 ``values`` (no NaN) in decreasing order, ties in increasing index.
+
+    Same result as ``np.argsort(-values, kind="stable")``, about 1.5x faster for millions of values:
+    the float bits are mapped to unsigned integers with the same order, packed with the index into
+    unique uint64 keys, and sorted with numpy's (SIMD) unstable sort.
+    """
+    n = values.size
+    if n >= 2**32:
+        return np.argsort(-values, kind="stable")
+    bits = np.ascontiguousarray(values, dtype=np.float32).view(np.uint32)
+    # IEEE-754 order as unsigned: flip every bit of negatives, only the sign bit of the others.
+    ascending = np.where(bits >> 31 == 1, ~bits, bits | np.uint32(0x80000000))
+    keys = (~ascending).astype(np.uint64) << np.uint64(32)
+    keys |= np.arange(n, dtype=np.uint64)
+    keys.sort()
+    return (keys & np.uint64(0xFFFFFFFF)).astype(np.int64)
+
+
+def _gather_rows(a: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``a[index]`` for a C-contiguous (N, C) array, gathering whole rows as opaque items (faster)."""
+    a = np.ascontiguousarray(a)
+    row = np.dtype((np.void, a.dtype.itemsize * a.shape[1]))
+    return a.view(row).reshape(-1)[index].view(a.dtype).reshape(-1, a.shape[1])
+
+
+@dataclass(frozen=True)
+class ViewStats:
+    """Confidence statistics of one view (over its whole pointmap).
+
+    Attributes
+    ----------
+    view : int
+        View index.
+    n_points : int
+        Pixels in the view's pointmap (H * W at model resolution).
+    n_above : int
+        Pixels with confidence > the threshold given to :meth:`Reconstruction.per_view_stats`
+        (``n_points`` when no threshold was given).
+    mean_conf, median_conf, max_conf : float
+        Statistics of the view's confidence map.
+    pose_ok : bool
+        Whether the pose estimation (PnP) succeeded for this view.
+    """
+
+    view: int
+    n_points: int
+    n_above: int
+    mean_conf: float
+    median_conf: float
+    max_conf: float
+    pose_ok: bool
+
+
+# --------------------------------------------------------------------------------------------------
+# Reconstruction
+# --------------------------------------------------------------------------------------------------
+
+_PER_VIEW_FIELDS: tuple[tuple[str, Any, int], ...] = (
+    # name, dtype, number of trailing channels (0 = none)
+    ("pts3d", np.float32, 3),
+    ("conf", np.float32, 0),
+    ("pts3d_local", np.float32, 3),
+    ("conf_local", np.float32, 0),
+    ("colors", np.uint8, 3),
+)
+
+_STACKED_FIELDS: tuple[tuple[str, Any, tuple[int, ...]], ...] = (
+    ("cam_to_world", np.float64, (4, 4)),
+    ("intrinsics", np.float64, (3, 3)),
+    ("intrinsics_original", np.float64, (3, 3)),
+    ("original_sizes", np.int64, (2,)),
+    ("resized_sizes", np.int64, (2,)),
+    ("crop_boxes", np.int64, (4,)),
+    ("pose_ok", np.bool_, ()),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Reconstruction:
+    """Everything one run produced, as read-only numpy arrays on the CPU (no tensors).
+
+    Views may have different sizes (portrait and landscape photos mixed), so per-view maps are tuples
+    with one array per view. The arrays given to the constructor are taken over, not copied, when they
+    already have the right dtype, and are made read-only.
+
+    Attributes
+    ----------
+    pts3d : tuple of np.ndarray, each (H_v, W_v, 3) float32
+        Global pointmaps: for each model pixel, its 3-D point in world coordinates (OpenCV axes,
+        world = camera of view 0).
+    conf : tuple of np.ndarray, each (H_v, W_v) float32
+        Confidence of the global pointmaps (> 1).
+    pts3d_local : tuple of np.ndarray, each (H_v, W_v, 3) float32
+        Local pointmaps (the local head's, in each view's camera frame) transformed into world
+        coordinates with the view's pose.
+    conf_local : tuple of np.ndarray, each (H_v, W_v) float32
+        Confidence of the local pointmaps.
+    colors : tuple of np.ndarray, each (H_v, W_v, 3) uint8
+        RGB of each model pixel (the resized, cropped input image).
+    cam_to_world : np.ndarray, (V, 4, 4) float64
+        Camera-to-world poses, OpenCV camera axes.
+    intrinsics : np.ndarray, (V, 3, 3) float64
+        Pinhole intrinsics in model pixels (pixel centres at integer coordinates).
+    intrinsics_original : np.ndarray, (V, 3, 3) float64
+        The same camera in pixels of the original photo (resize and crop undone), same pixel convention.
+    original_sizes : np.ndarray, (V, 2) int64
+        (width, height) of each original photo, after EXIF orientation.
+    resized_sizes : np.ndarray, (V, 2) int64
+        (width, height) of each photo after the resize and before the crop.
+    crop_boxes : np.ndarray, (V, 4) int64
+        (left, top, right, bottom) of the crop, in resized-image pixels; ``right - left == W_v`` and
+        ``bottom - top == H_v``.
+    image_paths : tuple of str
+        Source image of each view, in input order.
+    model_name : str
+        Name of the model that produced this result.
+    options : dict
+        JSON-able run options (size, seed, image_ids, device, dtype, ...). Use lists, not tuples, so
+        that a project file gives back an equal dict.
+    timings : dict of str to float
+        Seconds spent per stage.
+    pose_ok : np.ndarray, (V,) bool
+        Whether the pose estimation (PnP) succeeded for each view; when not, the pose is a fallback.
+        Defaults to all True.
+    runs : tuple of dict
+        JSON-able record of which views came from which run: each dict has at least "views" (list of
+        view indices). Defaults to one run holding every view.
+    format_version : int
+        Project-format version this object was read from (or will be written as).
+    """
+
+    pts3d: tuple[np.ndarray, ...]
+    conf: tuple[np.ndarray, ...]
+    pts3d_local: tuple[np.ndarray, ...]
+    conf_local: tuple[np.ndarray, ...]
+    colors: tuple[np.ndarray, ...]
+    cam_to_world: np.ndarray
+    intrinsics: np.ndarray
+    intrinsics_original: np.ndarray
+    original_sizes: np.ndarray
+    resized_sizes: np.ndarray
+    crop_boxes: np.ndarray
+    image_paths: tuple[str, ...]
+    model_name: str
+    options: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    pose_ok: np.ndarray | None = None
+    runs: tuple[dict[str, Any], ...] = ()
+    format_version: int = PROJECT_FORMAT_VERSION
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise the fields once, here
+        n_views = _n_views(self.pts3d)
+        if n_views == 0:
+            raise ValueError("a Reconstruction needs at least one view")
+
+        shapes: list[tuple[int, int]] = []
+        for name, dtype, channels in _PER_VIEW_FIELDS:
+            arrays = _as_view_tuple(name, getattr(self, name), n_views)
+            checked = []
+            for v, a in enumerate(arrays):
+                if name == "colors" and a.dtype != np.uint8:
+                    raise ValueError(f"colors[{v}] must be uint8, got {a.dtype}")
+                if name != "colors" and not np.issubdtype(a.dtype, np.floating):
+                    raise ValueError(f"{name}[{v}] must be floating point, got {a.dtype}")
+                a = np.ascontiguousarray(a, dtype=dtype)
+                want_ndim = 3 if channels else 2
+                if a.ndim != want_ndim or (channels and a.shape[2] != channels):
+                    trail = f"{channels}" if channels else ""
+                    raise ValueError(
+                        f"{name}[{v}] must have shape (H, W{', ' + trail if trail else ''}), got {a.shape}"
+                    )
+                if name == "pts3d":
+                    shapes.append((a.shape[0], a.shape[1]))
+                elif a.shape[:2] != shapes[v]:
+                    raise ValueError(f"{name}[{v}] has shape {a.shape}, but pts3d[{v}] is {shapes[v] + (3,)}")
+                checked.append(_readonly(a))
+            set_(self, name, tuple(checked))
+
+        if self.pose_ok is None:
+            set_(self, "pose_ok", np.ones(n_views, dtype=bool))
+        for name, dtype, trailing in _STACKED_FIELDS:
+            value = getattr(self, name)
+            a = np.asarray(value)
+            if name == "pose_ok" and a.dtype != np.bool_:
+                raise ValueError(f"pose_ok must be bool, got {a.dtype}")
+            a = np.ascontiguousarray(a, dtype=dtype)
+            if a.shape != (n_views, *trailing):
+                raise ValueError(f"{name} must have shape {(n_views, *trailing)}, got {a.shape}")
+            set_(self, name, _readonly(a))
+
+        widths = self.crop_boxes[:, 2] - self.crop_boxes[:, 0]
+        heights = self.crop_boxes[:, 3] - self.crop_boxes[:, 1]
+        for v, (h, w) in enumerate(shapes):
+            if (widths[v], heights[v]) != (w, h):
+                raise ValueError(
+                    f"crop_boxes[{v}] = {self.crop_boxes[v].tolist()} is {widths[v]}x{heights[v]}, "
+                    f"but the pointmap of view {v} is {w}x{h} (W x H)"
+                )
+        if (self.original_sizes <= 0).any() or (self.resized_sizes <= 0).any():
+            raise ValueError("original_sizes and resized_sizes must be positive")
+
+        paths = tuple(os.fspath(p) for p in self.image_paths)
+        if len(paths) != n_views:
+            raise ValueError(f"image_paths must have {n_views} entries, got {len(paths)}")
+        set_(self, "image_paths", paths)
+        set_(self, "model_name", str(self.model_name))
+        set_(self, "options", dict(self.options))
+        set_(self, "timings", {str(k): float(v) for k, v in self.timings.items()})
+
+        runs = tuple(dict(r) for r in self.runs) or ({"views": list(range(n_views))},)
+        for i, run in enumerate(runs):
+            views = run.get("views")
+            if not isinstance(views, list) or not all(isinstance(x, int) and 0 <= x < n_views for x in views):
+                raise ValueError(f"runs[{i}]['views'] must be a list of view indices < {n_views}")
+        set_(self, "runs", runs)
+        set_(self, "format_version", int(self.format_version))
+
+    # -- shape helpers ---------------------------------------------------------------------------
+
+    @property
+    def n_views(self) -> int:
+        """Number of views V."""
+        return len(self.pts3d)
+
+    def view_shape(self, v: int) -> tuple[int, int]:
+        """(H, W) of view ``v`` at model resolution."""
+        h, w = self.pts3d[v].shape[:2]
+        return int(h), int(w)
+
+    @property
+    def n_pixels(self) -> int:
+        """Total number of model pixels over all views (before dropping non-finite points)."""
+        return int(sum(c.size for c in self.conf))
+
+    @property
+    def world_to_cam(self) -> np.ndarray:
+        """(V, 4, 4) float64 world-to-camera matrices (inverses of ``cam_to_world``), OpenCV axes."""
+        r = self.cam_to_world[:, :3, :3]
+        t = self.cam_to_world[:, :3, 3]
+        out = np.zeros_like(self.cam_to_world)
+        rt = np.transpose(r, (0, 2, 1))
+        out[:, :3, :3] = rt
+        out[:, :3, 3] = -np.einsum("vij,vj->vi", rt, t)
+        out[:, 3, 3] = 1.0
+        return out
+
+    # -- confidence-ordered points -------------------------------------------------------------------
+
+    @cached_property
+    def global_points(self) -> PointSet:
+        """All global-head points, ordered by decreasing confidence (computed once)."""
+        return _build_point_set(self.pts3d, self.conf, self.colors)
+
+    @cached_property
+    def local_points(self) -> PointSet:
+        """All local-head points (aligned to world), ordered by decreasing local confidence."""
+        return _build_point_set(self.pts3d_local, self.conf_local, self.colors)
+
+    def points(self, source: PointSource = "global") -> PointSet:
+        """The confidence-ordered :class:`PointSet` of ``source`` ("global" or "local")."""
+        if source == "global":
+            return self.global_points
+        if source == "local":
+            return self.local_points
+        raise InputError(f"point source must be one of {_POINT_SOURCES}, got {source!r}")
+
+    def select(
+        self,
+        source: PointSource = "global",
+        *,
+        threshold: float | None = None,
+        top_percent: float | None = None,
+        views: Iterable[int] | np.ndarray | None = None,
+    ) -> PointSet:
+        """Points kept by a confidence filter and a view subset.
+
+        Parameters
+        ----------
+        source : {"global", "local"}
+            Which pointmaps.
+        threshold : float or None
+            Keep points with confidence strictly above it.
+        top_percent : float or None
+            Keep the top ``top_percent`` % (0..100) of all the source's points by confidence. With
+            ``threshold`` too, the smaller of the two prefixes is kept.
+        views : iterable of int, (V,) bool array, or None
+            Keep only these views (applied after the confidence prefix, so "top 10 %" means 10 % of
+            all points, not of these views').
+
+        Returns
+        -------
+        PointSet
+            Still ordered by decreasing confidence. A prefix (no copy) when ``views`` is None or all.
+        """
+        ps = self.points(source)
+        n = len(ps)
+        if threshold is not None:
+            n = min(n, ps.count_above(threshold))
+        if top_percent is not None:
+            n = min(n, ps.count_top_percent(top_percent))
+        lut = self.view_mask(views)
+        if lut is None or lut.all():
+            return ps.prefix(n)
+        return ps.prefix(n).take(lut[ps.view[:n]])
+
+    def view_mask(self, views: Iterable[int] | np.ndarray | None) -> np.ndarray | None:
+        """(V,) bool mask of the views in ``views`` (indices or a (V,) bool mask); None stays None (all)."""
+        if views is None:
+            return None
+        arr = np.asarray(views if isinstance(views, np.ndarray) else list(views))
+        if arr.dtype == np.bool_:
+            if arr.shape != (self.n_views,):
+                raise InputError(f"a view mask must have shape ({self.n_views},), got {arr.shape}")
+            return arr
+        idx = arr.astype(np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_views):
+            raise InputError(f"view indices must be within 0..{self.n_views - 1}, got {idx.tolist()}")
+        lut = np.zeros(self.n_views, dtype=bool)
+        lut[idx] = True
+        return lut
+
+    def per_view_stats(
+        self, source: PointSource = "global", threshold: float | None = None
+    ) -> list[ViewStats]:
+        """Confidence statistics of every view, in view order (see :class:`ViewStats`)."""
+        if source not in _POINT_SOURCES:
+            raise InputError(f"point source must be one of {_POINT_SOURCES}, got {source!r}")
+        confs = self.conf if source == "global" else self.conf_local
+        stats = []
+        for v, c in enumerate(confs):
+            flat = c.reshape(-1)
+            n_above = flat.size if threshold is None else int(np.count_nonzero(flat > threshold))
+            stats.append(
+                ViewStats(
+                    view=v,
+                    n_points=int(flat.size),
+                    n_above=n_above,
+                    mean_conf=float(flat.mean(dtype=np.float64)),
+                    median_conf=float(np.median(flat)),
+                    max_conf=float(flat.max()),
+                    pose_ok=bool(self.pose_ok[v]),
+                )
+            )
+        return stats
+
+    def model_to_original_pixels(self, view: np.ndarray, pixel: np.ndarray) -> np.ndarray:
+        """Map model pixels to pixels of the original photos.
+
+        Parameters
+        ----------
+        view : np.ndarray, (N,) int
+            View index of each pixel.
+        pixel : np.ndarray, (N, 2)
+            ``(u, v)`` = (column, row) in model pixels of that view.
+
+        Returns
+        -------
+        np.ndarray, (N, 2) float64
+            ``(x, y)`` in original pixels, pixel centres at integer coordinates:
+            ``x = (u + left + 0.5) / sx - 0.5`` with ``sx = resized_w / original_w``.
+        """
+        view = np.asarray(view, dtype=np.int64)
+        scale = self.resized_sizes.astype(np.float64) / self.original_sizes.astype(np.float64)
+        offset = self.crop_boxes[:, :2].astype(np.float64)
+        return (np.asarray(pixel, dtype=np.float64) + offset[view] + 0.5) / scale[view] - 0.5
+
+
+def _n_views(value: Any) -> int:
+    if isinstance(value, np.ndarray):
+        return int(value.shape[0]) if value.ndim >= 1 else 0
+    return len(value)
+
+
+def _as_view_tuple(name: str, value: Any, n_views: int) -> tuple[np.ndarray, ...]:
+    """Accept a sequence of per-view arrays or one stacked (V, H, W, ...) array."""
+    if isinstance(value, np.ndarray):
+        arrays = tuple(value[v] for v in range(value.shape[0])) if value.ndim >= 1 else ()
+    else:
+        arrays = tuple(np.asarray(a) for a in value)
+    if len(arrays) != n_views:
+        raise ValueError(f"{name} must have one array per view ({n_views}), got {len(arrays)}")
+    return arrays
+
+
+# --------------------------------------------------------------------------------------------------
+# Project file
+# --------------------------------------------------------------------------------------------------
+
+_META = "meta.json"
+_ARRAYS = "arrays.npz"
+
+
+def _app_version() -> str:
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        return version("fast3r-studio")
+    except (ImportError, PackageNotFoundError):
+        return "unknown"
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset, tuple)):
+        return list(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
+
+
+def _image_entry(image_path: str, project_dir: str) -> dict[str, str | None]:
+    absolute = os.path.abspath(image_path)
+    try:
+        relative: str | None = Path(os.path.relpath(absolute, project_dir)).as_posix()
+    except ValueError:  # another drive on Windows
+        relative = None
+    return {"relative": relative, "absolute": absolute}
+
+
+def _resolve_image(entry: Mapping[str, Any], project_dir: str) -> str:
+    """Prefer the path relative to the project (the folder may have moved), else the absolute one."""
+    relative, absolute = entry.get("relative"), entry.get("absolute")
+    candidate = os.path.normpath(os.path.join(project_dir, relative)) if relative else None
+    if candidate is not None and os.path.exists(candidate):
+        return candidate
+    if absolute:
+        return str(absolute)
+    if candidate is not None:
+        return candidate
+    raise ProjectFileError("an image entry in meta.json has neither a relative nor an absolute path")
+
+
+def save_project(rec: Reconstruction, path: str | os.PathLike[str], *, compress: bool = False) -> Path:
+    """Write ``rec`` to a project file (``.f3r``), atomically.
+
+    The file is a zip (stored, not deflated) holding ``meta.json`` (format name and version, model
+    name, options, timings, image paths relative to the project file and absolute, runs, creation time,
+    app version) and ``arrays.npz`` (every array of ``rec``; per-view maps as ``<field>_<view:04d>``).
+
+    Parameters
+    ----------
+    rec : Reconstruction
+        What to save.
+    path : path-like
+        Destination; ".f3r" is the usual suffix (not enforced).
+    compress : bool
+        Deflate the arrays. Pointmaps are float32 noise to a compressor: it saves little space and
+        costs much time, so the default is off (see bench/exports.py for numbers).
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    ProjectFileError
+        The destination cannot be written, or ``rec.options`` is not JSON-able.
+    """
+    dest = Path(path)
+    project_dir = os.path.dirname(os.path.abspath(dest))
+    meta = {
+        "format": PROJECT_FORMAT,
+        "version": PROJECT_FORMAT_VERSION,
+        "app_version": _app_version(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "model_name": rec.model_name,
+        "n_views": rec.n_views,
+        "view_shapes": [list(rec.view_shape(v)) for v in range(rec.n_views)],
+        "images": [_image_entry(p, project_dir) for p in rec.image_paths],
+        "options": rec.options,
+        "timings": rec.timings,
+        "runs": list(rec.runs),
+    }
+    try:
+        meta_bytes = json.dumps(meta, indent=1, default=_json_default, allow_nan=True).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise ProjectFileError(f"Cannot save the project: the run options are not JSON-able ({exc})") from exc
+
+    arrays: dict[str, np.ndarray] = {}
+    for name, _, _ in _PER_VIEW_FIELDS:
+        for v, a in enumerate(getattr(rec, name)):
+            arrays[f"{name}_{v:04d}"] = a
+    for name, _, _ in _STACKED_FIELDS:
+        arrays[name] = getattr(rec, name)
+
+    savez = np.savez_compressed if compress else np.savez
+    with (
+        atomic_path(dest, error=ProjectFileError, fsync=True) as tmp,
+        zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf,
+    ):
+        zf.writestr(_META, meta_bytes)
+        # Stream the npz into the (stored) zip member: no second copy of the arrays in memory.
+        with zf.open(_ARRAYS, "w", force_zip64=True) as member:
+            savez(member, **arrays)
+    log.info("saved project %s (%d views)", dest, rec.n_views)
+    return dest
+
+
+class _FileWindow(io.RawIOBase):
+    """A read-only, seekable view of ``length`` bytes of ``f`` starting at ``start``.
+
+    Lets np.load read the stored arrays.npz member in place, without copying it into memory first.
+    """
+
+    def __init__(self, f: io.BufferedReader, start: int, length: int) -> None:
+        super().__init__()
+        self._f, self._start, self._length, self._pos = f, start, length, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._length}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = max(0, min(len(view), self._length - self._pos))
+        if n == 0:
+            return 0
+        self._f.seek(self._start + self._pos)
+        got = self._f.readinto(view[:n])
+        self._pos += got or 0
+        return got or 0
+
+
+def _stored_member_offset(f: io.BufferedReader, info: zipfile.ZipInfo) -> int:
+    """Byte offset of a member's data: after its local header (whose extra field may differ)."""
+    f.seek(info.header_offset)
+    header = f.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        raise ProjectFileError("the project file is corrupt (bad zip member header)")
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return info.header_offset + 30 + name_len + extra_len
+
+
+def _read_arrays(path: Path, zf: zipfile.ZipFile) -> dict[str, np.ndarray]:
+    info = zf.getinfo(_ARRAYS)
+    if info.compress_type == zipfile.ZIP_STORED:
+        with open(path, "rb") as f:
+            start = _stored_member_offset(f, info)
+            window = _FileWindow(f, start, info.file_size)  # type: ignore[arg-type]
+            # np.load's inner zip checks each array's CRC-32, so corruption is still detected.
+            with np.load(window, allow_pickle=False) as npz:
+                return {k: npz[k] for k in npz.files}
+    with np.load(io.BytesIO(zf.read(_ARRAYS)), allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def load_project(path: str | os.PathLike[str]) -> Reconstruction:
+    """Read a project file written by :func:`save_project` (no model or torch needed).
+
+    Image paths come back absolute: the path relative to the project file when that file exists
+    (the project and its photos moved together), else the absolute path stored at save time.
+
+    Raises
+    ------
+    ProjectFileError
+        The file is missing, is not a zip or not a Fast3R project, misses a member, is corrupt, or was
+        written by a newer version of the app (major format version above ours).
+    """
+    src = Path(path)
+    if not src.is_file():
+        raise ProjectFileError(f"The project file {str(src)!r} does not exist")
+    try:
+        zf = zipfile.ZipFile(src)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise ProjectFileError(f"{str(src)!r} is not a Fast3R Studio project (not a zip file)") from exc
+    with zf:
+        names = set(zf.namelist())
+        missing = [m for m in (_META, _ARRAYS) if m not in names]
+        if missing:
+            raise ProjectFileError(
+                f"{str(src)!r} is not a complete Fast3R Studio project (missing {', '.join(missing)})"
+            )
+        try:
+            meta = json.loads(zf.read(_META).decode("utf-8"))
+        except (zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError, OSError) as exc:
+            raise ProjectFileError(f"{str(src)!r}: meta.json is corrupt ({exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != PROJECT_FORMAT:
+            raise ProjectFileError(f"{str(src)!r} is not a Fast3R Studio project (unknown format)")
+        version = meta.get("version")
+        if not isinstance(version, int) or version < 1:
+            raise ProjectFileError(f"{str(src)!r}: invalid project format version {version!r}")
+        if version > PROJECT_FORMAT_VERSION:
+            raise ProjectFileError(
+                f"{str(src)!r} was saved by a newer Fast3R Studio (project format {version}, "
+                f"app {meta.get('app_version', '?')}); this app reads format {PROJECT_FORMAT_VERSION}. "
+                "Update the app to open it."
+            )
+        try:
+            arrays = _read_arrays(src, zf)
+        except ProjectFileError:
+            raise
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+            raise ProjectFileError(f"{str(src)!r}: the arrays are corrupt ({exc})") from exc
+
+    try:
+        n_views = int(meta["n_views"])
+        project_dir = os.path.dirname(os.path.abspath(src))
+        kwargs: dict[str, Any] = {
+            name: tuple(arrays[f"{name}_{v:04d}"] for v in range(n_views)) for name, _, _ in _PER_VIEW_FIELDS
+        }
+        kwargs.update({name: arrays[name] for name, _, _ in _STACKED_FIELDS})
+        rec = Reconstruction(
+            **kwargs,
+            image_paths=tuple(_resolve_image(e, project_dir) for e in meta["images"]),
+            model_name=meta["model_name"],
+            options=meta.get("options", {}),
+            timings=meta.get("timings", {}),
+            runs=tuple(meta.get("runs", ())),
+            format_version=version,
+        )
+    except ProjectFileError:
+        raise
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProjectFileError(f"{str(src)!r}: the project is inconsistent or corrupt ({exc})") from exc
+    log.info("loaded project %s (%d views)", src, rec.n_views)
+    return rec
