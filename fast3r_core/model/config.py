@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from fast3r_core.errors import ConfigError
 
 __all__ = ["DecoderArgs", "EncoderArgs", "Fast3RConfig", "HeadArgs"]
 
@@ -125,7 +125,10 @@ class Fast3RConfig:
             raise ConfigError("with_local_head=false is not supported: the app needs the local head")
         if h.depth_mode[0] != "exp" or h.conf_mode[0] != "exp":
             raise ConfigError(f"depth_mode/conf_mode {h.depth_mode}/{h.conf_mode}: only 'exp' is supported")
-        for name, dim, heads in (("encoder", e.embed_dim, e.num_heads), ("decoder", d.embed_dim, d.num_heads)):
+        for name, dim, heads in (
+            ("encoder", e.embed_dim, e.num_heads),
+            ("decoder", d.embed_dim, d.num_heads),
+        ):
             if dim <= 0 or heads <= 0 or dim % heads:
                 raise ConfigError(f"{name} embed_dim {dim} is not divisible by num_heads {heads}")
         if (e.embed_dim // e.num_heads) % 4:

@@ -83,10 +83,15 @@ class _DPT(nn.Module):
         h, w = grid
         maps = []
         for x, post in zip(hooks, self.act_postprocess, strict=True):
-            B, T, C = x.shape
+            B, _T, C = x.shape
             maps.append(post(x.transpose(1, 2).reshape(B, C, h, w)))
         s = self.scratch
-        l1, l2, l3, l4 = s.layer1_rn(maps[0]), s.layer2_rn(maps[1]), s.layer3_rn(maps[2]), s.layer4_rn(maps[3])
+        l1, l2, l3, l4 = (
+            s.layer1_rn(maps[0]),
+            s.layer2_rn(maps[1]),
+            s.layer3_rn(maps[2]),
+            s.layer4_rn(maps[3]),
+        )
         path = s.refinenet4(l4)[:, :, : l3.shape[2], : l3.shape[3]]  # odd h/2, w/2: crop back
         path = s.refinenet3(path, l3)
         path = s.refinenet2(path, l2)

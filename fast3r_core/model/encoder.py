@@ -20,7 +20,7 @@ class PatchEmbed(nn.Module):
         self.proj = nn.Conv2d(3, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
-        B, _, H, W = x.shape
+        _B, _, H, W = x.shape
         p = self.patch_size
         if H % p or W % p:
             raise ValueError(f"image size {H}x{W} is not a multiple of the patch size {p}")

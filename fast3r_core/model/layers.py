@@ -27,7 +27,9 @@ class RoPE2D(nn.Module):
         self.base = float(base)
         self._cache: dict[tuple[int, int, int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def tables(self, grid_h: int, grid_w: int, head_dim: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    def tables(
+        self, grid_h: int, grid_w: int, head_dim: int, device: torch.device
+    ) -> tuple[torch.Tensor, ...]:
         """cos and signed-sin tables, each (grid_h * grid_w, head_dim) float32, raster token order."""
         key = (grid_h, grid_w, head_dim, device)
         hit = self._cache.get(key)
