@@ -10,9 +10,10 @@ Conventions
 -----------
 * Sizes are ``(width, height)`` tuples, as in Pillow; array shapes are ``(H, W, ...)``.
 * ``crop_box`` is ``(left, top, right, bottom)`` in pixels of the *resized* image (right/bottom
-  exclusive). A pixel centre ``(u, v)`` of the model image maps to
-  ``((u + left) * W0 / Wr, (v + top) * H0 / Hr)`` in the original image, with ``(W0, H0)`` =
-  ``original_size`` and ``(Wr, Hr)`` = ``resized_size`` (camera maths lives in ``poses.py``).
+  exclusive). Pixel indices are pixel centres: model pixel ``(u, v)`` maps to
+  ``((u + left + 0.5) * W0 / Wr - 0.5, (v + top + 0.5) * H0 / Hr - 0.5)`` in the original image, with
+  ``(W0, H0)`` = ``original_size`` and ``(Wr, Hr)`` = ``resized_size`` (see
+  ``geometry.model_pixels_to_original``).
 * The model tensor is ``(3, H, W)`` float32 ``(rgb / 255 - 0.5) / 0.5`` in ``[-1, 1]``.
 
 torch is imported lazily (only :attr:`ViewInput.image` needs it), OpenCV and platformdirs only for
