@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from fast3r_core.errors import Cancelled, NoImagesError
 from fast3r_core.pipeline import ReconstructOptions, RunReport, reconstruct
 
 from .weights_by_rule import write_model_folder
-from .test_model_parity import PARITY
+
+PARITY = Path(__file__).resolve().parents[1] / "data" / "parity"
 
 
 @pytest.fixture(scope="module")
