@@ -1,0 +1,1209 @@
+"""The ``fast3r`` command line: reconstruct, export, info, models, download.
+
+Usage (``fast3r --help`` and ``fast3r COMMAND --help`` for every option)::
+
+    fast3r reconstruct PHOTOS_DIR --out OUT [--model demo|fast3r-vitl-512|FOLDER] [--size 512|224] ...
+    fast3r export OUT/project.f3r --format ply|glb|colmap|nerfstudio|cameras --out PATH
+    fast3r info OUT/project.f3r
+    fast3r models
+    fast3r download fast3r-vitl-512 --accept-license
+
+Exit codes
+----------
+0  success (unreadable files among good ones are skipped with a warning; still 0)
+1  internal error (a bug): one line on stderr, the traceback goes to the log file only
+2  bad input or usage: one line ``error: ...`` on stderr, never a traceback
+130 cancelled (Ctrl-C): nothing half-written is left behind
+
+Output: results and summaries go to stdout (``--json``: one JSON document on stdout and nothing else);
+progress, warnings and errors go to stderr. Progress is a tqdm bar per stage on a terminal and plain
+lines (``encode 3/8``) otherwise; ``--quiet`` prints nothing but errors (and the JSON document when
+``--json`` is given).
+
+Logging: every run appends to a rotating log file ``fast3r.log`` in ``$FAST3R_LOG_DIR`` if set, else in
+``platformdirs.user_log_dir("fast3r-studio")`` (``--log-file`` overrides the file). stderr shows warnings
+(``-v``: info, ``-vv``: debug).
+
+The heavy modules (torch, the model, the exporters) are imported inside the commands that use them, so
+``fast3r --help``, ``models``, ``info`` and ``export`` never import torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import logging
+import logging.handlers
+import math
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from fast3r_core import __version__
+from fast3r_core.errors import (
+    Cancelled,
+    ExportError,
+    Fast3RError,
+    InputError,
+    LicenseNotAcceptedError,
+    ModelNotAvailableError,
+)
+from fast3r_core.progress import ProgressEvent
+
+if TYPE_CHECKING:
+    from fast3r_core.result import Reconstruction
+
+__all__ = [
+    "DEFAULT_CONF_PERCENTILE",
+    "EXIT_CANCELLED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "LOG_DIR_ENV",
+    "LOG_FILE_NAME",
+    "OUTPUT_NAMES",
+    "RECONSTRUCT_FORMATS",
+    "build_parser",
+    "main",
+]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+#: Environment variable: folder of the log file (tests, portable installs).
+LOG_DIR_ENV = "FAST3R_LOG_DIR"
+LOG_FILE_NAME = "fast3r.log"
+_LOG_MAX_BYTES = 2 * 1024 * 1024
+_LOG_BACKUPS = 3
+
+#: Default of ``--conf-percentile``: drop the lowest 10 % of the points (by confidence) from exports.
+DEFAULT_CONF_PERCENTILE = 10.0
+
+#: What ``reconstruct --formats`` accepts.
+RECONSTRUCT_FORMATS: tuple[str, ...] = ("ply", "glb", "cameras", "nerfstudio", "colmap", "project")
+# Writing order: nerfstudio writes points.ply for its own use, the "ply" output then replaces it.
+_WRITE_ORDER: tuple[str, ...] = ("nerfstudio", "ply", "glb", "cameras", "colmap", "project")
+#: Name of each output inside ``reconstruct --out DIR`` (``nerfstudio`` also writes points.ply and images/).
+OUTPUT_NAMES: dict[str, str] = {
+    "ply": "points.ply",
+    "glb": "scene.glb",
+    "cameras": "cameras.json",
+    "nerfstudio": "transforms.json",
+    "colmap": "colmap",
+    "project": "project.f3r",
+}
+#: Formats of ``export --format`` (keys of :data:`fast3r_core.export.FORMATS`).
+EXPORT_FORMATS: tuple[str, ...] = ("ply", "glb", "colmap", "nerfstudio", "cameras")
+#: Formats whose exporter takes a point selection (``top_percent``).
+_POINT_FORMATS = frozenset({"ply", "glb", "colmap", "nerfstudio"})
+_BYTE_STAGES = frozenset({"download", "verify"})
+_HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_MAX_LISTED = 8
+
+
+# ------------------------------------------------------------------------------------------------
+# Console output and progress
+# ------------------------------------------------------------------------------------------------
+class _Console:
+    """The CLI's own user output: results on stdout, warnings and errors on stderr.
+
+    ``quiet`` silences everything but errors (and the JSON document); ``json_mode`` keeps stdout for the
+    JSON document only.
+    """
+
+    def __init__(self, *, quiet: bool = False, json_mode: bool = False) -> None:
+        self.quiet = quiet
+        self.json_mode = json_mode
+        #: Writes a line to stderr without breaking a progress bar (set by :func:`main`).
+        self.stderr_line: Callable[[str], None] = lambda text: self._write(sys.stderr, text)
+
+    @staticmethod
+    def _write(stream: TextIO, text: str) -> None:
+        try:
+            stream.write(text + "\n")
+        except UnicodeEncodeError:  # a console that cannot show a non-ASCII path
+            enc = getattr(stream, "encoding", None) or "ascii"
+            stream.write(text.encode(enc, "backslashreplace").decode(enc) + "\n")
+        stream.flush()
+
+    def out(self, text: str) -> None:
+        """A line of human-readable result on stdout (not in quiet or JSON mode)."""
+        if not (self.quiet or self.json_mode):
+            self._write(sys.stdout, text)
+
+    def json(self, data: Any) -> None:
+        """The JSON document of a command, on stdout."""
+        self._write(sys.stdout, json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+
+    def warning(self, text: str) -> None:
+        """``warning: ...`` on stderr (not in quiet mode)."""
+        if not self.quiet:
+            self.stderr_line(f"warning: {text}")
+
+    def error(self, text: str) -> None:
+        """A line on stderr, always."""
+        self.stderr_line(text)
+
+
+def _jsonable(obj: Any) -> Any:
+    """``obj`` with NaN/inf replaced by None, paths by strings and tuples by lists (strict JSON)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _jsonable(obj.item())
+    return obj
+
+
+def _fmt_bytes(n: float) -> str:
+    """Human size: 1.2 GB, 34.5 MB, 12 kB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+class _Progress:
+    """Progress callback for the core: tqdm bars (terminal), plain lines (pipes, logs) or nothing.
+
+    Plain lines are ``STAGE DONE/TOTAL`` (bytes in MB for downloads), written when a stage starts, ends,
+    or crosses another tenth of its total.
+    """
+
+    def __init__(self, mode: str) -> None:
+        if mode not in ("bar", "lines", "off"):
+            raise ValueError(f"unknown progress mode {mode!r}")
+        self.mode = mode
+        self._lock = threading.RLock()
+        self._bar: Any = None
+        self._stage: tuple[str, int] | None = None
+        self._decile = -1
+        self._last: tuple[str, int, int] | None = None
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if self.mode == "off":
+            return
+        with self._lock:
+            if self.mode == "bar":
+                self._update_bar(event)
+            else:
+                self._update_lines(event)
+
+    def _update_lines(self, ev: ProgressEvent) -> None:
+        key = (ev.stage, ev.total)
+        decile = int(ev.fraction * 10)
+        new_stage = key != self._stage
+        if not (new_stage or ev.done >= ev.total or decile > self._decile):
+            return
+        if (ev.stage, ev.done, ev.total) == self._last:
+            return
+        self._stage, self._decile, self._last = key, decile, (ev.stage, ev.done, ev.total)
+        if ev.stage in _BYTE_STAGES:
+            text = f"{ev.stage} {ev.done / 1e6:.1f}/{ev.total / 1e6:.1f} MB"
+        else:
+            text = f"{ev.stage} {ev.done}/{ev.total}"
+        if ev.message and ev.stage in _BYTE_STAGES:
+            text += f" {ev.message}"
+        _Console._write(sys.stderr, text)
+
+    def _update_bar(self, ev: ProgressEvent) -> None:
+        from tqdm import tqdm
+
+        key = (ev.stage, ev.total)
+        if key != self._stage or self._bar is None:
+            self._close_bar()
+            is_bytes = ev.stage in _BYTE_STAGES
+            self._bar = tqdm(
+                total=max(ev.total, 0),
+                desc=ev.stage,
+                unit="B" if is_bytes else "it",
+                unit_scale=is_bytes,
+                unit_divisor=1024 if is_bytes else 1000,
+                file=sys.stderr,
+                dynamic_ncols=True,
+                leave=True,
+            )
+            self._stage = key
+        done = min(ev.done, ev.total) if ev.total > 0 else ev.done
+        if done >= self._bar.n:
+            self._bar.update(done - self._bar.n)  # redraws at most every tqdm.mininterval
+        else:
+            self._bar.n = done
+            self._bar.refresh()
+
+    def write_line(self, text: str) -> None:
+        """Write a line to stderr; above the bar when one is shown (tqdm redraws it below)."""
+        with self._lock:
+            if self._bar is not None:
+                from tqdm import tqdm
+
+                tqdm.write(text, file=sys.stderr)
+            else:
+                _Console._write(sys.stderr, text)
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def close(self) -> None:
+        """Finish the current bar (call it before printing anything else)."""
+        with self._lock:
+            self._close_bar()
+            self._stage = None
+
+
+def _progress_for(console: _Console) -> _Progress:
+    """Bars on a terminal, plain lines otherwise, nothing with --quiet."""
+    if console.quiet:
+        return _Progress("off")
+    isatty = getattr(sys.stderr, "isatty", None)
+    if isatty is None or not isatty():
+        return _Progress("lines")
+    try:  # a pseudo-terminal without a size (some CI runners) would get empty bars
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return _Progress("lines")
+    return _Progress("bar" if size.columns >= 20 and size.lines >= 2 else "lines")
+
+
+# ------------------------------------------------------------------------------------------------
+# Logging
+# ------------------------------------------------------------------------------------------------
+_FILE_ONLY = "fast3r_file_only"
+
+
+class _StderrFilter(logging.Filter):
+    """Keep tracebacks meant for the log file off stderr; the CLI lists skipped files itself."""
+
+    def __init__(self, verbose: int) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, _FILE_ONLY, False):
+            return False
+        # images.py warns once per skipped file; the CLI prints one line listing them (see -v).
+        return not (
+            self.verbose == 0
+            and record.name == "fast3r_core.images"
+            and isinstance(record.msg, str)
+            and record.msg.startswith("Skipping")
+        )
+
+
+class _LineHandler(logging.Handler):
+    """Log records as lines on stderr through a writer that keeps progress bars intact."""
+
+    def __init__(self, write: Callable[[str], None]) -> None:
+        super().__init__()
+        self._write_line = write
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._write_line(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+class _ConsoleFormatter(logging.Formatter):
+    """``warning: message`` (or ``[LEVEL] logger: message`` in verbose mode)."""
+
+    def __init__(self, verbose: int) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def format(self, record: logging.LogRecord) -> str:
+        msg = record.getMessage()
+        if self.verbose:
+            return f"[{record.levelname}] {record.name}: {msg}"
+        return f"{record.levelname.lower()}: {msg}"
+
+
+def default_log_path() -> Path:
+    """``$FAST3R_LOG_DIR/fast3r.log``, else ``<user log dir>/fast3r.log`` (nothing is created)."""
+    root = os.environ.get(LOG_DIR_ENV)
+    if root:
+        return Path(root).expanduser() / LOG_FILE_NAME
+    import platformdirs
+
+    return Path(platformdirs.user_log_dir("fast3r-studio", appauthor=False)) / LOG_FILE_NAME
+
+
+class _LogSetup:
+    """Handlers installed for one ``main()`` call, removed again by :meth:`close`."""
+
+    def __init__(
+        self,
+        *,
+        verbose: int,
+        quiet: bool,
+        log_file: str | None,
+        write: Callable[[str], None] | None = None,
+    ) -> None:
+        self.path: Path | None = None
+        self.problem = ""
+        self._handlers: list[logging.Handler] = []
+        self._package = logging.getLogger("fast3r_core")
+        self._old_level = self._package.level
+        self._root = logging.getLogger()
+        self._old_root_level = self._root.level
+
+        file_level = logging.DEBUG if verbose >= 2 else logging.INFO
+        if quiet:
+            console_level = logging.ERROR
+        else:
+            console_level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
+
+        path = Path(log_file).expanduser() if log_file else default_log_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handler: logging.Handler = logging.handlers.RotatingFileHandler(
+                path, maxBytes=_LOG_MAX_BYTES, backupCount=_LOG_BACKUPS, encoding="utf-8"
+            )
+        except OSError as exc:
+            self.problem = f"cannot write the log file {path}: {exc.strerror or exc}"
+        else:
+            handler.setLevel(file_level)
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
+            )
+            self._add(handler)
+            self.path = path
+
+        console = _LineHandler(write or (lambda text: _Console._write(sys.stderr, text)))
+        console.setLevel(console_level)
+        console.setFormatter(_ConsoleFormatter(verbose))
+        console.addFilter(_StderrFilter(verbose))
+        self._add(console)
+
+        self._package.setLevel(min(file_level, console_level))
+        if self._root.level > logging.WARNING or self._root.level == logging.NOTSET:
+            self._root.setLevel(logging.WARNING)  # third-party warnings reach the handlers too
+
+    def _add(self, handler: logging.Handler) -> None:
+        self._root.addHandler(handler)
+        self._handlers.append(handler)
+
+    def details_hint(self) -> str:
+        """Where the traceback of an internal error can be read."""
+        if self.path is not None:
+            return f"details in {self.path}"
+        return f"no log file ({self.problem}); run again with -vv for details"
+
+    def close(self) -> None:
+        """Remove and close the handlers, restore the logger levels."""
+        for h in self._handlers:
+            self._root.removeHandler(h)
+            h.close()
+        self._handlers.clear()
+        self._package.setLevel(self._old_level)
+        self._root.setLevel(self._old_root_level)
+
+
+# ------------------------------------------------------------------------------------------------
+# Output folder: checked before the model runs, filled atomically
+# ------------------------------------------------------------------------------------------------
+class _OutputFolder:
+    """The ``--out`` folder of ``reconstruct``, written through a staging folder.
+
+    Creation checks that the folder can be created and written (before anything slow runs). Outputs are
+    written into a hidden staging folder beside it (inside it when its parent is read-only), then moved
+    into place by :meth:`commit`. :meth:`discard` removes the staging folder and the folders this run
+    created, so a failed or cancelled run leaves nothing behind. Files of the same names are replaced;
+    other files in the folder (also inside colmap/ and images/) are never touched.
+    """
+
+    def __init__(self, out: str | os.PathLike[str]) -> None:
+        self.out = Path(os.path.abspath(os.fspath(out)))
+        self._created: list[Path] = []
+        missing = []
+        p = self.out
+        while not p.exists() and p != p.parent:
+            missing.append(p)
+            p = p.parent
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"The output folder {self.out} is a file, not a folder")
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"Cannot create the output folder {self.out}: {exc.strerror or exc}") from exc
+        self._created = list(reversed(missing))  # shallowest first
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".fast3r-write-test-", dir=self.out)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            self._remove_created()
+            reason = exc.strerror or exc
+            raise InputError(f"Cannot write into the output folder {self.out}: {reason}") from exc
+        prefix = f".{self.out.name or 'out'}.partial-"
+        try:
+            self.staging = Path(tempfile.mkdtemp(prefix=prefix, dir=self.out.parent))
+        except OSError:
+            self.staging = Path(tempfile.mkdtemp(prefix=prefix, dir=self.out))
+        log.debug("staging outputs in %s", self.staging)
+
+    def commit(self) -> list[Path]:
+        """Move the staged outputs into the output folder; return the top-level outputs.
+
+        Folders are merged file by file: a staged file replaces the file of the same name, files of
+        other names already in the output folder (e.g. a dense COLMAP model in colmap/) are kept.
+        Conflicts (a file where a folder goes or the reverse) are found before anything is moved.
+        """
+        entries = sorted(self.staging.iterdir())
+        for entry in entries:
+            self._check_merge(entry, self.out / entry.name)
+        for entry in entries:
+            self._merge(entry, self.out / entry.name)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        return [self.out / e.name for e in entries]
+
+    @staticmethod
+    def _is_dir(p: Path) -> bool:
+        return p.is_dir() and not p.is_symlink()
+
+    def _check_merge(self, src: Path, dest: Path) -> None:
+        if not dest.exists() and not dest.is_symlink():
+            return
+        if self._is_dir(src) != self._is_dir(dest):
+            what = "file" if self._is_dir(src) else "folder"
+            raise ExportError(f"Cannot write {dest}: a {what} of that name is in the way")
+        if self._is_dir(src):
+            for child in src.iterdir():
+                self._check_merge(child, dest / child.name)
+
+    def _merge(self, src: Path, dest: Path) -> None:
+        if self._is_dir(src) and self._is_dir(dest):
+            for child in sorted(src.iterdir()):
+                self._merge(child, dest / child.name)
+        else:
+            self._move(src, dest)
+
+    @staticmethod
+    def _move(src: Path, dest: Path) -> None:
+        try:
+            os.replace(src, dest)
+        except OSError:  # another file system (the output folder is a mount point)
+            shutil.move(os.fspath(src), os.fspath(dest))
+
+    def discard(self) -> None:
+        """Remove the staged outputs and the folders this run created (if still empty)."""
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self._remove_created()
+
+    def _remove_created(self) -> None:
+        for folder in reversed(self._created):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+
+
+@contextlib.contextmanager
+def _staged(out: _OutputFolder) -> Iterator[_OutputFolder]:
+    """Discard the staged outputs when the block fails (including Ctrl-C)."""
+    try:
+        yield out
+    except BaseException:
+        out.discard()
+        raise
+
+
+# ------------------------------------------------------------------------------------------------
+# Argument types
+# ------------------------------------------------------------------------------------------------
+def _formats_arg(text: str) -> list[str]:
+    """Parse ``--formats``: comma-separated names or "all", returned in writing order."""
+    names: list[str] = []
+    for part in text.replace(" ", "").lower().split(","):
+        if not part:
+            continue
+        if part == "all":
+            names.extend(RECONSTRUCT_FORMATS)
+        elif part in RECONSTRUCT_FORMATS:
+            names.append(part)
+        else:
+            raise argparse.ArgumentTypeError(
+                f"unknown format {part!r} (choose from {', '.join(sorted(RECONSTRUCT_FORMATS))} or all)"
+            )
+    if not names:
+        raise argparse.ArgumentTypeError("no format given")
+    return [f for f in _WRITE_ORDER if f in names]  # writing order, no duplicates
+
+
+def _percentile_arg(text: str) -> float:
+    """Parse ``--conf-percentile``: a number in [0, 100)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 100.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 100), got {text}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """Parse an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    """Parse a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _device_arg(text: str) -> str:
+    """Parse ``--device``: auto, cpu, mps, cuda or cuda:N (availability is checked when loading)."""
+    value = text.strip().lower()
+    if not _DEVICE_RE.match(value):
+        raise argparse.ArgumentTypeError(f"unknown device {text!r} (auto, cpu, cuda, cuda:N or mps)")
+    return value
+
+
+def _display_name(fmt: str) -> str:
+    """Output name of a format in ``reconstruct --out DIR`` (folders end in "/")."""
+    return OUTPUT_NAMES[fmt] + ("/" if fmt == "colmap" else "")
+
+
+def _top_percent(conf_percentile: float) -> float:
+    """``--conf-percentile P`` drops the lowest P % of the points: keep the top (100 - P) %."""
+    return 100.0 - conf_percentile
+
+
+# ------------------------------------------------------------------------------------------------
+# Parser
+# ------------------------------------------------------------------------------------------------
+def _add_common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted before and after the command name (``fast3r -v info X`` = ``fast3r info X -v``)."""
+
+    def d(value: Any) -> Any:
+        return argparse.SUPPRESS if suppress else value
+
+    g = parser.add_argument_group("output and logging")
+    g.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=d(0),
+        help="show info messages on stderr (-vv: debug messages, also in the log file)",
+    )
+    g.add_argument("-q", "--quiet", action="store_true", default=d(False), help="print nothing but errors")
+    g.add_argument(
+        "--json",
+        action="store_true",
+        default=d(False),
+        help="print the result as one JSON document on stdout (nothing else goes to stdout)",
+    )
+    g.add_argument(
+        "--log-file",
+        metavar="PATH",
+        default=d(None),
+        help=f"log file (default: ${LOG_DIR_ENV}/{LOG_FILE_NAME} or the user log folder)",
+    )
+
+
+def _add_percentile(parser: argparse.ArgumentParser) -> None:
+    """Add ``--conf-percentile`` (shared by reconstruct and export)."""
+    parser.add_argument(
+        "--conf-percentile",
+        metavar="P",
+        type=_percentile_arg,
+        default=DEFAULT_CONF_PERCENTILE,
+        help="drop the lowest P %% of the points by confidence from point exports (keep the top "
+        f"100-P %%); 0 keeps every point (default: {DEFAULT_CONF_PERCENTILE:g})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fast3r`` argument parser (one sub-parser per command)."""
+    parser = argparse.ArgumentParser(
+        prog="fast3r",
+        description="Fast3R Studio: unposed photos -> point cloud and camera poses (Fast3R, CVPR 2025).",
+        epilog="Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 130 cancelled. "
+        "Run 'fast3r COMMAND --help' for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"fast3r {__version__}")
+    _add_common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    # reconstruct ------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "reconstruct",
+        help="photos or a video -> point cloud, cameras and exports",
+        description="Run Fast3R on a folder of photos, image files or a video and write the outputs "
+        "into --out: " + ", ".join(_display_name(f) for f in RECONSTRUCT_FORMATS) + ". The outputs "
+        "appear only when the run succeeded (a failed or cancelled run leaves nothing).",
+    )
+    _add_common(p, suppress=True)
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="a folder, image files, or a video file")
+    p.add_argument("-o", "--out", required=True, metavar="DIR", help="output folder (created if needed)")
+    p.add_argument(
+        "-m",
+        "--model",
+        default="demo",
+        metavar="NAME_OR_PATH",
+        help="registered model name (see 'fast3r models'), Hugging Face repo id, or a folder with "
+        "config.json + model.safetensors (default: demo)",
+    )
+    p.add_argument("--size", type=int, choices=(512, 224), default=512, help="model resolution (default 512)")
+    p.add_argument("--device", type=_device_arg, default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="compute precision"
+    )
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
+    _add_percentile(p)
+    p.add_argument("--max-views", type=_positive_int, metavar="N", help="use at most N images, evenly spaced")
+    p.add_argument(
+        "--video-fps", type=_positive_float, default=1.0, metavar="F", help="video frames per second (1)"
+    )
+    p.add_argument(
+        "--video-max-frames",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="at most N frames per video (100)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the image-index draw (0)")
+    p.add_argument(
+        "--per-view-focal", action="store_true", help="estimate one focal length per view (mixed cameras)"
+    )
+    p.add_argument(
+        "--accept-license",
+        action="store_true",
+        help="accept the model's licence if it has to be downloaded first",
+    )
+    p.add_argument(
+        "--formats",
+        type=_formats_arg,
+        default=list(_WRITE_ORDER),
+        metavar="LIST",
+        help="comma-separated outputs among " + ",".join(RECONSTRUCT_FORMATS) + " (default: all)",
+    )
+    p.set_defaults(handler=_cmd_reconstruct)
+
+    # export -------------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "export",
+        help="write a project's result in another format",
+        description="Export a project file (.f3r, written by 'fast3r reconstruct' or the app). "
+        "ply, glb and cameras write a file (into the folder when --out is an existing folder); "
+        "colmap and nerfstudio write a folder.",
+    )
+    _add_common(p, suppress=True)
+    p.add_argument("project", metavar="PROJECT.f3r")
+    p.add_argument("-f", "--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument("-o", "--out", required=True, metavar="PATH")
+    _add_percentile(p)
+    p.set_defaults(handler=_cmd_export)
+
+    # info ---------------------------------------------------------------------------------------
+    p = sub.add_parser("info", help="describe a project file", description="Describe a project file.")
+    _add_common(p, suppress=True)
+    p.add_argument("project", metavar="PROJECT.f3r")
+    p.set_defaults(handler=_cmd_info)
+
+    # models -------------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "models",
+        help="list the registered models and whether they are available offline",
+        description="List the registered models: name, size, licence, cached or not, and folder.",
+    )
+    _add_common(p, suppress=True)
+    p.set_defaults(handler=_cmd_models)
+
+    # download -----------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "download",
+        help="download a model into the cache",
+        description="Download a registered model (or a Hugging Face repo id) into the user cache. "
+        "An interrupted download resumes.",
+    )
+    _add_common(p, suppress=True)
+    p.add_argument("name", metavar="NAME", help="model name (see 'fast3r models') or owner/repo")
+    p.add_argument("--accept-license", action="store_true", help="accept the model's licence")
+    p.set_defaults(handler=_cmd_download)
+    return parser
+
+
+# ------------------------------------------------------------------------------------------------
+# Commands
+# ------------------------------------------------------------------------------------------------
+def _list_files(items: Sequence[tuple[str, str]]) -> str:
+    """``a.jpg (reason), b.png (reason) and N more`` for one warning line."""
+    shown = ", ".join(f"{name} ({reason})" for name, reason in items[:_MAX_LISTED])
+    more = f" and {len(items) - _MAX_LISTED} more" if len(items) > _MAX_LISTED else ""
+    return shown + more
+
+
+def _model_label(source: str) -> str:
+    """The model name stored in the project: the registered name or the absolute path of a local model."""
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.exists() else source
+
+
+def _precheck_model(source: str, accept_license: bool) -> None:
+    """Fail fast (before images are decoded) on a model that cannot be loaded or downloaded.
+
+    Raises ModelNotAvailableError for an unknown name or a missing bundled model, and
+    LicenseNotAcceptedError for a model that needs a download whose licence was not accepted. Models
+    that will be downloaded are not contacted here.
+    """
+    from fast3r_core import weights
+
+    try:
+        weights.resolve_model_dir(source)
+        return
+    except ModelNotAvailableError:
+        info = weights.MODELS.get(source)
+        if info is None:
+            if _HUB_ID_RE.match(source):
+                return  # any Hub repo: load_model downloads it
+            raise
+        if info.repo_id is None:
+            raise
+        if info.requires_license_acceptance and not accept_license:
+            size = f", about {_fmt_bytes(info.approx_size_bytes)}" if info.approx_size_bytes else ""
+            raise LicenseNotAcceptedError(
+                f"The model '{info.name}' must be downloaded first{size}. Its weights are under the "
+                f"{info.license_name} ({info.license_url}). {info.license_summary} To accept the licence "
+                "and download it, pass --accept-license (or run 'fast3r download "
+                f"{info.name} --accept-license')."
+            ) from None
+
+
+def _export_outputs(
+    rec: Reconstruction,
+    folder: Path,
+    formats: Sequence[str],
+    top_percent: float,
+    progress: Callable[[ProgressEvent], None],
+) -> tuple[dict[str, Path], dict[str, int], float | None]:
+    """Write ``formats`` into ``folder``: (output paths, points written per format, COLMAP error)."""
+    from fast3r_core import export
+    from fast3r_core.result import save_project
+
+    paths: dict[str, Path] = {}
+    counts: dict[str, int] = {}
+    reproj: float | None = None
+    for i, fmt in enumerate(formats):
+        progress(ProgressEvent("export", i, len(formats), fmt))
+        dest = folder / OUTPUT_NAMES[fmt]
+        if fmt == "ply":
+            counts[fmt] = export.export_ply(rec, dest, top_percent=top_percent)
+        elif fmt == "glb":
+            counts[fmt] = export.export_glb(rec, dest, top_percent=top_percent)
+        elif fmt == "cameras":
+            export.export_cameras_json(rec, dest)
+        elif fmt == "nerfstudio":
+            # points.ply beside transforms.json; the "ply" output (written after) has the same points
+            # plus those of views without a pose, which nerfstudio leaves out.
+            export.export_nerfstudio(rec, dest, ply_file_path=OUTPUT_NAMES["ply"], top_percent=top_percent)
+            kept = rec.select(top_percent=top_percent, views=rec.pose_ok)
+            counts[fmt] = len(kept)
+        elif fmt == "colmap":
+            report = export.export_colmap(rec, dest, top_percent=top_percent)
+            counts[fmt] = int(report.n_points)
+            reproj = float(report.mean_reproj_px)
+            if report.missing_images:
+                log.warning("COLMAP export: source photos not found: %s", ", ".join(report.missing_images))
+        elif fmt == "project":
+            save_project(rec, dest)
+        paths[fmt] = dest
+    progress(ProgressEvent("export", len(formats), len(formats)))
+    return paths, counts, reproj
+
+
+def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
+    """``fast3r reconstruct``: inputs -> model -> every requested output in ``--out``."""
+    t_start = time.perf_counter()
+    top_percent = _top_percent(args.conf_percentile)
+    out = _OutputFolder(args.out)  # fail fast: before images and model
+    with _staged(out):
+        from fast3r_core import images, pipeline, weights
+
+        options = pipeline.ReconstructOptions(
+            size=args.size,
+            device=args.device,
+            precision=args.precision,
+            num_threads=args.threads,
+            seed=args.seed,
+            max_views=args.max_views,
+            video_fps=args.video_fps,
+            video_max_frames=args.video_max_frames,
+            per_view_focal=args.per_view_focal,
+        )
+        # Cheap checks first (paths exist, model loadable), then decoding, then the slow model load.
+        images.discover_inputs(args.inputs)
+        _precheck_model(args.model, args.accept_license)
+        t = time.perf_counter()
+        loaded = images.load_inputs(
+            args.inputs,
+            size=args.size,
+            fps=args.video_fps,
+            max_frames=args.video_max_frames,
+            progress=progress,
+        )
+        t_images = time.perf_counter() - t
+        skipped = [(str(s.path), s.reason) for s in loaded.skipped]
+        if skipped:
+            progress.close()
+            console.warning(
+                f"skipped {len(skipped)} file(s) that could not be used: "
+                + _list_files([(Path(p).name, r) for p, r in skipped])
+            )
+
+        t = time.perf_counter()
+        model = weights.load_model(
+            args.model, args.device, accept_license=args.accept_license, progress=progress
+        )
+        t_model = time.perf_counter() - t
+
+        report = pipeline.RunReport(skipped=list(loaded.skipped), ignored=loaded.ignored)
+        rec = pipeline.reconstruct(
+            loaded.views,
+            model,
+            options,
+            progress,
+            None,
+            model_name=_model_label(args.model),
+            run_report=report,
+        )
+        del model
+        timings = {
+            "load_images": t_images,
+            "load_model": t_model,
+            "inference": float(rec.timings.get("model", math.nan)),
+            "poses": float(rec.timings.get("poses", math.nan)),
+        }
+        rec = dataclasses.replace(rec, timings={**rec.timings, "images": t_images, "load_model": t_model})
+        failed = sorted(int(v) for v in report.failed_poses)
+        if failed:
+            progress.close()
+            names = [Path(rec.image_paths[v]).name for v in failed]
+            console.warning(
+                f"pose estimation failed for {len(failed)} view(s): {', '.join(names[:_MAX_LISTED])}; "
+                "they are left out of the COLMAP and Nerfstudio exports"
+            )
+
+        t = time.perf_counter()
+        paths, counts, reproj = _export_outputs(rec, out.staging, args.formats, top_percent, progress)
+        out.commit()
+        timings["export"] = time.perf_counter() - t
+    progress.close()
+    timings["total"] = time.perf_counter() - t_start
+
+    final = {fmt: out.out / p.name for fmt, p in paths.items()}
+    if "nerfstudio" in final and "ply" not in final:
+        final["nerfstudio_points"] = out.out / OUTPUT_NAMES["ply"]
+    if console.json_mode:
+        console.json(
+            {
+                "command": "reconstruct",
+                "status": "ok",
+                "model": rec.model_name,
+                "views": rec.n_views,
+                "images": [os.path.abspath(p) for p in rec.image_paths],
+                "image_size": args.size,
+                "conf_percentile": args.conf_percentile,
+                "points_total": rec.n_pixels,
+                "points_written": counts,
+                "skipped": [{"path": p, "reason": r} for p, r in skipped],
+                "failed_poses": failed,
+                "colmap_mean_reprojection_error_px": reproj,
+                "timings": timings,
+                "out_dir": out.out,
+                "outputs": final,
+            }
+        )
+        return EXIT_OK
+    extra = []
+    if skipped:
+        extra.append(f"{len(skipped)} file(s) skipped")
+    if failed:
+        extra.append(f"{len(failed)} pose(s) failed")
+    note = f" ({', '.join(extra)})" if extra else ""
+    console.out(
+        f"Reconstructed {rec.n_views} view(s) with {rec.model_name} in {timings['total']:.1f} s{note}."
+    )
+    console.out(f"Wrote into {out.out}:")
+    for fmt in (f for f in RECONSTRUCT_FORMATS if f in args.formats):
+        name = _display_name(fmt)
+        detail = ""
+        if fmt in counts:
+            detail = f"{counts[fmt]} points"
+        if fmt == "colmap" and reproj is not None and math.isfinite(reproj):
+            detail += f", mean reprojection error {reproj:.2f} px"
+        if fmt == "cameras":
+            detail = f"{rec.n_views} cameras"
+        console.out(f"  {name:<16} {detail}".rstrip())
+    return EXIT_OK
+
+
+def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
+    """``fast3r export``: a project file -> one export format."""
+    from fast3r_core import export
+    from fast3r_core.result import load_project
+
+    rec = load_project(args.project)
+    fmt = export.FORMATS[args.format]
+    dest = Path(args.out)
+    if not fmt.is_folder and dest.is_dir():
+        dest = dest / fmt.default_name
+    kwargs: dict[str, Any] = {}
+    if args.format in _POINT_FORMATS:
+        kwargs["top_percent"] = _top_percent(args.conf_percentile)
+    progress(ProgressEvent("export", 0, 1, args.format))
+    result = fmt.function(rec, dest, **kwargs)
+    progress(ProgressEvent("export", 1, 1, args.format))
+    progress.close()
+
+    summary: dict[str, Any] = {"command": "export", "format": args.format, "output": dest.resolve()}
+    if args.format in ("ply", "glb"):
+        summary["points_written"] = int(result)
+    elif args.format == "colmap":
+        summary["points_written"] = int(result.n_points)
+        summary["colmap_mean_reprojection_error_px"] = float(result.mean_reproj_px)
+    elif args.format == "nerfstudio":
+        summary["output"] = Path(result).resolve()
+    elif args.format == "cameras":
+        summary["cameras"] = int(result)
+    if console.json_mode:
+        console.json(summary)
+        return EXIT_OK
+    detail = ""
+    if "points_written" in summary:
+        detail = f" ({summary['points_written']} points)"
+    elif "cameras" in summary:
+        detail = f" ({summary['cameras']} cameras)"
+    console.out(f"Wrote {summary['output']}{detail}")
+    return EXIT_OK
+
+
+def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
+    """``fast3r info``: views, sizes, points, model, options, timings, per-view confidence."""
+    import numpy as np
+
+    from fast3r_core.result import load_project
+
+    rec = load_project(args.project)
+    stats = rec.per_view_stats()
+    finite = sum(
+        int(np.count_nonzero(np.isfinite(p).all(axis=-1) & np.isfinite(c)))
+        for p, c in zip(rec.pts3d, rec.conf, strict=True)
+    )
+    sizes: dict[str, int] = {}
+    model_sizes: dict[str, int] = {}
+    for v in range(rec.n_views):
+        w, h = (int(x) for x in rec.original_sizes[v])
+        sizes[f"{w}x{h}"] = sizes.get(f"{w}x{h}", 0) + 1
+        mh, mw = rec.view_shape(v)
+        model_sizes[f"{mw}x{mh}"] = model_sizes.get(f"{mw}x{mh}", 0) + 1
+    views = [
+        {
+            "index": s.view,
+            "image": rec.image_paths[s.view],
+            "original_size": [int(x) for x in rec.original_sizes[s.view]],
+            "model_size": [rec.view_shape(s.view)[1], rec.view_shape(s.view)[0]],
+            "mean_confidence": s.mean_conf,
+            "pose_ok": s.pose_ok,
+        }
+        for s in stats
+    ]
+    if console.json_mode:
+        console.json(
+            {
+                "command": "info",
+                "project": Path(args.project).resolve(),
+                "model": rec.model_name,
+                "views": rec.n_views,
+                "image_sizes": sizes,
+                "model_sizes": model_sizes,
+                "points": rec.n_pixels,
+                "finite_points": finite,
+                "failed_poses": [s.view for s in stats if not s.pose_ok],
+                "options": rec.options,
+                "timings": rec.timings,
+                "per_view": views,
+            }
+        )
+        return EXIT_OK
+
+    def counted(d: dict[str, int]) -> str:
+        return ", ".join(f"{k} (x{n})" if n > 1 else k for k, n in d.items())
+
+    console.out(f"Project      {Path(args.project).resolve()}")
+    console.out(f"Model        {rec.model_name}")
+    console.out(f"Views        {rec.n_views} ({sum(not s.pose_ok for s in stats)} failed poses)")
+    console.out(f"Image sizes  {counted(sizes)}")
+    console.out(f"Model sizes  {counted(model_sizes)}")
+    console.out(f"Points       {rec.n_pixels} ({finite} finite)")
+    opts = ", ".join(f"{k}={v}" for k, v in sorted(rec.options.items()) if v is not None)
+    console.out(f"Options      {opts}")
+    tim = ", ".join(f"{k} {v:.2f} s" for k, v in rec.timings.items())
+    console.out(f"Timings      {tim}")
+    console.out("Per view (mean confidence, pose):")
+    for item in views:
+        pose = "ok" if item["pose_ok"] else "FAILED"
+        console.out(
+            f"  {item['index']:>4}  {item['mean_confidence']:9.3f}  {pose:<6}  {Path(item['image']).name}"
+        )
+    return EXIT_OK
+
+
+def _cmd_models(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
+    """``fast3r models``: the registry with size, licence, local state and folder."""
+    from fast3r_core import weights
+
+    rows = []
+    for st in weights.list_models():
+        info = st.info
+        if st.available:
+            size = st.size_on_disk
+            state = "bundled" if st.bundled else "yes"
+        else:
+            size = info.approx_size_bytes or 0
+            state = f"partial ({_fmt_bytes(st.partial_bytes)})" if st.partial_bytes else "no"
+        rows.append(
+            {
+                "name": info.name,
+                "size_bytes": size or None,
+                "license": info.license_name,
+                "license_url": info.license_url,
+                "requires_license_acceptance": info.requires_license_acceptance,
+                "cached": st.available,
+                "state": state,
+                "path": st.local_path,
+                "repo_id": info.repo_id,
+                "description": info.description,
+            }
+        )
+    if console.json_mode:
+        console.json({"command": "models", "cache_dir": weights.models_cache_dir(), "models": rows})
+        return EXIT_OK
+    table = [("NAME", "SIZE", "LICENCE", "CACHED", "PATH")]
+    for r in rows:
+        size = "?" if r["size_bytes"] is None else _fmt_bytes(r["size_bytes"])
+        if not r["cached"] and r["size_bytes"]:
+            size = "~" + size
+        table.append((r["name"], size, r["license"], r["state"], str(r["path"] or "-")))
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        cells = [row[i].ljust(widths[i]) for i in range(4)]
+        console.out("  ".join([*cells, row[4]]))
+    console.out(f"Cache folder: {weights.models_cache_dir()}")
+    return EXIT_OK
+
+
+def _cmd_download(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
+    """``fast3r download``: fetch a model into the cache (needs --accept-license when it says so)."""
+    from fast3r_core import weights
+
+    folder = weights.download_model(args.name, accept_license=args.accept_license, progress=progress)
+    progress.close()
+    if console.json_mode:
+        console.json({"command": "download", "name": args.name, "path": Path(folder)})
+    else:
+        console.out(f"{args.name} is ready in {folder}")
+    return EXIT_OK
+
+
+# ------------------------------------------------------------------------------------------------
+# Entry point
+# ------------------------------------------------------------------------------------------------
+def _exit_code(code: object) -> int:
+    """Exit code of a SystemExit raised by argparse."""
+    if code is None:
+        return EXIT_OK
+    return code if isinstance(code, int) else EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``fast3r`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
+
+    Never raises and never calls ``sys.exit``: usage errors return 2 after argparse printed its message.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(None if argv is None else list(argv))
+    except SystemExit as exc:  # --help, --version, usage errors (argparse printed the message)
+        return _exit_code(exc.code)
+    if getattr(args, "command", None) is None:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write("fast3r: error: choose a command (fast3r --help lists them)\n")
+        return EXIT_USAGE
+
+    console = _Console(quiet=args.quiet, json_mode=args.json)
+    progress = _progress_for(console)
+    console.stderr_line = progress.write_line
+    logs = _LogSetup(
+        verbose=args.verbose, quiet=args.quiet, log_file=args.log_file, write=progress.write_line
+    )
+    if logs.problem:
+        console.warning(logs.problem)
+    shown = list(argv) if argv is not None else sys.argv[1:]
+    log.info("fast3r %s: %s", __version__, " ".join(["fast3r", *shown]))
+    try:
+        return int(args.handler(args, console, progress))
+    except (KeyboardInterrupt, Cancelled):
+        progress.close()
+        log.info("cancelled by the user")
+        console.error("cancelled")
+        return EXIT_CANCELLED
+    except Fast3RError as exc:
+        progress.close()
+        log.info("error: %s", exc, exc_info=True, extra={_FILE_ONLY: True})
+        console.error(f"error: {exc}")
+        return EXIT_USAGE
+    except MemoryError as exc:
+        progress.close()
+        log.error("out of memory", exc_info=True, extra={_FILE_ONLY: True})
+        console.error(
+            f"error: not enough memory ({exc or 'MemoryError'}); try --size 224 or fewer views (--max-views)"
+        )
+        return EXIT_USAGE
+    except Exception as exc:
+        progress.close()
+        log.error("internal error", exc_info=True, extra={_FILE_ONLY: True})
+        if args.verbose >= 2 and logs.path is None:
+            import traceback
+
+            sys.stderr.write(traceback.format_exc())
+        console.error(f"internal error: {type(exc).__name__}: {exc} ({logs.details_hint()})")
+        return EXIT_INTERNAL
+    finally:
+        progress.close()
+        logs.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,710 @@
+"""End-to-end tests of the ``fast3r`` command line (fast3r_core/cli.py), in-process and as a subprocess.
+
+A tiny model (the parity ``model_small`` config with narrow DPT heads and 4 decoder blocks, random
+weights) keeps each reconstruction around a second on the CPU. Inputs are small synthetic PNGs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from fast3r_core import cli
+
+REPO = Path(__file__).resolve().parents[2]
+PARITY_CONFIG = REPO / "tests" / "data" / "parity" / "model_small" / "config.json"
+N_VIEWS = 4
+
+
+# ------------------------------------------------------------------------------------------------
+# Fixtures and helpers
+# ------------------------------------------------------------------------------------------------
+def _isolated_env(root: Path) -> dict[str, str]:
+    """Environment variables that keep logs, model cache and video frames inside ``root``."""
+    return {
+        cli.LOG_DIR_ENV: str(root / "logs"),
+        "FAST3R_CACHE_DIR": str(root / "cache"),
+        "XDG_CACHE_HOME": str(root / "xdg-cache"),
+        "HF_HUB_OFFLINE": "1",
+    }
+
+
+@pytest.fixture(autouse=True)
+def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for key, value in _isolated_env(tmp_path).items():
+        monkeypatch.setenv(key, value)
+    return tmp_path
+
+
+def _write_views(folder: Path, n: int = N_VIEWS, size: tuple[int, int] = (128, 96)) -> list[Path]:
+    """``n`` PNGs cut from one textured picture with a horizontal shift (a camera panning)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    rng = np.random.default_rng(0)
+    big_w = w + 12 * n
+    yy, xx = np.mgrid[0:h, 0:big_w]
+    base = np.stack([xx * 255 // big_w, yy * 255 // h, (xx + yy) % 64 * 4], axis=-1)
+    base = np.clip(base + rng.integers(-40, 40, base.shape), 0, 255).astype(np.uint8)
+    paths = []
+    for i in range(n):
+        p = folder / f"view_{i:02d}.png"
+        Image.fromarray(np.ascontiguousarray(base[:, 12 * i : 12 * i + w])).save(p)
+        paths.append(p)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random-weight Fast3R saved as config.json + model.safetensors."""
+    import torch
+
+    from fast3r_core.model import Fast3R, Fast3RConfig
+    from fast3r_core.weights import save_model
+
+    root = tmp_path_factory.mktemp("model")
+    cfg = json.loads(PARITY_CONFIG.read_text(encoding="utf-8"))
+    cfg["head_args"].update(dpt_layer_dims=[16, 32, 64, 128], dpt_feature_dim=32, dpt_last_dim=16)
+    cfg["decoder_args"]["depth"] = 4
+    (root / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
+    torch.manual_seed(0)
+    model = Fast3R(Fast3RConfig.from_json(root / "config.json"))
+    return save_model(model, root / "tiny")
+
+
+@pytest.fixture(scope="module")
+def run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One full ``reconstruct --json`` run (all formats) shared by the read-back tests."""
+    root = tmp_path_factory.mktemp("run")
+    images = root / "images"
+    _write_views(images)
+    out = root / "out"
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with (
+        mock.patch.dict(os.environ, _isolated_env(root)),
+        contextlib.redirect_stdout(stdout),
+        contextlib.redirect_stderr(stderr),
+    ):
+        code = cli.main(
+            [
+                *("reconstruct", str(images), "--out", str(out), "--model", str(tiny_model)),
+                *("--size", "224", "--json", "--conf-percentile", "0"),
+            ]
+        )
+    assert code == 0, stderr.getvalue()
+    return {"summary": json.loads(stdout.getvalue()), "stderr": stderr.getvalue(), "out": out, "root": root}
+
+
+def _main(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> tuple[int, str, str]:
+    code = cli.main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _reconstruct(
+    capsys: pytest.CaptureFixture[str], model: Path, inputs: list[Path] | Path, out: Path, *extra: str
+) -> tuple[int, str, str]:
+    paths = inputs if isinstance(inputs, list) else [inputs]
+    return _main(
+        capsys,
+        "reconstruct",
+        *paths,
+        "--out",
+        out,
+        "--model",
+        model,
+        "--size",
+        "224",
+        "--formats",
+        "ply",
+        *extra,
+    )
+
+
+def _one_error_line(err: str, prefix: str = "error:") -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert "Traceback" not in err
+    errors = [ln for ln in lines if ln.startswith(prefix)]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def _leftovers(parent: Path) -> list[str]:
+    return [p.name for p in parent.iterdir() if ".partial-" in p.name]
+
+
+# ------------------------------------------------------------------------------------------------
+# reconstruct: every output, read back
+# ------------------------------------------------------------------------------------------------
+def test_reconstruct_summary(run: dict) -> None:
+    s = run["summary"]
+    assert s["status"] == "ok"
+    assert s["views"] == N_VIEWS
+    assert s["skipped"] == []
+    assert [Path(p) for p in s["images"]] == sorted((run["root"] / "images").iterdir())
+    assert s["points_total"] == N_VIEWS * 224 * 224
+    assert s["points_written"]["ply"] == s["points_total"]  # --conf-percentile 0 keeps all
+    assert s["points_written"]["glb"] == s["points_total"]
+    assert set(s["outputs"]) == set(cli.RECONSTRUCT_FORMATS)
+    for path in s["outputs"].values():
+        assert Path(path).exists()
+    for key in ("load_images", "load_model", "inference", "poses", "export", "total"):
+        assert s["timings"][key] >= 0
+    err = s["colmap_mean_reprojection_error_px"]
+    assert err is None or 0 <= err <= 2.0  # the exporter drops points beyond 2 px
+    assert _leftovers(run["out"].parent) == []
+
+
+def test_reconstruct_ply_and_glb_read_back(run: dict) -> None:
+    import trimesh
+
+    cloud = trimesh.load(run["out"] / "points.ply")
+    assert len(cloud.vertices) == run["summary"]["points_written"]["ply"]
+    scene = trimesh.load(run["out"] / "scene.glb")
+    assert isinstance(scene, trimesh.Scene) and scene.geometry
+
+
+def test_reconstruct_colmap_reads_back(run: dict) -> None:
+    pycolmap = pytest.importorskip("pycolmap")
+    recon = pycolmap.Reconstruction(str(run["out"] / "colmap" / "sparse" / "0"))
+    n_posed = N_VIEWS - len(run["summary"]["failed_poses"])
+    assert recon.num_images() == n_posed
+    assert recon.num_points3D() == run["summary"]["points_written"]["colmap"]
+    for image in recon.images.values():
+        assert (run["out"] / "colmap" / "images" / image.name).is_file()
+
+
+def test_reconstruct_json_outputs_parse(run: dict) -> None:
+    cams = json.loads((run["out"] / "cameras.json").read_text(encoding="utf-8"))
+    assert len(cams["views"]) == N_VIEWS
+    assert cams["views"][0]["width"] == 128 and cams["views"][0]["height"] == 96
+    transforms = json.loads((run["out"] / "transforms.json").read_text(encoding="utf-8"))
+    assert len(transforms["frames"]) == N_VIEWS - len(run["summary"]["failed_poses"])
+    for frame in transforms["frames"]:
+        assert (run["out"] / frame["file_path"]).is_file()
+    assert (run["out"] / transforms["ply_file_path"]).is_file()
+
+
+def test_reconstruct_project_loads(run: dict) -> None:
+    from fast3r_core.result import load_project
+
+    rec = load_project(run["out"] / "project.f3r")
+    assert rec.n_views == N_VIEWS
+    assert rec.view_shape(0) == (224, 224)
+    assert rec.model_name == str(Path(run["summary"]["model"]))
+    assert rec.options["size"] == 224
+    assert rec.timings["load_model"] >= 0
+    assert [Path(p).name for p in rec.image_paths] == [f"view_{i:02d}.png" for i in range(N_VIEWS)]
+
+
+def test_reconstruct_human_output_progress_and_quiet(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = tmp_path / "images"
+    _write_views(images, 2)
+    code, out, err = _reconstruct(capsys, tiny_model, images, tmp_path / "out", "--formats", "ply,cameras")
+    assert code == 0, err
+    assert "Reconstructed 2 view(s)" in out and "points.ply" in out and "cameras.json" in out
+    lines = err.splitlines()
+    # not a terminal: plain progress lines, one stage per line
+    assert any(ln.startswith("images ") and ln.endswith("2/2") for ln in lines), err
+    assert any(ln.startswith("encode ") for ln in lines), err
+    assert any(ln.startswith("export ") for ln in lines), err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cameras.json", "points.ply"]
+
+    code, out, err = _reconstruct(capsys, tiny_model, images, tmp_path / "out2", "--quiet")
+    assert code == 0
+    assert out == "" and err == ""
+    assert (tmp_path / "out2" / "points.ply").is_file()
+
+
+def test_reconstruct_replaces_outputs_keeps_other_files(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    images = tmp_path / "images"
+    _write_views(images, 2)
+    out = tmp_path / "out"
+    (out / "colmap").mkdir(parents=True)
+    (out / "colmap" / "stale.txt").write_text("old", encoding="utf-8")
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    (out / "points.ply").write_text("old", encoding="utf-8")
+    code, _, err = _reconstruct(capsys, tiny_model, images, out, "--formats", "ply,colmap")
+    assert code == 0, err
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
+    assert (out / "points.ply").read_bytes().startswith(b"ply\n")
+    assert (out / "colmap" / "stale.txt").read_text(encoding="utf-8") == "old"  # merged, not replaced
+    assert (out / "colmap" / "sparse" / "0" / "points3D.bin").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["colmap", "notes.txt", "points.ply"]
+
+    (out / "points.ply").unlink()
+    (out / "points.ply").mkdir()  # a folder where an output file goes: refused, nothing moved
+    (out / "colmap" / "sparse" / "0" / "points3D.bin").unlink()
+    code, _, err = _reconstruct(capsys, tiny_model, images, out, "--formats", "ply,colmap")
+    assert code == 2
+    assert "in the way" in _one_error_line(err)
+    assert not (out / "colmap" / "sparse" / "0" / "points3D.bin").exists()
+    assert _leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# export, info, models, download
+# ------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", cli.EXPORT_FORMATS)
+def test_export_each_format(run: dict, fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project = run["out"] / "project.f3r"
+    dest = tmp_path / {"ply": "a.ply", "glb": "a.glb", "cameras": "c.json"}.get(fmt, fmt)
+    code, out, err = _main(capsys, "export", project, "--format", fmt, "--out", dest, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["format"] == fmt
+    if fmt == "ply":
+        import trimesh
+
+        n = len(trimesh.load(dest).vertices)
+        assert n == summary["points_written"]
+        assert n == round(run["summary"]["points_total"] * 0.9)  # default: drop the lowest 10 %
+    elif fmt == "glb":
+        import trimesh
+
+        assert trimesh.load(dest).geometry
+    elif fmt == "cameras":
+        assert len(json.loads(dest.read_text(encoding="utf-8"))["views"]) == N_VIEWS
+    elif fmt == "nerfstudio":
+        frames = json.loads((dest / "transforms.json").read_text(encoding="utf-8"))["frames"]
+        assert frames and all((dest / f["file_path"]).is_file() for f in frames)
+    elif fmt == "colmap":
+        pycolmap = pytest.importorskip("pycolmap")
+        recon = pycolmap.Reconstruction(str(dest / "sparse" / "0"))
+        assert recon.num_points3D() == summary["points_written"]
+
+
+def test_export_percentile_and_folder_destination(
+    run: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = run["out"] / "project.f3r"
+    code, out, _ = _main(capsys, "export", project, "-f", "ply", "-o", tmp_path, "--conf-percentile", "75")
+    assert code == 0
+    assert "points.ply" in out
+    import trimesh
+
+    n = len(trimesh.load(tmp_path / "points.ply").vertices)
+    assert n == round(run["summary"]["points_total"] * 0.25)
+
+
+def test_export_errors(run: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_project = tmp_path / "x.f3r"
+    not_project.write_bytes(b"not a zip")
+    code, _, err = _main(capsys, "export", not_project, "--format", "ply", "--out", tmp_path / "a.ply")
+    assert code == 2
+    assert "not a Fast3R Studio project" in _one_error_line(err)
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    code, _, err = _main(
+        capsys, "export", run["out"] / "project.f3r", "-f", "ply", "-o", blocker / "sub" / "a.ply"
+    )
+    assert code == 2
+    _one_error_line(err)
+    code, _, err = _main(capsys, "export", run["out"] / "project.f3r", "-f", "obj", "-o", tmp_path)
+    assert code == 2 and "invalid choice" in err
+
+
+def test_info_text_and_json(run: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    project = run["out"] / "project.f3r"
+    code, out, err = _main(capsys, "info", project)
+    assert code == 0, err
+    assert f"Views        {N_VIEWS}" in out
+    assert "128x96 (x4)" in out and "224x224 (x4)" in out
+    assert "view_03.png" in out and "mean confidence" in out
+
+    code, out, _ = _main(capsys, "info", project, "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert info["views"] == N_VIEWS and info["points"] == N_VIEWS * 224 * 224
+    assert info["options"]["size"] == 224
+    assert len(info["per_view"]) == N_VIEWS
+    assert all(v["mean_confidence"] > 1.0 for v in info["per_view"])  # the model's confidence is > 1
+    assert "inference" not in info["timings"] and "model" in info["timings"]
+
+    code, _, err = _main(capsys, "info", run["root"] / "missing.f3r")
+    assert code == 2 and "does not exist" in _one_error_line(err)
+
+
+def test_models_lists_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _main(capsys, "models")
+    assert code == 0, err
+    assert out.splitlines()[0].split() == ["NAME", "SIZE", "LICENCE", "CACHED", "PATH"]
+    assert "fast3r-vitl-512" in out and "FAIR Noncommercial Research License" in out
+    assert str(tmp_path / "cache" / "models") in out
+
+    code, out, _ = _main(capsys, "--json", "models")
+    assert code == 0
+    models = {m["name"]: m for m in json.loads(out)["models"]}
+    assert models["fast3r-vitl-512"]["cached"] is False
+    assert models["fast3r-vitl-512"]["requires_license_acceptance"] is True
+    assert models["fast3r-vitl-512"]["size_bytes"] > 2e9
+
+
+def test_download_refuses_without_license(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _main(capsys, "download", "fast3r-vitl-512")
+    assert code == 2
+    line = _one_error_line(err)
+    assert "licen" in line.lower() and "--accept-license" in line
+    assert out == ""
+
+
+def test_download_with_license_reports_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fast3r_core import weights
+    from fast3r_core.progress import ProgressEvent
+
+    calls = []
+
+    def fake_download(name: str, *, accept_license: bool = False, progress=None, cancel=None) -> Path:
+        calls.append((name, accept_license))
+        for done in (0, 50_000_000, 100_000_000):
+            progress(ProgressEvent("download", done, 100_000_000, "model.safetensors"))
+        return tmp_path / "cache" / "models" / name
+
+    monkeypatch.setattr(weights, "download_model", fake_download)
+    code, out, err = _main(capsys, "download", "fast3r-vitl-512", "--accept-license")
+    assert code == 0, err
+    assert calls == [("fast3r-vitl-512", True)]
+    assert "ready in" in out and "fast3r-vitl-512" in out
+    assert "download 50.0/100.0 MB model.safetensors" in err.splitlines()
+    assert "download 100.0/100.0 MB model.safetensors" in err.splitlines()
+
+
+# ------------------------------------------------------------------------------------------------
+# Bad inputs: exit 2, one line, no traceback
+# ------------------------------------------------------------------------------------------------
+def test_empty_folder(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = _reconstruct(capsys, tiny_model, tmp_path / "empty", tmp_path / "out")
+    assert code == 2
+    assert "No usable image" in _one_error_line(err)
+    assert not (tmp_path / "out").exists()  # created for the check, removed again
+    assert _leftovers(tmp_path) == []
+
+
+def test_only_non_images(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("hello", encoding="utf-8")
+    (folder / "data.csv").write_text("1,2", encoding="utf-8")
+    code, _, err = _reconstruct(capsys, tiny_model, folder, tmp_path / "out")
+    assert code == 2
+    assert "No usable image" in _one_error_line(err)
+
+
+def test_missing_input(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _reconstruct(capsys, tiny_model, tmp_path / "nope", tmp_path / "out")
+    assert code == 2
+    assert "No such file or folder" in _one_error_line(err)
+
+
+def test_corrupt_and_truncated_images_are_skipped(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "images"
+    good = _write_views(folder, 2)
+    (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg" * 10)
+    data = good[0].read_bytes()
+    (folder / "truncated.png").write_bytes(data[: len(data) // 3])
+    code, out, err = _reconstruct(capsys, tiny_model, folder, tmp_path / "out", "--json")
+    assert code == 0, err
+    warnings = [ln for ln in err.splitlines() if ln.startswith("warning: skipped")]
+    assert len(warnings) == 1, err
+    assert "corrupt.jpg" in warnings[0] and "truncated.png" in warnings[0]
+    assert "Skipping" not in err  # the per-file log warnings stay in the log file
+    summary = json.loads(out)
+    assert summary["views"] == 2
+    assert sorted(Path(s["path"]).name for s in summary["skipped"]) == ["corrupt.jpg", "truncated.png"]
+
+
+def test_all_images_corrupt(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.jpg", "b.png"):
+        (folder / name).write_bytes(b"garbage" * 50)
+    code, _, err = _reconstruct(capsys, tiny_model, folder, tmp_path / "out")
+    assert code == 2
+    line = _one_error_line(err)
+    assert "No usable image" in line and "a.jpg" in line
+
+
+def test_garbage_video(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(os.urandom(4096))
+    code, _, err = _reconstruct(capsys, tiny_model, video, tmp_path / "out")
+    assert code == 2
+    assert "clip.mp4" in _one_error_line(err)
+
+
+def test_unwritable_output_fails_before_the_model(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fast3r_core import images, weights
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("ran before the output folder was checked")
+
+    monkeypatch.setattr(weights, "load_model", must_not_run)
+    monkeypatch.setattr(images, "load_inputs", must_not_run)
+    folder = tmp_path / "images"
+    _write_views(folder, 1)
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x", encoding="utf-8")
+    targets = [blocker / "sub", blocker]  # a file in the path fails for root too
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    try:
+        if not os.access(readonly, os.W_OK):  # root ignores permissions
+            targets.append(readonly)
+        for target in targets:
+            code, _, err = _reconstruct(capsys, tiny_model, folder, target)
+            assert code == 2, (target, err)
+            assert "output folder" in _one_error_line(err)
+    finally:
+        readonly.chmod(0o755)
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("no-such-model", "Unknown model 'no-such-model'"),
+        ("./missing/folder", "No such model file or folder"),
+        ("fast3r-vitl-512", "--accept-license"),  # needs a download: the licence first, no network
+    ],
+)
+def test_model_problems_fail_before_decoding(
+    model: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fast3r_core import images
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError("images decoded before the model was checked")
+
+    monkeypatch.setattr(images, "load_inputs", must_not_run)
+    folder = tmp_path / "images"
+    _write_views(folder, 1)
+    code, _, err = _main(capsys, "reconstruct", folder, "--out", tmp_path / "out", "--model", model)
+    assert code == 2
+    assert message in _one_error_line(err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (
+        ["reconstruct", str(tmp_path), "--out", str(tmp_path / "o"), "--formats", "ply,obj"],
+        ["reconstruct", str(tmp_path), "--out", str(tmp_path / "o"), "--conf-percentile", "100"],
+        ["reconstruct", str(tmp_path), "--out", str(tmp_path / "o"), "--size", "300"],
+        ["reconstruct", str(tmp_path), "--out", str(tmp_path / "o"), "--device", "tpu"],
+        ["reconstruct", str(tmp_path)],
+        ["frobnicate"],
+        [],
+    ):
+        code, _, err = _main(capsys, *argv)
+        assert code == 2, argv
+        assert "error" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+    code, out, _ = _main(capsys, "--help")
+    assert code == 0 and "reconstruct" in out
+
+
+# ------------------------------------------------------------------------------------------------
+# Inputs that must work
+# ------------------------------------------------------------------------------------------------
+def test_large_jpeg(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    yy, xx = np.mgrid[0:4000:8, 0:6000:8]
+    small = np.stack([xx % 256, yy % 256, (xx // 7 + yy // 5) % 256], axis=-1).astype(np.uint8)
+    Image.fromarray(small).resize((6000, 4000), Image.Resampling.NEAREST).save(folder / "big.jpg", quality=80)
+    _write_views(folder, 1)
+    code, out, err = _reconstruct(
+        capsys, tiny_model, folder, tmp_path / "out", "--formats", "cameras", "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["views"] == 2
+    cams = json.loads((tmp_path / "out" / "cameras.json").read_text(encoding="utf-8"))
+    assert (cams["views"][0]["width"], cams["views"][0]["height"]) == (6000, 4000)
+
+
+def test_non_ascii_paths(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "фото été 写真"
+    paths = _write_views(folder, 2)
+    renamed = folder / "ñandú 1.png"
+    paths[1].rename(renamed)
+    out = tmp_path / "résultat ✓"
+    code, stdout, err = _reconstruct(capsys, tiny_model, folder, out, "--formats", "ply,project,colmap")
+    assert code == 0, err
+    assert str(out) in stdout
+    from fast3r_core.result import load_project
+
+    rec = load_project(out / "project.f3r")
+    assert Path(rec.image_paths[1]) == renamed
+    assert (out / "points.ply").is_file()
+    code, info, err = _main(capsys, "info", out / "project.f3r")
+    assert code == 0, err
+    assert "ñandú 1.png" in info
+
+
+# ------------------------------------------------------------------------------------------------
+# Internal errors and cancellation
+# ------------------------------------------------------------------------------------------------
+def test_internal_error_goes_to_the_log(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fast3r_core import pipeline
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom in the pipeline")
+
+    monkeypatch.setattr(pipeline, "reconstruct", boom)
+    folder = tmp_path / "images"
+    _write_views(folder, 1)
+    code, _, err = _reconstruct(capsys, tiny_model, folder, tmp_path / "out")
+    assert code == 1
+    line = _one_error_line(err, "internal error:")
+    log_path = tmp_path / "logs" / cli.LOG_FILE_NAME
+    assert line == f"internal error: RuntimeError: boom in the pipeline (details in {log_path})"
+    text = log_path.read_text(encoding="utf-8")
+    assert "Traceback" in text and "boom in the pipeline" in text and "def boom" not in err
+    assert not (tmp_path / "out").exists() and _leftovers(tmp_path) == []
+
+
+def test_log_file_option_and_verbose(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log_file = tmp_path / "custom" / "my.log"
+    code, _, err = _main(capsys, "-v", "--log-file", log_file, "info", tmp_path / "none.f3r")
+    assert code == 2
+    assert "does not exist" in _one_error_line(err)
+    text = log_file.read_text(encoding="utf-8")
+    assert "info" in text and "ProjectFileError" in text  # the traceback of user errors: file only
+
+
+@pytest.mark.parametrize("where", ["inference", "export"])
+def test_ctrl_c_leaves_nothing(
+    where: str,
+    tiny_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from fast3r_core import pipeline, result
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    if where == "inference":
+        monkeypatch.setattr(pipeline, "reconstruct", interrupt)
+    else:  # after points.ply, scene.glb, ... were written: the last output is interrupted
+        monkeypatch.setattr(result, "save_project", interrupt)
+    folder = tmp_path / "images"
+    _write_views(folder, 2)
+    new_out = tmp_path / "new" / "out"
+    code, _, err = _main(
+        capsys, "reconstruct", folder, "--out", new_out, "--model", tiny_model, "--size", "224"
+    )
+    assert code == 130
+    assert err.strip().splitlines()[-1] == "cancelled" and "Traceback" not in err
+    assert not (tmp_path / "new").exists()
+
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    (existing / "keep.txt").write_text("x", encoding="utf-8")
+    code, _, _ = _main(
+        capsys, "reconstruct", folder, "--out", existing, "--model", tiny_model, "--size", "224"
+    )
+    assert code == 130
+    assert [p.name for p in existing.iterdir()] == ["keep.txt"]
+    assert _leftovers(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------------------------
+# As a program
+# ------------------------------------------------------------------------------------------------
+def _subprocess_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(_isolated_env(tmp_path))
+    return env
+
+
+def test_subprocess_help_and_failure(tmp_path: Path) -> None:
+    env = _subprocess_env(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "fast3r_core", "--help"], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0
+    assert "reconstruct" in done.stdout and "download" in done.stdout
+
+    missing = tmp_path / "no such photos"
+    done = subprocess.run(
+        [sys.executable, "-m", "fast3r_core", "reconstruct", str(missing), "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: No such file or folder: {missing}"]
+    assert done.stdout == ""
+
+
+def test_light_commands_do_not_import_torch(run: dict, tmp_path: Path) -> None:
+    project = run["out"] / "project.f3r"
+    code = (
+        "import sys\n"
+        "from fast3r_core.cli import main\n"
+        "assert main(['--help']) == 0\n"
+        "assert main(['models']) == 0\n"
+        f"assert main(['info', {str(project)!r}]) == 0\n"
+        f"assert main(['export', {str(project)!r}, '-f', 'ply', '-o', {str(tmp_path / 'p.ply')!r}]) == 0\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'vispy'))\n"
+        "assert not bad, bad[:5]\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=_subprocess_env(tmp_path),
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_progress_modes(capsys: pytest.CaptureFixture[str]) -> None:
+    from fast3r_core.progress import ProgressEvent
+
+    bar = cli._Progress("bar")  # what a terminal gets
+    for done in range(4):
+        bar(ProgressEvent("encode", done, 3))
+    bar(ProgressEvent("heads", 1, 1))
+    bar.close()
+    err = capsys.readouterr().err
+    assert "encode" in err and "3/3" in err and "heads" in err
+
+    lines = cli._Progress("lines")
+    for done in range(0, 1001, 10):
+        lines(ProgressEvent("poses", done, 1000))
+    lines(ProgressEvent("poses", 1000, 1000))
+    out = capsys.readouterr().err.splitlines()
+    assert out[0] == "poses 0/1000" and out[-1] == "poses 1000/1000"
+    assert len(out) == 11  # one line per tenth, no duplicate at the end
