@@ -9,7 +9,9 @@ Conventions used throughout (and repeated in each docstring that depends on them
 * Quaternions are ``(w, x, y, z)`` (scalar first, as COLMAP), unlike scipy's ``(x, y, z, w)``.
 * Image sizes are ``(width, height)`` like PIL; array shapes are ``(H, W, ...)`` like numpy.
 
-No torch here: this module is imported by the GUI at start-up and by the exporters.
+No torch here: this module is imported by the GUI at start-up, by the exporters and by
+:mod:`fast3r_core.result`. scipy (for quaternions) is imported on first use, so that importing this
+module stays cheap.
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.spatial.transform import Rotation
 
 from .errors import InputError
 
 __all__ = [
     "OPENCV_TO_OPENGL",
     "frustum_corners",
+    "frustum_segments",
     "intrinsics_matrix",
     "intrinsics_model_to_original",
     "model_pixels_to_original",
@@ -147,6 +149,8 @@ def rotmat_to_quat_wxyz(R: ArrayLike) -> Float64Array:
     ndarray, shape (..., 4), float64
         Scalar-first quaternions (COLMAP order); the sign is fixed so that ``w >= 0``.
     """
+    from scipy.spatial.transform import Rotation  # ~0.2 s to import: only when needed
+
     R = np.asarray(R, dtype=np.float64)
     batch = R.shape[:-2]
     xyzw = Rotation.from_matrix(R.reshape(-1, 3, 3)).as_quat()  # scipy order is (x, y, z, w)
@@ -157,6 +161,8 @@ def rotmat_to_quat_wxyz(R: ArrayLike) -> Float64Array:
 
 def quat_wxyz_to_rotmat(q: ArrayLike) -> Float64Array:
     """Quaternions ``(w, x, y, z)`` (normalised here) to rotation matrices, shape ``(..., 3, 3)`` float64."""
+    from scipy.spatial.transform import Rotation  # ~0.2 s to import: only when needed
+
     q = np.asarray(q, dtype=np.float64)
     batch = q.shape[:-1]
     flat = q.reshape(-1, 4)
@@ -209,14 +215,17 @@ def intrinsics_matrix(f: float, W: int, H: int) -> Float64Array:
     return np.array([[f, 0.0, W / 2.0], [0.0, f, H / 2.0], [0.0, 0.0, 1.0]], dtype=np.float64)
 
 
-def _scales(resized_size: Sequence[int], original_size: Sequence[int]) -> tuple[float, float]:
-    rw, rh = resized_size
-    ow, oh = original_size
-    if min(rw, rh, ow, oh) <= 0:
+def _scales(resized_size: ArrayLike, original_size: ArrayLike) -> tuple[Float64Array, Float64Array]:
+    """``(sx, sy) = resized / original`` per axis; sizes are ``(..., 2)`` ``(width, height)``, broadcast."""
+    rs = np.asarray(resized_size, dtype=np.float64)
+    os_ = np.asarray(original_size, dtype=np.float64)
+    if rs.shape[-1:] != (2,) or os_.shape[-1:] != (2,) or not ((rs > 0).all() and (os_ > 0).all()):
         raise InputError(
-            f"image sizes must be positive, got resized {resized_size}, original {original_size}"
+            f"image sizes must be positive (width, height), got resized {resized_size}, "
+            f"original {original_size}"
         )
-    return rw / ow, rh / oh
+    s = rs / os_
+    return s[..., 0], s[..., 1]
 
 
 def intrinsics_model_to_original(
@@ -263,9 +272,9 @@ def intrinsics_model_to_original(
 
 def model_pixels_to_original(
     uv: ArrayLike,
-    crop_box: Sequence[float],
-    resized_size: Sequence[int],
-    original_size: Sequence[int],
+    crop_box: ArrayLike,
+    resized_size: ArrayLike,
+    original_size: ArrayLike,
 ) -> Float64Array:
     """Map pixel coordinates of the model input to pixel coordinates of the original image.
 
@@ -273,8 +282,11 @@ def model_pixels_to_original(
     ----------
     uv : array_like, shape (..., 2)
         ``(u, v) = (column, row)`` in model-input pixels, pixel-centre convention (integer = centre).
-    crop_box, resized_size, original_size
-        As in :func:`intrinsics_model_to_original`.
+    crop_box : array_like, shape (4,) or (..., 4)
+        ``(left, top, right, bottom)`` as in :func:`intrinsics_model_to_original`; a stack of boxes
+        (one per point, e.g. ``crop_boxes[view]``) broadcasts against ``uv``'s leading dimensions.
+    resized_size, original_size : array_like, shape (2,) or (..., 2)
+        ``(width, height)`` as in :func:`intrinsics_model_to_original`, broadcast likewise.
 
     Returns
     -------
@@ -283,10 +295,11 @@ def model_pixels_to_original(
         ``u_orig = (u + left + 0.5) / sx - 0.5``, ``v_orig = (v + top + 0.5) / sy - 0.5``.
     """
     uv = np.asarray(uv, dtype=np.float64)
+    box = np.asarray(crop_box, dtype=np.float64)
     sx, sy = _scales(resized_size, original_size)
     out = np.empty_like(uv)
-    out[..., 0] = (uv[..., 0] + float(crop_box[0]) + 0.5) / sx - 0.5
-    out[..., 1] = (uv[..., 1] + float(crop_box[1]) + 0.5) / sy - 0.5
+    out[..., 0] = (uv[..., 0] + box[..., 0] + 0.5) / sx - 0.5
+    out[..., 1] = (uv[..., 1] + box[..., 1] + 0.5) / sy - 0.5
     return out
 
 
@@ -314,11 +327,54 @@ def frustum_corners(c2w: ArrayLike, K: ArrayLike, W: int, H: int, depth: float) 
         edges ``(-0.5, -0.5)``, ``(W-0.5, -0.5)``, ``(W-0.5, H-0.5)``, ``(-0.5, H-0.5)``: top-left,
         top-right, bottom-right, bottom-left as seen in the image.
     """
-    K = np.asarray(K, dtype=np.float64)
-    uv1 = np.array([[-0.5, -0.5, 1.0], [W - 0.5, -0.5, 1.0], [W - 0.5, H - 0.5, 1.0], [-0.5, H - 0.5, 1.0]])
-    rays = uv1 @ np.linalg.inv(K).T  # z = 1 in the camera frame
-    cam = np.vstack([np.zeros(3), rays * (depth / rays[:, 2:3])])
-    return transform_points(c2w, cam)
+    corners = np.array([[-0.5, -0.5], [W - 0.5, -0.5], [W - 0.5, H - 0.5], [-0.5, H - 0.5]])
+    return transform_points(c2w, np.vstack([np.zeros(3), _unproject_at_depth(K, corners, depth)]))
+
+
+def frustum_segments(c2w: ArrayLike, K: ArrayLike, W: int, H: int, depth: float) -> Float64Array:
+    """Line segments that draw a camera as a pyramid with an "up" marker.
+
+    Parameters
+    ----------
+    c2w, K, W, H, depth
+        As in :func:`frustum_corners` (cam-to-world with OpenCV axes; intrinsics in pixels of a
+        ``W x H`` image; far-plane distance along the camera's z axis, in world units).
+
+    Returns
+    -------
+    ndarray, shape (11, 2, 3), float64
+        Segment end points in world coordinates: 4 edges from the camera centre to the far-plane
+        corners (top-left, top-right, bottom-right, bottom-left, as :func:`frustum_corners`), the 4
+        far-plane edges (top, right, bottom, left), then the 3 edges of a triangle standing on the
+        middle third of the top edge with its tip above it (``-y`` is up in the image), which shows
+        which way the image's top is.
+    """
+    c, tl, tr, br, bl = frustum_corners(c2w, K, W, H, depth)
+    x0, y0, x1 = -0.5, -0.5, W - 0.5
+    xm, third = (x0 + x1) / 2, (x1 - x0) / 6
+    up = np.array([[xm - third, y0], [xm + third, y0], [xm, y0 - 1.2 * third]])
+    t0, t1, tip = transform_points(c2w, _unproject_at_depth(K, up, depth))
+    return np.array(
+        [
+            [c, tl],
+            [c, tr],
+            [c, br],
+            [c, bl],
+            [tl, tr],
+            [tr, br],
+            [br, bl],
+            [bl, tl],
+            [t0, t1],
+            [t1, tip],
+            [tip, t0],
+        ]
+    )
+
+
+def _unproject_at_depth(K: ArrayLike, uv: Float64Array, depth: float) -> Float64Array:
+    """Camera-frame points, shape (N, 3), at ``z = depth`` on the rays of pixels ``uv`` (N, 2)."""
+    rays = np.column_stack([uv, np.ones(len(uv))]) @ np.linalg.inv(np.asarray(K, dtype=np.float64)).T
+    return rays * (depth / rays[:, 2:3])
 
 
 # ------------------------------------------------------------------------------------- similarity

@@ -300,26 +300,25 @@ def predict(
         enc_chunk,
         head_chunk,
     )
+    # On out-of-memory: release the cache and retry once with chunks 4x smaller (unless already 1/1).
+    attempts = [(enc_chunk, head_chunk)]
+    if (enc_chunk, head_chunk) != (1, 1):
+        attempts.append((max(1, math.ceil(enc_chunk / 4)), max(1, math.ceil(head_chunk / 4))))
     with cpu_threads(opts.num_threads if device.type == "cpu" else None):
-        try:
-            return _run(model, images, shapes, ids, device, amp, enc_chunk, head_chunk, progress, cancel)
-        except (RuntimeError, torch.OutOfMemoryError) as exc:
-            if not _is_oom(exc):
-                raise
-            _release(device)
-            if enc_chunk == 1 and head_chunk == 1:
-                raise InsufficientMemoryError(_oom_message(len(images), shapes, device)) from exc
-            enc2, head2 = max(1, math.ceil(enc_chunk / 4)), max(1, math.ceil(head_chunk / 4))
-            log.warning(
-                "out of memory with chunks %d/%d; retrying with %d/%d", enc_chunk, head_chunk, enc2, head2
-            )
+        for k, (enc, head) in enumerate(attempts):
+            if k:
+                log.warning(
+                    "out of memory with chunks %d/%d; retrying with %d/%d", *attempts[k - 1], enc, head
+                )
             try:
-                return _run(model, images, shapes, ids, device, amp, enc2, head2, progress, cancel)
-            except (RuntimeError, torch.OutOfMemoryError) as exc2:
-                if not _is_oom(exc2):
+                return _run(model, images, shapes, ids, device, amp, enc, head, progress, cancel)
+            except (RuntimeError, torch.OutOfMemoryError) as exc:
+                if not _is_oom(exc):
                     raise
                 _release(device)
-                raise InsufficientMemoryError(_oom_message(len(images), shapes, device)) from exc2
+                if k == len(attempts) - 1:
+                    raise InsufficientMemoryError(_oom_message(len(images), shapes, device)) from exc
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def _oom_message(n: int, shapes: Sequence[tuple[int, int]], device: torch.device) -> str:

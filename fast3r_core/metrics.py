@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial import cKDTree
 
 from .errors import InputError
-from .geometry import se3_inverse
+from .geometry import Float64Array, se3_inverse
 
 __all__ = [
     "POSE_THRESHOLDS_DEG",
@@ -31,7 +31,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Float64Array = NDArray[np.float64]
 
 #: Thresholds (degrees) of RRA@τ / RTA@τ.
 POSE_THRESHOLDS_DEG: tuple[int, ...] = (5, 15, 30)

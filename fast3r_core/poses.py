@@ -54,7 +54,7 @@ from scipy.optimize import least_squares
 from scipy.spatial.transform import Rotation
 
 from .errors import InputError
-from .geometry import intrinsics_matrix, se3_from_rt, se3_inverse, umeyama_similarity
+from .geometry import Float64Array, intrinsics_matrix, se3_from_rt, se3_inverse, umeyama_similarity
 from .progress import ProgressCallback, check_cancel, report
 
 __all__ = [
@@ -69,7 +69,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-Float64Array = NDArray[np.float64]
 PointArray = NDArray[np.float32] | NDArray[np.float64]
 PointmapInput = NDArray[np.floating] | Sequence[NDArray[np.floating]]
 

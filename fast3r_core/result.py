@@ -10,7 +10,8 @@ Conventions (they hold for every array here unless a name says otherwise):
   way. A model pixel maps to the original photo as ``x_orig = (u + left + 0.5) / sx - 0.5`` with
   ``sx = resized_w / original_w`` (and likewise for rows with ``top`` and ``sy``).
 
-This module imports numpy and the standard library only, so a project file opens without torch.
+This module imports numpy, the standard library and the numpy-only :mod:`fast3r_core.geometry`, so a
+project file opens without torch.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 
 from fast3r_core.errors import InputError, ProjectFileError
 from fast3r_core.export._atomic import atomic_path
+from fast3r_core.geometry import model_pixels_to_original, se3_inverse
 
 __all__ = [
     "PROJECT_FORMAT",
@@ -435,14 +437,7 @@ class Reconstruction:
     @property
     def world_to_cam(self) -> np.ndarray:
         """(V, 4, 4) float64 world-to-camera matrices (inverses of ``cam_to_world``), OpenCV axes."""
-        r = self.cam_to_world[:, :3, :3]
-        t = self.cam_to_world[:, :3, 3]
-        out = np.zeros_like(self.cam_to_world)
-        rt = np.transpose(r, (0, 2, 1))
-        out[:, :3, :3] = rt
-        out[:, :3, 3] = -np.einsum("vij,vj->vi", rt, t)
-        out[:, 3, 3] = 1.0
-        return out
+        return se3_inverse(self.cam_to_world)
 
     # -- confidence-ordered points -------------------------------------------------------------------
 
@@ -557,12 +552,13 @@ class Reconstruction:
         -------
         np.ndarray, (N, 2) float64
             ``(x, y)`` in original pixels, pixel centres at integer coordinates:
-            ``x = (u + left + 0.5) / sx - 0.5`` with ``sx = resized_w / original_w``.
+            ``x = (u + left + 0.5) / sx - 0.5`` with ``sx = resized_w / original_w``
+            (:func:`fast3r_core.geometry.model_pixels_to_original` with each pixel's view's crop).
         """
         view = np.asarray(view, dtype=np.int64)
-        scale = self.resized_sizes.astype(np.float64) / self.original_sizes.astype(np.float64)
-        offset = self.crop_boxes[:, :2].astype(np.float64)
-        return (np.asarray(pixel, dtype=np.float64) + offset[view] + 0.5) / scale[view] - 0.5
+        return model_pixels_to_original(
+            pixel, self.crop_boxes[view], self.resized_sizes[view], self.original_sizes[view]
+        )
 
 
 def _n_views(value: Any) -> int:

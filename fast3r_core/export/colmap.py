@@ -34,11 +34,13 @@ import numpy as np
 from fast3r_core.errors import ExportError, InputError
 from fast3r_core.export._atomic import atomic_write, ensure_dir
 from fast3r_core.export._images import ImagePlan, place_images, plan_image_names
+from fast3r_core.export._views import posed_views
+from fast3r_core.geometry import rotmat_to_quat_wxyz
 
 if TYPE_CHECKING:
     from fast3r_core.result import PointSource, Reconstruction
 
-__all__ = ["ColmapExportReport", "export_colmap", "rotation_to_quaternion_wxyz"]
+__all__ = ["ColmapExportReport", "export_colmap"]
 
 log = logging.getLogger(__name__)
 
@@ -94,41 +96,6 @@ class ColmapExportReport:
     missing_images: tuple[str, ...] = ()
     sparse_dir: Path = Path()
     images_dir: Path = Path()
-
-
-def rotation_to_quaternion_wxyz(r: np.ndarray) -> np.ndarray:
-    """Unit quaternion (w, x, y, z), Hamilton convention, w >= 0, of a 3x3 rotation matrix.
-
-    Private-ish helper until geometry.py's quaternion code is merged; uses the largest of the four
-    squared components as the pivot for numerical stability.
-
-    Parameters
-    ----------
-    r : np.ndarray, (3, 3) float
-        Rotation matrix (acting on column vectors).
-
-    Returns
-    -------
-    np.ndarray, (4,) float64
-    """
-    m = np.asarray(r, dtype=np.float64)
-    tr = m[0, 0] + m[1, 1] + m[2, 2]
-    squares = np.array(
-        [1 + tr, 1 + 2 * m[0, 0] - tr, 1 + 2 * m[1, 1] - tr, 1 + 2 * m[2, 2] - tr]
-    )  # 4 * (w², x², y², z²)
-    i = int(np.argmax(squares))
-    s = np.sqrt(max(squares[i], 0.0)) * 2.0  # 4 * |component i|
-    if i == 0:
-        q = [s / 4, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif i == 1:
-        q = [(m[2, 1] - m[1, 2]) / s, s / 4, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif i == 2:
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, s / 4, (m[1, 2] + m[2, 1]) / s]
-    else:
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, s / 4]
-    qa = np.array(q)
-    qa /= np.linalg.norm(qa)
-    return -qa if qa[0] < 0 else qa
 
 
 @dataclass
@@ -206,17 +173,10 @@ def export_colmap(
     if not max_reproj_px > 0:
         raise InputError(f"max_reproj_px must be positive, got {max_reproj_px}")
     folder = Path(folder)
-    mask = rec.view_mask(views)
-    selected = np.ones(rec.n_views, dtype=bool) if mask is None else mask
-    used = selected & rec.pose_ok
-    skipped = tuple(int(v) for v in np.flatnonzero(selected & ~rec.pose_ok))
-    if skipped:
-        log.warning("leaving out views %s: their pose estimation failed", list(skipped))
-    if not used.any():
-        raise ExportError("No view to export: no selected view has an estimated pose")
-    used_views = [int(v) for v in np.flatnonzero(used)]
+    posed = posed_views(rec, views)
+    used_views = posed.views
 
-    points = rec.select(source, threshold=threshold, top_percent=top_percent, views=used)
+    points = rec.select(source, threshold=threshold, top_percent=top_percent, views=posed.mask)
     # Group the points by view (stable: each group keeps decreasing confidence).
     by_view = np.argsort(points.view, kind="stable")
     counts = np.bincount(points.view, minlength=rec.n_views)
@@ -273,7 +233,7 @@ def export_colmap(
                 params=np.array(
                     [k[0, 0], k[1, 1], k[0, 2] + COLMAP_PIXEL_OFFSET, k[1, 2] + COLMAP_PIXEL_OFFSET]
                 ),
-                qvec=rotation_to_quaternion_wxyz(w2c[v, :3, :3]),
+                qvec=rotmat_to_quat_wxyz(w2c[v, :3, :3]),
                 tvec=w2c[v, :3, 3].copy(),
                 points2d=p2d,
             )
@@ -307,7 +267,7 @@ def export_colmap(
         mean_reproj_px=mean_err,
         dropped=int(dropped),
         n_images=len(views_out),
-        skipped_views=skipped,
+        skipped_views=posed.skipped,
         missing_images=tuple(missing),
         sparse_dir=sparse,
         images_dir=plan.images_dir,

@@ -25,23 +25,25 @@ import numpy as np
 
 from fast3r_core.errors import ExportError, InputError
 from fast3r_core.export._atomic import atomic_write
-from fast3r_core.export.ply import voxel_downsample
+from fast3r_core.export.ply import select_points
+from fast3r_core.geometry import OPENCV_TO_OPENGL, frustum_segments
 
 if TYPE_CHECKING:
     from fast3r_core.result import PointSource, Reconstruction
 
-__all__ = ["OPENCV_TO_GLTF", "export_glb", "frustum_segments"]
+__all__ = ["export_glb"]
 
 log = logging.getLogger(__name__)
 
-OPENCV_TO_GLTF = np.diag([1.0, -1.0, -1.0])
-"""Rotation applied to world points (OpenCV axes) to write them in glTF axes (+Y up, -Z forward)."""
+_WORLD_TO_GLTF = OPENCV_TO_OPENGL[:3, :3]
+"""Rotation applied to world points (OpenCV axes) to write them in glTF axes (+Y up, -Z forward):
+the y/z flip of :data:`~fast3r_core.geometry.OPENCV_TO_OPENGL`, here a 180° turn of the world about x."""
 
 
 def _view_palette(n: int) -> np.ndarray:
     """(n, 3) uint8 well-separated colours (golden-ratio hue steps), one per view.
 
-    Private helper; a shared per-view palette could move to geometry.py for the viewer too.
+    Colour, not geometry, so it lives here rather than in :mod:`fast3r_core.geometry`.
     """
     hues = (np.arange(n) * 0.618033988749895) % 1.0
     return np.array(
@@ -65,67 +67,6 @@ def _default_frustum_depth(rec: Reconstruction) -> float:
     return 0.15 * float(np.median(depths)) if depths else 0.1
 
 
-def frustum_segments(
-    cam_to_world: np.ndarray, intrinsics: np.ndarray, size: tuple[int, int], depth: float
-) -> np.ndarray:
-    """Line segments that draw one camera as a pyramid with an "up" marker.
-
-    Private-ish helper (geometry.py is to provide frustum corners; merge later).
-
-    Parameters
-    ----------
-    cam_to_world : np.ndarray, (4, 4) float
-        Camera-to-world pose, OpenCV axes.
-    intrinsics : np.ndarray, (3, 3) float
-        Pinhole intrinsics in pixels of an image of ``size``, pixel centres at integer coordinates.
-    size : (width, height)
-        Image size in the same pixels.
-    depth : float
-        Distance of the far plane along the optical axis (camera z), in world units.
-
-    Returns
-    -------
-    np.ndarray, (11, 2, 3) float64
-        Segment end points in world coordinates (OpenCV axes): 4 centre-to-corner edges, the 4 edges
-        of the far plane (top, right, bottom, left), 3 edges of the up triangle above the top edge.
-    """
-    w, h = size
-    # Image corners are half a pixel outside the outer pixel centres.
-    x0, y0, x1, y1 = -0.5, -0.5, w - 0.5, h - 0.5
-    xm, third = (x0 + x1) / 2, (x1 - x0) / 6
-    pix = np.array(
-        [
-            [x0, y0],
-            [x1, y0],
-            [x1, y1],
-            [x0, y1],
-            [xm - third, y0],  # up triangle: base on the top edge, tip above it (-y is up in OpenCV)
-            [xm + third, y0],
-            [xm, y0 - 1.2 * third],
-        ]
-    )
-    rays = np.column_stack([pix, np.ones(len(pix))]) @ np.linalg.inv(intrinsics).T
-    cam = rays / rays[:, 2:3] * depth
-    world = cam @ cam_to_world[:3, :3].T + cam_to_world[:3, 3]
-    c = cam_to_world[:3, 3]
-    tl, tr, br, bl, t0, t1, tip = world
-    return np.array(
-        [
-            [c, tl],
-            [c, tr],
-            [c, br],
-            [c, bl],
-            [tl, tr],
-            [tr, br],
-            [br, bl],
-            [bl, tl],
-            [t0, t1],
-            [t1, tip],
-            [tip, t0],
-        ]
-    )
-
-
 def export_glb(
     rec: Reconstruction,
     path: str | os.PathLike[str],
@@ -147,7 +88,7 @@ def export_glb(
     path : path-like
         Destination ``.glb`` file; written atomically.
     threshold, top_percent, views, source, voxel_size
-        Point selection, as in :func:`~fast3r_core.export.ply.export_ply`.
+        Point selection, as in :func:`~fast3r_core.export.ply.select_points`.
     cameras : bool
         Draw the cameras of the selected views as frusta (views whose pose estimation failed are
         left out).
@@ -167,9 +108,9 @@ def export_glb(
     import trimesh  # imported here: trimesh is slow to import and only this exporter needs it
     from trimesh.path.entities import Line
 
-    points = rec.select(source, threshold=threshold, top_percent=top_percent, views=views)
-    if voxel_size is not None:
-        points = voxel_downsample(points, voxel_size)
+    points = select_points(
+        rec, threshold=threshold, top_percent=top_percent, views=views, source=source, voxel_size=voxel_size
+    )
     if frustum_scale is not None and not frustum_scale > 0:
         raise InputError(f"frustum scale must be positive, got {frustum_scale}")
 
@@ -179,7 +120,7 @@ def export_glb(
         "model_name": rec.model_name,
     }
     if len(points):
-        xyz = points.xyz @ OPENCV_TO_GLTF.T.astype(np.float32)
+        xyz = points.xyz @ _WORLD_TO_GLTF.T.astype(np.float32)
         scene.add_geometry(trimesh.PointCloud(xyz, colors=points.rgb), geom_name="points")
 
     if cameras:
@@ -192,10 +133,11 @@ def export_glb(
             seg = frustum_segments(
                 rec.cam_to_world[v],
                 rec.intrinsics_original[v],
-                (int(rec.original_sizes[v, 0]), int(rec.original_sizes[v, 1])),
+                int(rec.original_sizes[v, 0]),
+                int(rec.original_sizes[v, 1]),
                 depth,
             )
-            verts = seg.reshape(-1, 3) @ OPENCV_TO_GLTF.T
+            verts = seg.reshape(-1, 3) @ _WORLD_TO_GLTF.T
             entities = [Line([2 * i, 2 * i + 1]) for i in range(len(seg))]
             colors = np.tile(np.append(palette[v], 255).astype(np.uint8), (len(seg), 1))
             scene.add_geometry(

@@ -26,20 +26,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fast3r_core.errors import ExportError
 from fast3r_core.export._atomic import atomic_write, ensure_dir
 from fast3r_core.export._images import place_images, plan_image_names
-from fast3r_core.export.ply import voxel_downsample, write_ply
+from fast3r_core.export._views import posed_views
+from fast3r_core.export.ply import select_points, write_ply
+from fast3r_core.geometry import opencv_to_opengl_c2w
 
 if TYPE_CHECKING:
     from fast3r_core.result import PointSource, Reconstruction
 
-__all__ = ["OPENCV_TO_OPENGL_CAMERA", "export_nerfstudio"]
+__all__ = ["export_nerfstudio"]
 
 log = logging.getLogger(__name__)
-
-OPENCV_TO_OPENGL_CAMERA = np.diag([1.0, -1.0, -1.0, 1.0])
-"""Right-multiply an OpenCV cam-to-world by this to get the OpenGL cam-to-world (same camera)."""
 
 _PIXEL_OFFSET = 0.5  # our pixel centres are at integers, nerfstudio's at +0.5
 
@@ -68,7 +66,7 @@ def export_nerfstudio(
     ply_file_path : str or None
         Name of the point cloud, relative to the json; None writes no PLY.
     threshold, top_percent, views, source, voxel_size
-        Point selection for the PLY, as in :func:`~fast3r_core.export.ply.export_ply`. ``views`` also
+        Point selection for the PLY, as in :func:`~fast3r_core.export.ply.select_points`. ``views`` also
         selects the frames. Views whose pose estimation failed are left out.
     copy_images : bool
         Put the photos in ``images/`` beside the json (hard links when possible; EXIF-rotated photos
@@ -89,15 +87,8 @@ def export_nerfstudio(
     target = Path(folder_or_file)
     json_path = target if target.suffix.lower() == ".json" else target / "transforms.json"
     root = ensure_dir(json_path.parent)
-    mask = rec.view_mask(views)
-    selected = np.ones(rec.n_views, dtype=bool) if mask is None else mask
-    used = selected & rec.pose_ok
-    if not used.any():
-        raise ExportError("No view to export: no selected view has an estimated pose")
-    used_views = [int(v) for v in np.flatnonzero(used)]
-    skipped = [int(v) for v in np.flatnonzero(selected & ~rec.pose_ok)]
-    if skipped:
-        log.warning("leaving out views %s: their pose estimation failed", skipped)
+    posed = posed_views(rec, views)
+    used_views = posed.views
 
     plan = plan_image_names(rec, used_views, copy_to=root / "images" if copy_images else None)
     frames: list[dict[str, Any]] = []
@@ -111,7 +102,7 @@ def export_nerfstudio(
             except ValueError:  # another drive on Windows: nerfstudio accepts absolute paths too
                 file_path = Path(src).as_posix()
         k = rec.intrinsics_original[v]
-        c2w_gl = rec.cam_to_world[v] @ OPENCV_TO_OPENGL_CAMERA
+        c2w_gl = opencv_to_opengl_c2w(rec.cam_to_world[v])
         frames.append(
             {
                 "file_path": file_path,
@@ -135,9 +126,14 @@ def export_nerfstudio(
         "applied_transform": np.eye(4)[:3].tolist(),
     }
     if ply_file_path is not None:
-        points = rec.select(source, threshold=threshold, top_percent=top_percent, views=used)
-        if voxel_size is not None:
-            points = voxel_downsample(points, voxel_size)
+        points = select_points(
+            rec,
+            threshold=threshold,
+            top_percent=top_percent,
+            views=posed.mask,
+            source=source,
+            voxel_size=voxel_size,
+        )
         write_ply(points, root / ply_file_path)
         meta["ply_file_path"] = Path(ply_file_path).as_posix()
     meta["fast3r"] = {

@@ -24,7 +24,7 @@ from fast3r_core.export._atomic import atomic_write
 if TYPE_CHECKING:
     from fast3r_core.result import PointSet, PointSource, Reconstruction
 
-__all__ = ["PLY_VERTEX_DTYPE", "export_ply", "voxel_downsample", "write_ply"]
+__all__ = ["PLY_VERTEX_DTYPE", "export_ply", "select_points", "voxel_downsample", "write_ply"]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,40 @@ def voxel_downsample(points: PointSet, voxel_size: float) -> PointSet:
     first.sort()
     log.debug("voxel downsampling %.4g: %d -> %d points", voxel_size, n, first.size)
     return points.take(first)
+
+
+def select_points(
+    rec: Reconstruction,
+    *,
+    threshold: float | None = None,
+    top_percent: float | None = None,
+    views: Iterable[int] | np.ndarray | None = None,
+    source: PointSource = "global",
+    voxel_size: float | None = None,
+) -> PointSet:
+    """The points an exporter writes: :meth:`Reconstruction.select`, then optional voxel downsampling.
+
+    Parameters
+    ----------
+    rec : Reconstruction
+        The result to export.
+    threshold, top_percent, views, source
+        Point selection, as in :meth:`Reconstruction.select` (confidence strictly above
+        ``threshold``; top ``top_percent`` % of all points; a subset of views; "global" or "local"
+        pointmaps).
+    voxel_size : float or None
+        When given, keep only the most confident point of each cubic voxel of this size (world
+        units), see :func:`voxel_downsample`.
+
+    Returns
+    -------
+    PointSet
+        World coordinates (OpenCV axes), ordered by decreasing confidence.
+    """
+    points = rec.select(source, threshold=threshold, top_percent=top_percent, views=views)
+    if voxel_size is not None:
+        points = voxel_downsample(points, voxel_size)
+    return points
 
 
 def _vertex_records(points: PointSet) -> np.ndarray:
@@ -171,28 +205,24 @@ def export_ply(
         The result to export.
     path : path-like
         Destination ``.ply`` file; written atomically (parent folders are created).
-    threshold, top_percent, views, source
-        Point selection, as in :meth:`Reconstruction.select` (confidence strictly above
-        ``threshold``; top ``top_percent`` % of all points; a subset of views; "global" or "local"
-        pointmaps).
-    voxel_size : float or None
-        When given, keep only the most confident point of each cubic voxel of this size (world units).
+    threshold, top_percent, views, source, voxel_size
+        Point selection, as in :func:`select_points`.
     ascii : bool
         Text PLY instead of binary little-endian.
 
     Returns
     -------
     int
-        Number of points written.
+        Number of points written (after the confidence, view and voxel filters).
 
     Raises
     ------
     ExportError
-        The destination cannot be written.
+        The destination cannot be written (see :func:`write_ply`).
     InputError
         An invalid option (unknown source, percent outside 0..100, non-positive voxel size).
     """
-    points = rec.select(source, threshold=threshold, top_percent=top_percent, views=views)
-    if voxel_size is not None:
-        points = voxel_downsample(points, voxel_size)
+    points = select_points(
+        rec, threshold=threshold, top_percent=top_percent, views=views, source=source, voxel_size=voxel_size
+    )
     return write_ply(points, Path(path), ascii=ascii)

@@ -23,7 +23,7 @@ from fast3r_core.export import (
     export_ply,
 )
 from fast3r_core.export import ply as ply_module
-from fast3r_core.export.colmap import rotation_to_quaternion_wxyz
+from fast3r_core.geometry import rotmat_to_quat_wxyz
 from fast3r_core.result import Reconstruction
 from tests.core.recon_factory import MIXED_SIZES, make_synthetic_reconstruction, project_original
 
@@ -255,9 +255,9 @@ def test_quaternion_convention() -> None:
                 [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
             ]
         )
-        assert np.allclose(rotation_to_quaternion_wxyz(r), q, atol=1e-12)
-        assert np.allclose(pycolmap.Rotation3d(rotation_to_quaternion_wxyz(r)[[1, 2, 3, 0]]).matrix(), r)
-    assert np.allclose(rotation_to_quaternion_wxyz(np.diag([1.0, -1.0, -1.0])), [0, 1, 0, 0])
+        assert np.allclose(rotmat_to_quat_wxyz(r), q, atol=1e-12)
+        assert np.allclose(pycolmap.Rotation3d(rotmat_to_quat_wxyz(r)[[1, 2, 3, 0]]).matrix(), r)
+    assert np.allclose(rotmat_to_quat_wxyz(np.diag([1.0, -1.0, -1.0])), [0, 1, 0, 0])
 
 
 def _check_colmap_model(model: pycolmap.Reconstruction, rec: Reconstruction, report, images: Path) -> None:
