@@ -178,6 +178,13 @@ def _plan(
     bpe = 2 if amp is not None else 4
     wbytes = next(model.parameters()).element_size()
     enc, head = plan_chunks(model.config, shapes, free, bytes_per_el=bpe, weight_bytes_per_el=wbytes)
+    if device.type == "cpu":
+        # On the CPU large chunks bring no speed (a few thousand token rows already fill the GEMMs)
+        # but cost memory: ~4k tokens per encoder chunk, ~200k pixels per head chunk.
+        max_tok = max((h // model.patch_size) * (w // model.patch_size) for h, w in shapes)
+        max_px = max(h * w for h, w in shapes)
+        enc = min(enc, max(1, 4096 // max_tok))
+        head = min(head, max(1, 200_000 // max_px))
     enc = opts.encoder_chunk or enc
     head = opts.head_chunk or head
     if opts.check_memory:
