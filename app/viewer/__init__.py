@@ -1,0 +1,10 @@
+"""The VisPy viewport: :class:`SceneViewer` and the per-view palette shared with the widgets.
+
+Importing this package imports VisPy but creates no canvas; :class:`SceneViewer` selects VisPy's
+PySide6 backend on first use.
+"""
+
+from .colors import view_palette
+from .scene_viewer import CAMERA_MODES, SceneViewer, use_vispy_backend
+
+__all__ = ["CAMERA_MODES", "SceneViewer", "use_vispy_backend", "view_palette"]
