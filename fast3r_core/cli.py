@@ -752,6 +752,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="NAME", help="model name (see 'fast3r models') or owner/repo")
     p.add_argument("--accept-license", action="store_true", help="accept the model's licence")
     p.set_defaults(handler=_cmd_download)
+
+    # train / eval (the demo model's training and evaluation; torch is imported by the handlers) -----
+    from fast3r_core.train.cli_commands import add_eval_parser, add_train_parser
+
+    add_train_parser(sub, add_common=lambda q: _add_common(q, suppress=True))
+    add_eval_parser(sub, add_common=lambda q: _add_common(q, suppress=True))
     return parser
 
 
