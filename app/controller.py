@@ -1,0 +1,616 @@
+"""The app's state machine: idle -> loading -> running -> done / failed / cancelled.
+
+The controller owns the worker thread (:class:`~app.worker.WorkerHost`), the shown
+:class:`~app.state.ViewerState` and the background tasks for project files and exports. The window
+calls its methods and listens to its signals; it never touches the worker directly. A failed or
+cancelled run keeps the previous result on screen.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import itertools
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
+
+from app.settings import Settings
+from app.state import ViewerState
+from app.tasks import TaskRunner
+from app.worker import ErrorInfo, RunRequest, RunResult, WorkerHost, classify_error
+from fast3r_core.result import PROJECT_SUFFIX, Reconstruction
+
+if TYPE_CHECKING:
+    from fast3r_core.pipeline import RunReport
+
+__all__ = [
+    "STAGE_LABELS",
+    "Controller",
+    "MemoryCheck",
+    "RunState",
+    "default_model",
+    "first_sample",
+]
+
+log = logging.getLogger(__name__)
+
+#: Progress stages of the core -> what the progress panel says.
+STAGE_LABELS: dict[str, str] = {
+    "download": "Downloading the model",
+    "verify": "Verifying the download",
+    "load": "Loading the model",
+    "video": "Extracting video frames",
+    "images": "Loading images",
+    "encode": "Encoding",
+    "fuse": "Fusing",
+    "heads": "Heads",
+    "poses": "Cameras",
+    "export": "Exporting",
+}
+_LOADING_STAGES = frozenset({"download", "verify", "load"})
+
+
+class RunState(str, enum.Enum):
+    """Where the controller is. LOADING = the model is being downloaded or loaded."""
+
+    IDLE = "idle"
+    LOADING = "loading"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class MemoryCheck:
+    """Peak-memory estimate of a run against the memory available.
+
+    Attributes
+    ----------
+    n_views : int
+        Number of images found (a video counts as its maximum number of frames).
+    size : int
+        Model resolution the estimate is for.
+    need, available : int
+        Bytes.
+    fits : bool
+        ``need <= available``.
+    need_224 : int or None
+        The estimate at 224 px (when ``size`` is 512).
+    """
+
+    n_views: int
+    size: int
+    need: int
+    available: int
+    fits: bool
+    need_224: int | None = None
+
+    def describe(self) -> str:
+        gib = 1024**3
+        text = (
+            f"{self.n_views} views at {self.size} px need about {self.need / gib:.1f} GiB; "
+            f"{self.available / gib:.1f} GiB is available."
+        )
+        if not self.fits and self.need_224 is not None:
+            text += f" At 224 px they would need about {self.need_224 / gib:.1f} GiB."
+        return text
+
+
+def default_model() -> str:
+    """The bundled demo model when it is installed, else the published model."""
+    from fast3r_core.weights import MODELS, list_models
+
+    for status in list_models():
+        if status.info.name == "demo" and status.available:
+            return "demo"
+    return next(n for n in MODELS if n != "demo")
+
+
+def first_sample() -> Path | None:
+    """The first bundled sample scene folder (``resources/samples/<scene>/``), or None."""
+    from fast3r_core.weights import resources_dir
+
+    root = resources_dir() / "samples"
+    if not root.is_dir():
+        return None
+    for child in sorted(root.iterdir()):
+        if child.is_dir() and not child.name.startswith("."):
+            return child
+    return None
+
+
+def _model_config(model: str) -> Any | None:
+    """The Fast3RConfig of a model that is available locally (read from config.json), else None."""
+    from fast3r_core.errors import Fast3RError
+    from fast3r_core.model.config import Fast3RConfig
+    from fast3r_core.weights import CONFIG_NAME, resolve_model_dir
+
+    try:
+        folder = resolve_model_dir(model)
+        return Fast3RConfig.from_json(folder / CONFIG_NAME)
+    except (Fast3RError, OSError, ValueError):
+        return None
+
+
+def estimate_memory(
+    inputs: Sequence[str | os.PathLike[str]],
+    model: str,
+    size: int,
+    *,
+    max_views: int | None = None,
+    video_max_frames: int = 100,
+) -> MemoryCheck | None:
+    """Estimate a run's peak memory from the image headers and the model's config (no torch).
+
+    Returns None when it cannot be estimated (model not local, inputs unreadable); the run itself
+    still checks the memory before it starts.
+    """
+    from PIL import Image
+
+    from fast3r_core.errors import Fast3RError
+    from fast3r_core.images import discover_inputs, is_video, resize_crop_geometry
+    from fast3r_core.memory import available_memory, estimate_peak_memory
+
+    cfg = _model_config(model)
+    if cfg is None:
+        return None
+    try:
+        found = discover_inputs(list(inputs))
+    except Fast3RError:
+        return None
+    sizes: list[tuple[int, int]] = []
+    for f in found.files:
+        if is_video(f):
+            sizes.extend([(1280, 720)] * video_max_frames)  # typical frame size; refined by the run
+            continue
+        try:
+            with Image.open(f) as im:
+                w, h = im.size
+        except Exception:  # unreadable: the run skips it and says so
+            continue
+        sizes.append((w, h))
+    if max_views:
+        sizes = sizes[:max_views]
+    if not sizes:
+        return None
+
+    def need(sz: int) -> int:
+        shapes = []
+        for w, h in sizes:
+            try:
+                ow, oh = resize_crop_geometry(w, h, sz).output_size
+            except Fast3RError:
+                continue
+            shapes.append((oh, ow))
+        if not shapes:
+            return 0
+        return estimate_peak_memory(cfg, shapes).total
+
+    avail = available_memory("cpu")
+    total = need(size)
+    return MemoryCheck(
+        n_views=len(sizes),
+        size=size,
+        need=total,
+        available=avail,
+        fits=total <= avail,
+        need_224=need(224) if size != 224 else None,
+    )
+
+
+def without_sky(rec: Reconstruction) -> Reconstruction:
+    """A copy of ``rec`` whose sky pixels have NaN confidence (so every exporter leaves them out)."""
+    from fast3r_core.sky import sky_pixel_masks
+
+    masks = sky_pixel_masks(rec)
+    conf = tuple(
+        np.where(m, np.float32(np.nan), c).astype(np.float32) for c, m in zip(rec.conf, masks, strict=True)
+    )
+    conf_local = tuple(
+        np.where(m, np.float32(np.nan), c).astype(np.float32)
+        for c, m in zip(rec.conf_local, masks, strict=True)
+    )
+    return dataclasses.replace(rec, conf=conf, conf_local=conf_local)
+
+
+class Controller(QObject):
+    """Runs reconstructions, opens and saves projects, exports; keeps the last good result.
+
+    Signals
+    -------
+    state_changed(str) : a :class:`RunState` value.
+    progress(str stage, int done, int total, str message) : progress of the current run.
+    result_ready(object) : a new Reconstruction is shown (run, project).
+    run_finished(object) : the :class:`~app.worker.RunResult` of a successful run.
+    failed(object) : an :class:`~app.worker.ErrorInfo` to show (the previous result is kept).
+    message(str) : a one-line status message.
+    model_changed() : the chosen model, device or size changed, or a model finished loading.
+    export_done(str fmt, str path, str summary) : an export was written.
+    project_saved(str path), project_loaded(str path)
+    """
+
+    state_changed = Signal(str)
+    progress = Signal(str, int, int, str)
+    result_ready = Signal(object)
+    run_finished = Signal(object)
+    failed = Signal(object)
+    message = Signal(str)
+    model_changed = Signal()
+    export_done = Signal(str, str, str)
+    project_saved = Signal(str)
+    project_loaded = Signal(str)
+
+    def __init__(
+        self,
+        state: ViewerState | None = None,
+        settings: Settings | None = None,
+        parent: QObject | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.state = state if state is not None else ViewerState(self)
+        self.settings = settings if settings is not None else Settings()
+        self.host = WorkerHost(self)
+        self.tasks = TaskRunner(self)
+        w = self.host
+        w.progress.connect(self._on_progress)
+        w.model_ready.connect(self._on_model_ready)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.cancelled.connect(self._on_cancelled)
+        app = QCoreApplication.instance()
+        if app is not None:  # never leave the worker thread running at exit
+            app.aboutToQuit.connect(self.shutdown)
+        self._ids = itertools.count(1)
+        self._job: RunRequest | None = None
+        self._run_state = RunState.IDLE
+        self._native_sizes: dict[str, int | None] = {}
+        self._model = self.settings.get("model") or default_model()
+        self._device = self.settings.get("device")
+        self._size = int(self.settings.get("size"))
+        self.loaded_model = ""  # name of the model loaded on the worker ("" = none yet)
+        self.loaded_device = ""
+        self.last_result: RunResult | None = None
+        self.last_report: RunReport | None = None
+        self.project_path: Path | None = None
+        self.inputs: list[str] = []
+        self.run_started = 0.0
+
+    # -- properties -----------------------------------------------------------------------------------
+    @property
+    def run_state(self) -> RunState:
+        return self._run_state
+
+    @property
+    def busy(self) -> bool:
+        """A run is queued or running."""
+        return self.host.busy
+
+    @property
+    def reconstruction(self) -> Reconstruction | None:
+        return self.state.reconstruction
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def native_size(self, model: str | None = None) -> int | None:
+        """The input size a local model was made for when it is 224 (its config.json), else None.
+
+        A model trained at 224 px (the bundled demo) is run at 224 whatever the chosen resolution.
+        """
+        name = model or self._model
+        if name not in self._native_sizes:
+            cfg = _model_config(name)
+            native = cfg is not None and int(getattr(cfg.encoder_args, "img_size", 512)) == 224
+            self._native_sizes[name] = 224 if native else None
+        return self._native_sizes[name]
+
+    def effective_size(self) -> int:
+        """The resolution the next run uses: the chosen one, or 224 for a model made for 224."""
+        return self.native_size() or self._size
+
+    def set_model(self, model: str) -> None:
+        """Choose the model for the next runs (registered name, Hub id, folder or weights file)."""
+        if model != self._model:
+            self._model = model
+            self.settings.set("model", model)
+            self.model_changed.emit()
+
+    def set_device(self, device: str) -> None:
+        if device != self._device:
+            self._device = device
+            self.settings.set("device", device)
+            self.model_changed.emit()
+
+    def set_size(self, size: int) -> None:
+        if size not in (224, 512):
+            raise ValueError(f"size must be 224 or 512, got {size}")
+        if size != self._size:
+            self._size = size
+            self.settings.set("size", size)
+            self.model_changed.emit()
+
+    def _set_state(self, st: RunState) -> None:
+        if st != self._run_state:
+            self._run_state = st
+            self.state_changed.emit(st.value)
+
+    # -- licences -------------------------------------------------------------------------------------
+    def license_needed(self, model: str | None = None) -> Any | None:
+        """The ModelInfo whose licence must be accepted before ``model`` can be downloaded, else None."""
+        from fast3r_core.weights import MODELS, is_cached
+
+        name = model or self._model
+        info = MODELS.get(name)
+        if info is None or not info.requires_license_acceptance or self.settings.license_accepted(name):
+            return None
+        return None if is_cached(name) else info
+
+    # -- runs -----------------------------------------------------------------------------------------
+    def memory_check(
+        self, inputs: Sequence[str | os.PathLike[str]], size: int | None = None
+    ) -> MemoryCheck | None:
+        max_views = int(self.settings.get("max_views")) or None
+        try:
+            return estimate_memory(inputs, self._model, size or self.effective_size(), max_views=max_views)
+        except Exception:
+            log.exception("memory estimate failed")
+            return None
+
+    def open_paths(self, paths: Sequence[str | os.PathLike[str]]) -> None:
+        """Open what the user dropped or chose: one .f3r project, or inputs to reconstruct."""
+        items = [str(p) for p in paths]
+        if not items:
+            return
+        projects = [p for p in items if p.lower().endswith(PROJECT_SUFFIX)]
+        if projects:
+            if len(items) > 1:
+                self.message.emit(
+                    f"Opening the project {Path(projects[0]).name}; the other items were ignored"
+                )
+            self.open_project(projects[0])
+            return
+        self.start_run(items)
+
+    def start_run(self, inputs: Sequence[str | os.PathLike[str]], *, size: int | None = None) -> int:
+        """Reconstruct ``inputs`` with the chosen model (cancels a run in progress). Returns the job id."""
+        if self.host.busy:
+            self.host.cancel()
+        job_id = next(self._ids)
+        max_views = int(self.settings.get("max_views")) or None
+        opts = {"size": size or self.effective_size(), "device": self._device, "max_views": max_views}
+        model = self._model
+        accept = self.settings.license_accepted(model)
+        req = RunRequest(
+            inputs=[str(p) for p in inputs],
+            model=model,
+            device=self._device,
+            options=opts,
+            accept_license=accept,
+            cancel=threading.Event(),
+            job_id=job_id,
+        )
+        self._job = req
+        self.inputs = list(req.inputs)
+        self.run_started = time.perf_counter()
+        log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts["size"])
+        self._set_state(RunState.LOADING if self.loaded_model != model else RunState.RUNNING)
+        self.host.submit(req)
+        for p in req.inputs[:1] if len(req.inputs) == 1 else []:
+            self.settings.add_recent(p)
+        return job_id
+
+    def cancel(self) -> None:
+        """Stop the current run (the previous result stays)."""
+        if self.host.busy:
+            self.message.emit("Cancelling...")
+            self.host.cancel()
+
+    def _current(self, job_id: int) -> bool:
+        return self._job is not None and self._job.job_id == job_id
+
+    @Slot(int, str, int, int, str)
+    def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None:
+        if not self._current(job_id):
+            return
+        if stage in _LOADING_STAGES:
+            self._set_state(RunState.LOADING)
+        else:
+            self._set_state(RunState.RUNNING)
+        self.progress.emit(stage, done, total, message)
+
+    @Slot(int, str, str)
+    def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
+        self.loaded_model, self.loaded_device = name, device
+        if self._current(job_id):
+            self._set_state(RunState.RUNNING)
+        self.model_changed.emit()
+
+    @Slot(object)
+    def _on_finished(self, res: RunResult) -> None:
+        if not self._current(res.job_id):
+            return
+        self._job = None
+        self.last_result = res
+        self.last_report = res.report
+        self.project_path = None
+        self._show(res.reconstruction)
+        self._set_state(RunState.DONE)
+        self.run_finished.emit(res)
+        rep = res.report
+        parts = [f"Reconstructed {res.reconstruction.n_views} views in {res.run_seconds:.1f} s"]
+        if rep.skipped:
+            parts.append(f"{len(rep.skipped)} file(s) skipped")
+        if rep.failed_poses:
+            parts.append(f"pose failed for {len(rep.failed_poses)} view(s)")
+        self.message.emit("; ".join(parts))
+
+    @Slot(object)
+    def _on_failed(self, info: ErrorInfo) -> None:
+        if not self._current(info.job_id):
+            return
+        self._job = None
+        self._set_state(RunState.FAILED)
+        if info.kind in ("model", "memory"):
+            self.loaded_model = ""
+            self.model_changed.emit()
+        self.failed.emit(info)
+
+    @Slot(int)
+    def _on_cancelled(self, job_id: int) -> None:
+        if not self._current(job_id):
+            return
+        self._job = None
+        self._set_state(RunState.CANCELLED)
+        self.message.emit("Run cancelled; the previous result is kept")
+
+    def _show(self, rec: Reconstruction) -> None:
+        self.state.set_reconstruction(rec)
+        self.result_ready.emit(rec)
+
+    # -- projects -------------------------------------------------------------------------------------
+    def open_project(self, path: str | os.PathLike[str]) -> None:
+        """Load a .f3r project in the background and show it (no model needed)."""
+        from fast3r_core.result import load_project
+
+        src = str(path)
+        self.message.emit(f"Opening {Path(src).name}...")
+
+        def job() -> Reconstruction:
+            rec = load_project(src)
+            _ = rec.global_points  # sort the points off the GUI thread
+            _ = rec.local_points
+            return rec
+
+        def done(rec: Reconstruction) -> None:
+            self.project_path = Path(src)
+            self.last_report = None
+            self.settings.add_recent(src)
+            self._show(rec)
+            self.message.emit(f"Opened {Path(src).name} ({rec.n_views} views)")
+            self.project_loaded.emit(src)
+
+        self.tasks.submit(job, done, self._task_failed("project"))
+
+    def save_project(self, path: str | os.PathLike[str]) -> None:
+        """Write the shown reconstruction to a .f3r project (atomically, in the background)."""
+        from fast3r_core.result import save_project
+
+        rec = self.reconstruction
+        if rec is None:
+            self.failed.emit(
+                ErrorInfo("project", "Nothing to save", "There is no reconstruction to save yet.")
+            )
+            return
+        dest = str(path)
+
+        def done(written: Path) -> None:
+            self.project_path = Path(written)
+            self.settings.add_recent(written)
+            self.message.emit(f"Saved {written}")
+            self.project_saved.emit(str(written))
+
+        self.tasks.submit(lambda: save_project(rec, dest), done, self._task_failed("project"))
+
+    def _task_failed(self, kind: str) -> Callable[[BaseException], None]:
+        def on_error(exc: BaseException) -> None:
+            info = classify_error(exc)
+            if info.kind == "internal":
+                log.error("%s task failed", kind, exc_info=(type(exc), exc, exc.__traceback__))
+            else:
+                info = dataclasses.replace(
+                    info, kind=kind, title="Export failed" if kind == "export" else "Project file error"
+                )
+                log.warning("%s task failed: %s", kind, info.message)
+            self.failed.emit(info)
+
+        return on_error
+
+    # -- exports --------------------------------------------------------------------------------------
+    def export_selection(self) -> tuple[Reconstruction, dict[str, Any], bool]:
+        """What the viewport shows, as (reconstruction, exporter keyword arguments, mask the sky).
+
+        The confidence filter (top p % or threshold), the shown views (visibility, playback step and
+        confidence classes), the point source and the sky mask are honoured. With the sky mask on, the
+        exporters must get :func:`without_sky` of the reconstruction (sky pixels with NaN confidence),
+        and the kept prefix is passed as the equivalent threshold (a percentage would otherwise count
+        the sky points). Call it on the GUI thread: it reads the viewer state.
+        """
+        st = self.state
+        rec = st.reconstruction
+        if rec is None:
+            raise ValueError("no reconstruction")
+        source = st.get("source")
+        shown = st.shown_views()
+        kwargs: dict[str, Any] = {"source": source, "views": None if shown.all() else shown}
+        if st.get("mask_sky"):
+            ps = rec.points(source)
+            n = st.prefix_count()
+            kwargs["threshold"] = float(np.nextafter(ps.conf[n - 1], -np.inf)) if n > 0 else math.inf
+            return rec, kwargs, True
+        if st.get("conf_mode") == "top_percent":
+            kwargs["top_percent"] = float(st.get("top_percent"))
+        else:
+            kwargs["threshold"] = float(st.get("threshold"))
+        return rec, kwargs, False
+
+    def export(self, fmt: str, path: str | os.PathLike[str]) -> None:
+        """Export what the viewport shows in ``fmt`` ("ply", "glb", "colmap", "nerfstudio", "cameras")
+        to ``path``, in the background; answers with ``export_done`` or ``failed``.
+
+        Every exporter writes atomically. "cameras" writes every view's camera (the exporter has no
+        view selection).
+        """
+        from fast3r_core.export import FORMATS
+
+        if self.reconstruction is None:
+            self.failed.emit(ErrorInfo("export", "Nothing to export", "There is no reconstruction yet."))
+            return
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}")
+        dest = str(path)
+        rec, kwargs, mask_sky = self.export_selection()
+        fn = FORMATS[fmt].function
+
+        def job() -> str:
+            if fmt == "cameras":
+                return f"{fn(rec, dest)} cameras"
+            result = fn(without_sky(rec) if mask_sky else rec, dest, **kwargs)
+            if fmt == "colmap":
+                return f"{result.n_points} points, {result.n_images} images"
+            if fmt == "nerfstudio":
+                return f"{Path(result).name} in {Path(result).parent}"
+            return f"{result} points"
+
+        def done(summary: str) -> None:
+            self.settings.set_last_dir("export", dest)
+            self.message.emit(f"Exported {fmt.upper()} to {dest} ({summary})")
+            self.export_done.emit(fmt, dest, summary)
+
+        self.message.emit(f"Exporting {fmt.upper()} to {dest}...")
+        self.tasks.submit(job, done, self._task_failed("export"))
+
+    # -- shutdown -------------------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Cancel a run, stop the worker thread, wait for background tasks (at window close)."""
+        self.host.shutdown()
+        self.tasks.wait()

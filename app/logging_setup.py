@@ -1,0 +1,164 @@
+"""Logging of the app: the same rotating ``fast3r.log`` as the CLI, plus Qt messages and uncaught errors.
+
+The log file is ``$FAST3R_LOG_DIR/fast3r.log`` if the variable is set, else ``fast3r.log`` in the user log
+folder (``platformdirs.user_log_dir("fast3r-studio")``): the path comes from
+:func:`fast3r_core.cli.default_log_path`, so the CLI and the app write to the same file.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import sys
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from fast3r_core.cli import default_log_path
+
+__all__ = ["LogSetup", "install_excepthook", "log_folder", "setup_logging"]
+
+log = logging.getLogger(__name__)
+
+_MAX_BYTES = 2 * 1024 * 1024
+_BACKUPS = 3
+_FORMAT = "%(asctime)s %(process)d %(threadName)s %(levelname)s %(name)s: %(message)s"
+
+
+@dataclass
+class LogSetup:
+    """What :func:`setup_logging` installed.
+
+    Attributes
+    ----------
+    path : Path or None
+        The log file, or None when it could not be opened (``problem`` says why).
+    problem : str
+        Why there is no log file ("" when there is one).
+    handlers : list of logging.Handler
+        Handlers added to the root logger (removed by :meth:`close`).
+    """
+
+    path: Path | None
+    problem: str
+    handlers: list[logging.Handler]
+
+    def where(self) -> str:
+        """A sentence for error dialogs: where the details are."""
+        if self.path is not None:
+            return f"Details are in the log file {self.path}"
+        return f"No log file could be written ({self.problem})"
+
+    def close(self) -> None:
+        root = logging.getLogger()
+        for h in self.handlers:
+            root.removeHandler(h)
+            h.close()
+        self.handlers.clear()
+
+
+_current: LogSetup | None = None
+
+
+def log_folder() -> Path:
+    """Folder of the log file (it may not exist yet)."""
+    if _current is not None and _current.path is not None:
+        return _current.path.parent
+    return default_log_path().parent
+
+
+def current() -> LogSetup | None:
+    """The active setup (None before :func:`setup_logging`)."""
+    return _current
+
+
+def setup_logging(verbose: int = 0, *, console: bool = True) -> LogSetup:
+    """Log to the rotating file (INFO, DEBUG with ``verbose >= 2``) and warnings to stderr.
+
+    Also routes Qt's own messages (qWarning ...) into the ``qt`` logger and quiets VisPy (WARNING).
+    Calling it again replaces the handlers of the previous call.
+    """
+    global _current
+    if _current is not None:
+        _current.close()
+    root = logging.getLogger()
+    handlers: list[logging.Handler] = []
+    path: Path | None = default_log_path()
+    problem = ""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh: logging.Handler = logging.handlers.RotatingFileHandler(
+            path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
+        )
+    except OSError as exc:
+        problem = f"cannot write {path}: {exc.strerror or exc}"
+        path = None
+    else:
+        fh.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+        fh.setFormatter(logging.Formatter(_FORMAT))
+        handlers.append(fh)
+    if console:
+        sh = logging.StreamHandler(sys.stderr)
+        sh.setLevel({0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG))
+        sh.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handlers.append(sh)
+    for h in handlers:
+        root.addHandler(h)
+    root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+    for noisy in ("vispy", "PIL", "matplotlib", "urllib3", "httpx", "httpcore", "filelock"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    _install_qt_handler()
+    _current = LogSetup(path, problem, handlers)
+    log.info("Fast3R Studio logging to %s", path if path is not None else f"nowhere ({problem})")
+    return _current
+
+
+def _install_qt_handler() -> None:
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+
+    qt_log = logging.getLogger("qt")
+    levels = {
+        QtMsgType.QtDebugMsg: logging.DEBUG,
+        QtMsgType.QtInfoMsg: logging.INFO,
+        QtMsgType.QtWarningMsg: logging.WARNING,
+        QtMsgType.QtCriticalMsg: logging.ERROR,
+        QtMsgType.QtFatalMsg: logging.CRITICAL,
+    }
+
+    def handler(mode: QtMsgType, context: object, message: str) -> None:
+        qt_log.log(levels.get(mode, logging.WARNING), "%s", message)
+
+    qInstallMessageHandler(handler)
+
+
+def install_excepthook(show: Callable[[str, str], None]) -> None:
+    """Log uncaught exceptions (GUI thread and other threads) and show them with ``show(title, text)``.
+
+    ``show`` is called on the GUI thread for GUI-thread errors; errors of other threads are only logged
+    (the worker catches its own and reports them through signals).
+    """
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+            return
+        log.error("Uncaught error", exc_info=(exc_type, exc, tb))
+        where = _current.where() if _current is not None else ""
+        text = f"{exc_type.__name__}: {exc}\n\n{where}"
+        try:
+            show("Unexpected error", text)
+        except Exception:  # never raise from the hook
+            traceback.print_exception(exc_type, exc, tb)
+
+    def thread_hook(args: threading.ExceptHookArgs) -> None:
+        log.error(
+            "Uncaught error in thread %s",
+            getattr(args.thread, "name", "?"),
+            exc_info=(args.exc_type, args.exc_value, args.exc_traceback),  # type: ignore[arg-type]
+        )
+
+    sys.excepthook = hook
+    threading.excepthook = thread_hook

@@ -1,0 +1,176 @@
+"""Progress of a run: stage, bar, elapsed time, ETA, Cancel; and the memory estimate before it."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+
+__all__ = ["RUN_STAGES", "ProgressPanel", "format_seconds"]
+
+#: Stages of a reconstruction with their share of the run's time (for the overall bar and the ETA).
+RUN_STAGES: dict[str, float] = {
+    "video": 0.05,
+    "images": 0.10,
+    "encode": 0.30,
+    "fuse": 0.20,
+    "heads": 0.25,
+    "poses": 0.10,
+}
+_LABELS = {
+    "download": "Downloading the model",
+    "verify": "Verifying the download",
+    "load": "Loading the model",
+    "video": "Extracting video frames",
+    "images": "Loading images",
+    "encode": "Encoding",
+    "fuse": "Fusing",
+    "heads": "Heads",
+    "poses": "Cameras",
+}
+_BYTES = frozenset({"download", "verify"})
+
+
+def format_seconds(s: float) -> str:
+    """``42 s``, ``3:05``, ``1:02:03``."""
+    s = max(0, round(s))
+    if s < 60:
+        return f"{s} s"
+    m, sec = divmod(s, 60)
+    if m < 60:
+        return f"{m}:{sec:02d}"
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{sec:02d}"
+
+
+class ProgressPanel(QWidget):
+    """A one-line panel: ``Encoding 3/8  [=====   ]  0:12 elapsed, about 0:20 left  [Cancel]``.
+
+    The bar shows the whole run (stages weighted by :data:`RUN_STAGES`); model download and loading
+    show their own bar. The ETA extrapolates the overall fraction done.
+
+    Signals
+    -------
+    cancel_requested() : the Cancel button was pressed.
+    """
+
+    cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.stage_label = QLabel("Idle")
+        self.stage_label.setFixedWidth(190)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1000)
+        self.bar.setTextVisible(True)
+        self.bar.setFormat("%p %")
+        self.bar.setMinimumWidth(160)
+        self.bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.time_label = QLabel("")
+        self.time_label.setFixedWidth(215)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Stop the run (Esc); the previous result stays")
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.memory_label = QLabel("")
+        self.memory_label.setTextFormat(Qt.TextFormat.PlainText)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 2, 8, 2)
+        lay.addWidget(self.stage_label)
+        lay.addWidget(self.bar, 1)
+        lay.addWidget(self.time_label)
+        lay.addWidget(self.cancel_button)
+        lay.addWidget(self.memory_label)
+        self._start = 0.0
+        self._run_start: float | None = None
+        self._fraction = 0.0
+        self._stage = ""
+        self._running = False
+        self._timer = QTimer(self)
+        self._timer.setInterval(500)
+        self._timer.timeout.connect(self._tick)
+        self.set_running(False)
+
+    # -- API ------------------------------------------------------------------------------------------
+    @property
+    def fraction(self) -> float:
+        """Overall fraction of the run done (0..1)."""
+        return self._fraction
+
+    @property
+    def stage(self) -> str:
+        return self._stage
+
+    def set_running(self, running: bool, text: str = "") -> None:
+        """Start (reset the clock) or stop showing a run."""
+        self._running = running
+        self.cancel_button.setEnabled(running)
+        self.bar.setVisible(running)
+        self.time_label.setVisible(running)
+        if running:
+            self._start = time.perf_counter()
+            self._run_start = None  # first reconstruction stage (after the model load)
+            self._fraction = 0.0
+            self._stage = ""
+            self.bar.setValue(0)
+            self.stage_label.setText(text or "Starting...")
+            self.time_label.setText("")
+            self._timer.start()
+        else:
+            self._timer.stop()
+            self.stage_label.setText(text or "Idle")
+
+    def set_memory_text(self, text: str, warn: bool = False) -> None:
+        """The memory estimate of the coming run (red when it will not fit)."""
+        self.memory_label.setText(text)
+        self.memory_label.setStyleSheet("color: #e05050; font-weight: bold;" if warn else "")
+
+    def update_progress(self, stage: str, done: int, total: int, message: str = "") -> None:
+        """One progress event of the core (stage, units done, units total)."""
+        self._stage = stage
+        frac = 0.0 if total <= 0 else min(1.0, done / total)
+        label = _LABELS.get(stage, stage.capitalize())
+        if stage in _BYTES:
+            text = f"{label} {done / 1e6:.0f}/{total / 1e6:.0f} MB"
+            self._fraction = frac
+        elif stage == "load":
+            text = label
+            self._fraction = frac
+        else:
+            if self._run_start is None:
+                self._run_start = time.perf_counter()
+            text = f"{label} {done}/{total}" if total > 1 else label
+            before = 0.0
+            for name, weight in RUN_STAGES.items():
+                if name == stage:
+                    break
+                if name != "video":
+                    before += weight
+            self._fraction = min(1.0, before + RUN_STAGES.get(stage, 0.0) * frac)
+        self.stage_label.setText(text)
+        self.bar.setValue(round(1000 * self._fraction))
+        self._tick()
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left, extrapolated from the time since the stage's start (None before 3 % or 1 s).
+
+        Model download and loading have their own bar; the reconstruction's ETA starts with its first
+        stage, so that the model's load time does not inflate it.
+        """
+        start = self._start if self._stage in ("download", "verify", "load") else self._run_start
+        if start is None:
+            return None
+        elapsed = time.perf_counter() - start
+        if self._fraction < 0.03 or elapsed < 1.0:
+            return None
+        return elapsed * (1.0 - self._fraction) / self._fraction
+
+    def _tick(self) -> None:
+        if not self._running:
+            return
+        elapsed = time.perf_counter() - self._start
+        eta = self.eta_seconds()
+        text = f"{format_seconds(elapsed)} elapsed"
+        if eta is not None:
+            text += f", about {format_seconds(eta)} left"
+        self.time_label.setText(text)

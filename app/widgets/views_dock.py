@@ -1,0 +1,237 @@
+"""The list of views: thumbnail, file name, mean confidence, pose status, visibility checkbox.
+
+Low-confidence views (their maximum confidence below the state's ``view_conf_threshold``) and views
+whose pose estimation failed are flagged. Clicking a row highlights the view (its frustum and points
+in the viewport) and asks to fly the camera to it; the checkbox shows or hides the view. Two
+checkboxes above the list show or hide the high- and low-confidence classes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+from superqt.utils import signals_blocked
+
+from app.state import ViewerState
+from app.widgets.confidence_panel import format_confidence
+
+__all__ = ["ViewsPanel", "rgb_to_qimage"]
+
+THUMB = 56
+_LOW = QColor("#e0a030")
+_FAIL = QColor("#e05050")
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    """A QImage (own copy) of an (H, W, 3) uint8 RGB array."""
+    a = np.ascontiguousarray(rgb, dtype=np.uint8)
+    h, w = a.shape[:2]
+    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class ViewsPanel(QWidget):
+    """Table of the views of the shown reconstruction.
+
+    Signals
+    -------
+    view_activated(int) : a row was clicked (or Enter pressed): highlight and fly to that view.
+    """
+
+    view_activated = Signal(int)
+
+    COL_NAME, COL_CONF, COL_POSE = 0, 1, 2
+
+    def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.table = QTableWidget(0, 3)
+        self.table.setHorizontalHeaderLabels(["View", "Mean conf.", "Pose"])
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setIconSize(QSize(THUMB, THUMB))
+        self.table.verticalHeader().setDefaultSectionSize(THUMB + 6)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(self.COL_NAME, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(self.COL_CONF, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(self.COL_POSE, QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setSortingEnabled(False)
+
+        self.high_check = QCheckBox("High-confidence views")
+        self.low_check = QCheckBox("Low-confidence views")
+        self.high_check.setChecked(True)
+        self.low_check.setChecked(True)
+        self.class_spin = QDoubleSpinBox()
+        self.class_spin.setDecimals(4)
+        self.class_spin.setRange(1.0, 1e6)
+        self.class_spin.setSingleStep(0.01)
+        self.class_spin.setToolTip("A view is low-confidence when its highest confidence is below this value")
+        self.all_button = QPushButton("All")
+        self.none_button = QPushButton("None")
+        self.invert_button = QPushButton("Invert")
+        for b in (self.all_button, self.none_button, self.invert_button):
+            b.setAutoDefault(False)
+        self.summary = QLabel("")
+
+        classes = QHBoxLayout()
+        classes.addWidget(self.high_check)
+        classes.addWidget(self.low_check)
+        classes2 = QHBoxLayout()
+        classes2.addWidget(QLabel("Low confidence: max below"))
+        classes2.addWidget(self.class_spin)
+        classes2.addStretch(1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(QLabel("Show:"))
+        buttons.addWidget(self.all_button)
+        buttons.addWidget(self.none_button)
+        buttons.addWidget(self.invert_button)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(classes)
+        lay.addLayout(classes2)
+        lay.addLayout(buttons)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.summary)
+
+        self.table.itemChanged.connect(self._item_changed)
+        self.table.cellClicked.connect(self._clicked)
+        self.table.cellActivated.connect(self._clicked)
+        self.high_check.toggled.connect(lambda on: self.state.set("show_high_conf_views", on))
+        self.low_check.toggled.connect(lambda on: self.state.set("show_low_conf_views", on))
+        self.class_spin.valueChanged.connect(lambda v: self.state.set("view_conf_threshold", float(v)))
+        self.all_button.clicked.connect(lambda: self._set_all("all"))
+        self.none_button.clicked.connect(lambda: self._set_all("none"))
+        self.invert_button.clicked.connect(lambda: self._set_all("invert"))
+        state.reconstruction_changed.connect(self._rebuild)
+        state.selection_changed.connect(self.sync_from_state)
+        state.highlight_changed.connect(self._highlight)
+        self._rebuild()
+
+    # -- build ----------------------------------------------------------------------------------------
+    def _rebuild(self) -> None:
+        rec = self.state.reconstruction
+        with signals_blocked(self.table):
+            self.table.setRowCount(0)
+            if rec is None:
+                self.summary.setText("No views")
+                return
+            stats = rec.per_view_stats(self.state.get("source"))
+            self.table.setRowCount(rec.n_views)
+            for v in range(rec.n_views):
+                name = os.path.basename(rec.image_paths[v]) or f"view {v}"
+                item = QTableWidgetItem(f"{v}  {name}")
+                item.setToolTip(rec.image_paths[v])
+                item.setFlags(
+                    Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsUserCheckable
+                )
+                item.setCheckState(Qt.CheckState.Checked)
+                item.setIcon(QIcon(QPixmap.fromImage(self._thumbnail(rec.colors[v]))))
+                self.table.setItem(v, self.COL_NAME, item)
+                conf_item = QTableWidgetItem(format_confidence(stats[v].mean_conf))
+                conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                conf_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                self.table.setItem(v, self.COL_CONF, conf_item)
+                pose_item = QTableWidgetItem("ok" if stats[v].pose_ok else "failed")
+                pose_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+                if not stats[v].pose_ok:
+                    pose_item.setForeground(QBrush(_FAIL))
+                    pose_item.setToolTip(
+                        "The pose estimation (PnP) failed for this view: its camera is a guess"
+                    )
+                self.table.setItem(v, self.COL_POSE, pose_item)
+            # default class threshold: the median of the views' max confidence, unless the user chose one
+            self._max_conf = np.array([s.max_conf for s in stats])
+        self.sync_from_state()
+
+    @staticmethod
+    def _thumbnail(rgb: np.ndarray) -> QImage:
+        img = rgb_to_qimage(rgb)
+        return img.scaled(
+            THUMB, THUMB, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
+
+    # -- state -> widgets -----------------------------------------------------------------------------
+    def sync_from_state(self) -> None:
+        rec = self.state.reconstruction
+        with (
+            signals_blocked(self.high_check),
+            signals_blocked(self.low_check),
+            signals_blocked(self.class_spin),
+        ):
+            self.high_check.setChecked(bool(self.state.get("show_high_conf_views")))
+            self.low_check.setChecked(bool(self.state.get("show_low_conf_views")))
+            self.class_spin.setValue(float(self.state.get("view_conf_threshold")))
+        if rec is None or self.table.rowCount() != rec.n_views:
+            return
+        visible = self.state.visible_views
+        shown = self.state.shown_views()
+        thr = float(self.state.get("view_conf_threshold"))
+        confs = rec.conf if self.state.get("source") == "global" else rec.conf_local
+        low = np.array([float(c.max()) < thr for c in confs])
+        with signals_blocked(self.table):
+            for v in range(rec.n_views):
+                item = self.table.item(v, self.COL_NAME)
+                item.setCheckState(Qt.CheckState.Checked if visible[v] else Qt.CheckState.Unchecked)
+                conf_item = self.table.item(v, self.COL_CONF)
+                conf_item.setForeground(QBrush(_LOW) if low[v] else QBrush())
+                conf_item.setToolTip("Low-confidence view" if low[v] else "High-confidence view")
+                # dim rows that are not shown (hidden, beyond the playback step, or a hidden class)
+                color = self.palette().color(self.foregroundRole())
+                if not shown[v]:
+                    color = QColor(color)
+                    color.setAlpha(110)
+                item.setForeground(QBrush(color))
+        n_low = int(low.sum())
+        n_fail = int((~rec.pose_ok).sum())
+        parts = [f"{int(shown.sum())} of {rec.n_views} views shown", f"{n_low} low-confidence"]
+        if n_fail:
+            parts.append(f"{n_fail} without a reliable pose")
+        self.summary.setText(", ".join(parts))
+
+    def _highlight(self, view: int) -> None:
+        with signals_blocked(self.table):
+            if view < 0 or view >= self.table.rowCount():
+                self.table.clearSelection()
+            else:
+                self.table.selectRow(view)
+                self.table.scrollToItem(self.table.item(view, self.COL_NAME))
+
+    # -- widgets -> state -----------------------------------------------------------------------------
+    def _item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() != self.COL_NAME:
+            return
+        self.state.set_view_visible(item.row(), item.checkState() == Qt.CheckState.Checked)
+
+    def _clicked(self, row: int, column: int) -> None:
+        self.state.set_highlighted_view(row)
+        self.view_activated.emit(row)
+
+    def _set_all(self, how: str) -> None:
+        rec = self.state.reconstruction
+        if rec is None:
+            return
+        if how == "all":
+            mask = np.ones(rec.n_views, dtype=bool)
+        elif how == "none":
+            mask = np.zeros(rec.n_views, dtype=bool)
+        else:
+            mask = ~self.state.visible_views
+        self.state.set_visible_views(mask)

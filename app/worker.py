@@ -1,0 +1,470 @@
+"""The model owner: one QObject living on one long-lived QThread.
+
+The GUI talks to it only through queued signals (``WorkerHost.submit`` emits a signal connected to
+:meth:`ReconstructionWorker.run`), and it answers through signals (progress, finished, failed,
+cancelled). Two rules from superqt's workers hold here: every exception raised in a slot is caught and
+becomes a ``failed`` signal with a typed :class:`ErrorInfo`; cancellation is cooperative, through a
+``threading.Event`` that the GUI thread sets and the core checks between steps (there is no Qt event
+loop running in the worker while it computes).
+
+torch is imported on this thread only (when the first model loads), never on the GUI thread, and the
+model stays loaded between runs: it is reloaded only when the model source or the device changes.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import gc
+import importlib.util
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from fast3r_core.errors import (
+    Cancelled,
+    CheckpointError,
+    ConfigError,
+    DownloadError,
+    Fast3RError,
+    InputError,
+    InsufficientMemoryError,
+    LicenseNotAcceptedError,
+    ModelNotAvailableError,
+)
+from fast3r_core.progress import ProgressEvent
+
+if TYPE_CHECKING:  # the pipeline imports scipy: keep it off the start-up path (loaded on the worker)
+    from fast3r_core.pipeline import ReconstructOptions, RunReport
+
+__all__ = ["ErrorInfo", "ReconstructionWorker", "RunRequest", "RunResult", "WorkerHost", "classify_error"]
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two progress signals of the same stage (the first and the last always go).
+PROGRESS_INTERVAL = 0.033
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One reconstruction job.
+
+    Attributes
+    ----------
+    inputs : list of str
+        A folder, image files, or a video file.
+    model : str
+        Registered model name, Hub repo id, or a local folder / weights file.
+    device : str
+        "auto", "cpu", "cuda", "cuda:N" or "mps".
+    options : dict or ReconstructOptions
+        Run options (keyword arguments of :class:`fast3r_core.pipeline.ReconstructOptions`, built on the
+        worker thread); ``num_threads=None`` becomes all cores but one (the GUI keeps one).
+    accept_license : bool
+        The user accepted the model's licence (allows the download of a licensed model).
+    cancel : threading.Event
+        Set by the GUI thread to stop the run.
+    job_id : int
+        Caller's identifier, echoed in the answers.
+    """
+
+    inputs: list[str]
+    model: str
+    device: str = "auto"
+    options: dict[str, Any] | ReconstructOptions = field(default_factory=dict)
+    accept_license: bool = False
+    cancel: threading.Event = field(default_factory=threading.Event)
+    job_id: int = 0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a successful run gives back: the reconstruction, its report and where time went."""
+
+    job_id: int
+    reconstruction: Any  # fast3r_core.result.Reconstruction
+    report: RunReport
+    model_name: str
+    device: str
+    load_seconds: float
+    run_seconds: float
+
+
+@dataclass(frozen=True)
+class ErrorInfo:
+    """A failure, classified for the user.
+
+    Attributes
+    ----------
+    kind : str
+        "input" (bad or no images, unreadable video), "model" (cannot load), "license", "download",
+        "memory", "export", "project", "cancelled" or "internal" (a bug).
+    title : str
+        Short dialog title.
+    message : str
+        The message meant for people (the core's typed errors carry one).
+    details : str
+        Traceback text for internal errors ("" for typed errors).
+    job_id : int
+        Echo of the request's id (0 when not from a run).
+    """
+
+    kind: str
+    title: str
+    message: str
+    details: str = ""
+    job_id: int = 0
+
+
+_KINDS: tuple[tuple[type[BaseException], str, str], ...] = (
+    (Cancelled, "cancelled", "Cancelled"),
+    (LicenseNotAcceptedError, "license", "Licence not accepted"),
+    (DownloadError, "download", "Download failed"),
+    (ModelNotAvailableError, "model", "Model not available"),
+    (ConfigError, "model", "Cannot load the model"),
+    (CheckpointError, "model", "Cannot load the model"),
+    (InsufficientMemoryError, "memory", "Not enough memory"),
+    (InputError, "input", "Cannot use these inputs"),
+)
+
+
+def classify_error(exc: BaseException, job_id: int = 0) -> ErrorInfo:
+    """Turn an exception into an :class:`ErrorInfo` (typed core errors keep their message)."""
+    for typ, kind, title in _KINDS:
+        if isinstance(exc, typ):
+            return ErrorInfo(kind, title, str(exc), "", job_id)
+    if isinstance(exc, Fast3RError):
+        return ErrorInfo("input", "Error", str(exc), "", job_id)
+    text = str(exc)
+    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
+        return ErrorInfo(
+            "memory",
+            "Not enough memory",
+            "The run ran out of memory. Use 224 px (Model > Resolution) or fewer images, or another "
+            f"device. ({type(exc).__name__}: {text})",
+            "",
+            job_id,
+        )
+    details = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return ErrorInfo("internal", "Internal error", f"{type(exc).__name__}: {text}", details, job_id)
+
+
+def preload_torch_libraries() -> float:
+    """Load torch's shared libraries with the GIL released, before ``import torch``; returns seconds.
+
+    Importing torch loads a few hundred MB of shared libraries; Python's import machinery does it with
+    the GIL held, which stalls the GUI thread for a few hundred milliseconds. Calling the C library's
+    ``dlopen`` through ctypes releases the GIL during the load, and the ``import torch`` that follows
+    finds the libraries already mapped. Linux only (elsewhere this does nothing); any problem is
+    ignored, the import then simply does the work itself. The flags mirror torch's own loading
+    (``libtorch_global_deps`` global, the rest local).
+    """
+    if not sys.platform.startswith("linux") or "torch" in sys.modules:
+        return 0.0
+    t0 = time.perf_counter()
+    try:
+        spec = importlib.util.find_spec("torch")
+        if spec is None or spec.origin is None:
+            return 0.0
+        lib = Path(spec.origin).parent / "lib"
+        libc = ctypes.CDLL(None)
+        dlopen = libc.dlopen
+        dlopen.restype = ctypes.c_void_p
+        dlopen.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        order = (
+            ("libtorch_global_deps.so", os.RTLD_NOW | os.RTLD_GLOBAL),
+            ("libtorch_python.so", os.RTLD_NOW | os.RTLD_LOCAL),  # pulls libtorch, libtorch_cpu, libc10
+        )
+        for name, flags in order:
+            path = lib / name
+            if path.is_file() and not dlopen(str(path).encode(), flags):
+                log.debug("preloading %s failed", path)
+    except (OSError, AttributeError, ValueError, ImportError):
+        log.debug("preloading torch's libraries failed", exc_info=True)
+    return time.perf_counter() - t0
+
+
+def import_heavy_modules() -> float:
+    """Import torch, the model and the pipeline on this (worker) thread without stalling the GUI thread.
+
+    Two things would block the GUI thread for 100-300 ms at a time while torch is imported: the load
+    of its shared libraries with the GIL held (avoided by :func:`preload_torch_libraries`) and full
+    garbage collections over the hundreds of thousands of objects the import creates. The collector is
+    paused during the import and the imported objects are then frozen (``gc.freeze``: moved out of the
+    collected generations; they live as long as the process anyway). Returns the seconds spent.
+    """
+    if "fast3r_core.pipeline" in sys.modules and "torch" in sys.modules:
+        return 0.0
+    t0 = time.perf_counter()
+    preload_torch_libraries()
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        import torch
+
+        # imported lazily by the first model build: import it here, inside the quiet window
+        import torch._dynamo  # noqa: F401
+
+        import fast3r_core.inference
+        import fast3r_core.model.fast3r
+        import fast3r_core.pipeline  # noqa: F401
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+    return time.perf_counter() - t0
+
+
+class ReconstructionWorker(QObject):
+    """Loads a model once and runs reconstructions with it, on the thread it was moved to.
+
+    Signals
+    -------
+    progress(int job_id, str stage, int done, int total, str message)
+        Stages: "download", "verify", "load" (model), "video", "images", "encode", "fuse", "heads",
+        "poses".
+    model_ready(int job_id, str model_name, str device)
+        The model of the job is loaded (or was already).
+    finished(object)
+        A :class:`RunResult`.
+    failed(object)
+        An :class:`ErrorInfo` (never for a cancellation).
+    cancelled(int job_id)
+        The job stopped because its cancel event was set; nothing is kept.
+    """
+
+    progress = Signal(int, str, int, int, str)
+    model_ready = Signal(int, str, str)
+    finished = Signal(object)
+    failed = Signal(object)
+    cancelled = Signal(int)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._model: Any = None
+        self._model_key: tuple[str, str] | None = None
+        self._model_name = ""
+        self._device = ""
+
+    # -- state ----------------------------------------------------------------------------------------
+    @property
+    def model_loaded(self) -> bool:
+        return self._model is not None
+
+    def _progress_cb(self, job_id: int) -> Callable[[ProgressEvent], None]:
+        """A core progress callback that emits at most ~30 events per second (plus every stage change
+        and end), so that a burst of small steps (a model's tensors, download chunks) never floods the
+        GUI thread's event queue."""
+        emit = self.progress.emit
+        last = {"stage": "", "time": 0.0}
+
+        def cb(ev: ProgressEvent) -> None:
+            now = time.perf_counter()
+            if ev.stage == last["stage"] and ev.done < ev.total and now - last["time"] < PROGRESS_INTERVAL:
+                return
+            last["stage"], last["time"] = ev.stage, now
+            emit(job_id, ev.stage, int(ev.done), int(ev.total), ev.message)
+
+        return cb
+
+    def _ensure_model(self, req: RunRequest) -> float:
+        """Load the model of ``req`` unless it is already loaded; returns the seconds spent."""
+        from fast3r_core.weights import choose_device, load_model
+
+        local = Path(req.model).expanduser()
+        key = (str(local.resolve()) if local.exists() else req.model, req.device)
+        if self._model is not None and self._model_key == key:
+            return 0.0
+        t0 = time.perf_counter()
+        import_heavy_modules()
+        self._model = None  # release the old one before loading another
+        self._model_key = None
+        device = choose_device(req.device)
+        model = load_model(
+            req.model,
+            device,
+            accept_license=req.accept_license,
+            progress=self._progress_cb(req.job_id),
+            cancel=req.cancel,
+        )
+        self._model, self._model_key = model, key
+        self._model_name = getattr(model, "name", req.model) or req.model
+        self._device = str(device)
+        return time.perf_counter() - t0
+
+    # -- slots ----------------------------------------------------------------------------------------
+    @Slot(object)
+    def run(self, req: RunRequest) -> None:
+        """Load the model if needed and reconstruct ``req.inputs``; answers with one signal."""
+        try:
+            if req.cancel.is_set():
+                raise Cancelled("Cancelled before the start")
+            load_s = self._ensure_model(req)
+            self.model_ready.emit(req.job_id, self._model_name, self._device)
+            from fast3r_core.inference import default_cpu_threads
+            from fast3r_core.pipeline import ReconstructOptions, RunReport, reconstruct
+
+            opts = (
+                req.options
+                if isinstance(req.options, ReconstructOptions)
+                else ReconstructOptions(**req.options)
+            )
+            if opts.num_threads is None:
+                opts = replace(opts, num_threads=default_cpu_threads(leave_free=1))
+            opts = replace(opts, device=self._device)
+            report = RunReport()
+            t0 = time.perf_counter()
+            rec = reconstruct(
+                list(req.inputs),
+                self._model,
+                opts,
+                progress=self._progress_cb(req.job_id),
+                cancel=req.cancel,
+                model_name=self._model_name,
+                run_report=report,
+            )
+            run_s = time.perf_counter() - t0
+            # build the confidence-ordered point sets here, off the GUI thread
+            _ = rec.global_points
+            _ = rec.local_points
+        except Cancelled:
+            log.info("run %d cancelled", req.job_id)
+            self.cancelled.emit(req.job_id)
+            return
+        except BaseException as exc:  # nothing escapes the thread
+            info = classify_error(exc, req.job_id)
+            if info.kind == "internal":
+                log.exception("run %d failed", req.job_id)
+            else:
+                log.warning("run %d failed: %s", req.job_id, info.message)
+            if info.kind in ("memory", "model"):
+                self._model = None  # free what we can, and retry a clean load next time
+                self._model_key = None
+            self.failed.emit(info)
+            return
+        log.info(
+            "run %d: %d views with %s on %s in %.2f s (model load %.2f s)",
+            req.job_id,
+            rec.n_views,
+            self._model_name,
+            self._device,
+            run_s,
+            load_s,
+        )
+        self.finished.emit(RunResult(req.job_id, rec, report, self._model_name, self._device, load_s, run_s))
+
+    @Slot()
+    def warm_up(self) -> None:
+        """Import torch and the pipeline now (idle time after start-up), so the first run starts sooner."""
+        try:
+            seconds = import_heavy_modules()
+            log.info("worker warm-up: torch and the pipeline imported in %.2f s", seconds)
+        except BaseException:  # nothing escapes the thread; the run will report a real problem
+            log.warning("worker warm-up failed", exc_info=True)
+
+    @Slot()
+    def unload(self) -> None:
+        """Forget the loaded model (frees its memory)."""
+        self._model = None
+        self._model_key = None
+
+
+class WorkerHost(QObject):
+    """Owns the worker thread: starts it, submits jobs through a queued signal, stops it cleanly.
+
+    The worker's answers are relayed by signals of the same names emitted on the GUI thread (the
+    thread of this object), so that anything connected to them, lambdas included, runs there.
+    """
+
+    progress = Signal(int, str, int, int, str)
+    model_ready = Signal(int, str, str)
+    finished = Signal(object)
+    failed = Signal(object)
+    cancelled = Signal(int)
+
+    _submit = Signal(object)
+    _unload = Signal()
+    _warm_up = Signal()
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.thread = QThread()
+        self.thread.setObjectName("fast3r-worker")
+        self.worker = ReconstructionWorker()
+        self.worker.moveToThread(self.thread)
+        self._submit.connect(self.worker.run)
+        self._unload.connect(self.worker.unload)
+        self._warm_up.connect(self.worker.warm_up)
+        self.thread.finished.connect(self.worker.deleteLater)
+        self._pending: dict[int, RunRequest] = {}
+        w = self.worker
+        w.progress.connect(self._on_progress)
+        w.model_ready.connect(self._on_model_ready)
+        w.finished.connect(self._on_finished)
+        w.failed.connect(self._on_failed)
+        w.cancelled.connect(self._on_cancelled)
+        self.thread.start()
+
+    @property
+    def busy(self) -> bool:
+        """A job is queued or running."""
+        return bool(self._pending)
+
+    def submit(self, req: RunRequest) -> None:
+        """Queue a job on the worker thread (returns at once)."""
+        self._pending[req.job_id] = req
+        self._submit.emit(req)
+
+    def cancel(self) -> None:
+        """Ask every queued or running job to stop (each answers with ``cancelled``)."""
+        for req in self._pending.values():
+            req.cancel.set()
+
+    def unload_model(self) -> None:
+        self._unload.emit()
+
+    def warm_up(self) -> None:
+        """Import torch on the worker thread now, while the user looks at the window."""
+        self._warm_up.emit()
+
+    @Slot(int, str, int, int, str)
+    def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None:
+        self.progress.emit(job_id, stage, done, total, message)
+
+    @Slot(int, str, str)
+    def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
+        self.model_ready.emit(job_id, name, device)
+
+    @Slot(object)
+    def _on_finished(self, res: RunResult) -> None:
+        self._pending.pop(res.job_id, None)
+        self.finished.emit(res)
+
+    @Slot(object)
+    def _on_failed(self, info: ErrorInfo) -> None:
+        self._pending.pop(info.job_id, None)
+        self.failed.emit(info)
+
+    @Slot(int)
+    def _on_cancelled(self, job_id: int) -> None:
+        self._pending.pop(job_id, None)
+        self.cancelled.emit(job_id)
+
+    def shutdown(self, timeout_ms: int = 120_000) -> bool:
+        """Cancel the jobs, stop the thread and wait for it; True when it stopped."""
+        if not self.thread.isRunning():
+            return True
+        self.cancel()
+        self.thread.quit()
+        ok = self.thread.wait(timeout_ms)
+        if not ok:
+            log.error("the worker thread did not stop within %d ms", timeout_ms)
+        return bool(ok)

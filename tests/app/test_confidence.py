@@ -1,0 +1,148 @@
+"""Confidence panel: slider, histogram line and state stay in sync both ways, without loops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.state import ViewerState
+from app.widgets.confidence_panel import ConfidencePanel
+
+
+@pytest.fixture
+def panel(qtbot, synthetic_rec):
+    state = ViewerState()
+    state.set("top_percent", 80.0)
+    p = ConfidencePanel(state)
+    qtbot.addWidget(p)
+    state.set_reconstruction(synthetic_rec)
+    return p
+
+
+def _emissions(state: ViewerState) -> list[int]:
+    count = [0]
+    state.selection_changed.connect(lambda: count.__setitem__(0, count[0] + 1))
+    return count
+
+
+def test_new_reconstruction_keeps_the_filter(panel):
+    st = panel.state
+    ps = st.point_set()
+    assert st.get("top_percent") == 80.0  # the histogram's line clamping must not write the state
+    assert panel.slider.value() == pytest.approx(80.0)
+    assert panel.line_confidence() == pytest.approx(ps.threshold_for_count(st.prefix_count()))
+    n = ps.count_top_percent(80.0)
+    assert panel.count_label.text().startswith(f"{n:,} of {len(ps):,} points shown")
+    counts, _ = panel._all_curve.getData()[1], None
+    assert np.sum(counts) == len(ps)  # the histogram counts every point
+
+
+def test_slider_moves_the_state_and_the_line_top_percent(qtbot, panel):
+    st = panel.state
+    ps = st.point_set()
+    hits = _emissions(st)
+    panel.slider.setValue(30.0)
+    panel.flush()
+    assert st.get("top_percent") == pytest.approx(30.0)
+    n = ps.count_top_percent(30.0)
+    assert st.prefix_count() == n
+    assert panel.line_confidence() == pytest.approx(ps.threshold_for_count(n))
+    assert panel.count_label.text().startswith(f"{n:,} of")
+    assert hits[0] == 1  # one state change, no echo from the line or the slider
+
+
+def test_line_drag_moves_the_slider_and_the_state(qtbot, panel):
+    st = panel.state
+    ps = st.point_set()
+    hits = _emissions(st)
+    t = float(np.quantile(ps.conf, 0.5))
+    panel.set_line_confidence(t)  # what a drag does (sigPositionChanged)
+    panel.line.sigPositionChangeFinished.emit(panel.line)
+    expected = round(100.0 * ps.count_above(t) / len(ps), 1)
+    assert st.get("top_percent") == pytest.approx(expected)
+    assert panel.slider.value() == pytest.approx(expected, abs=0.05)
+    assert 45 < expected < 55
+    assert hits[0] == 1
+
+
+def test_threshold_mode_both_ways(qtbot, panel):
+    st = panel.state
+    ps = st.point_set()
+    n_before = st.prefix_count()
+    panel.mode_combo.setCurrentIndex(1)  # "Above threshold"
+    assert st.get("conf_mode") == "threshold"
+    assert st.prefix_count() == n_before  # switching modes keeps the same points
+    t = float(ps.conf[len(ps) // 4])
+    panel.slider.setValue(t)
+    panel.flush()
+    assert st.get("threshold") == pytest.approx(panel.slider.value())
+    assert panel.line_confidence() == pytest.approx(st.get("threshold"))
+    assert st.prefix_count() == ps.count_above(st.get("threshold"))
+    panel.set_line_confidence(float(ps.conf[len(ps) // 2]))
+    panel.flush()
+    assert st.get("threshold") == pytest.approx(float(ps.conf[len(ps) // 2]), rel=1e-5)
+    assert panel.slider.value() == pytest.approx(st.get("threshold"), abs=10 ** -panel.slider.decimals())
+    # back to top %: same points again
+    n = st.prefix_count()
+    panel.mode_combo.setCurrentIndex(0)
+    assert abs(st.prefix_count() - n) <= len(ps) * 0.001 + 1
+
+
+def test_state_changes_update_the_widgets_without_writing_back(qtbot, panel):
+    st = panel.state
+    hits = _emissions(st)
+    st.set("top_percent", 12.5)
+    assert hits[0] == 1
+    assert panel.slider.value() == pytest.approx(12.5)
+    st.set("conf_mode", "threshold")
+    assert panel.mode_combo.currentIndex() == 1
+    st.set("threshold", 3.0)
+    assert panel.slider.value() == pytest.approx(3.0, abs=0.01)
+    assert panel.line_confidence() == pytest.approx(3.0)
+    assert hits[0] == 3  # only the three writes above
+
+
+def test_moving_the_slider_never_recomputes(qtbot, panel, monkeypatch):
+    """A slider move is a prefix slice: the confidence-ordered point set is not rebuilt."""
+    from fast3r_core import result
+
+    calls = []
+    monkeypatch.setattr(result, "_build_point_set", lambda *a: calls.append(a))
+    for v in np.linspace(5, 95, 25):
+        panel.slider.setValue(float(v))
+    panel.flush()
+    assert calls == []
+
+
+def test_keyboard_steps_and_empty_state(qtbot, panel):
+    before = panel.state.get("top_percent")
+    panel.step(+1)
+    assert panel.state.get("top_percent") == pytest.approx(min(100.0, before + 5.0))
+    panel.step(-1)
+    panel.step(-1)
+    assert panel.state.get("top_percent") == pytest.approx(before - 5.0)
+    panel.state.set_reconstruction(None)
+    assert not panel.slider.isEnabled() and panel.count_label.text() == "No points"
+
+
+def test_confidences_just_above_one_stay_readable(qtbot, synthetic_rec):
+    """An under-trained model's confidences (1.0001..1.01): distinct tick labels, exact line round trip."""
+    import dataclasses
+
+    from app.widgets.confidence_panel import _ticks
+
+    conf = tuple(1.0 + (c - 1.0) * 1e-3 for c in synthetic_rec.conf)
+    rec = dataclasses.replace(synthetic_rec, conf=conf)
+    state = ViewerState()
+    p = ConfidencePanel(state)
+    qtbot.addWidget(p)
+    state.set_reconstruction(rec)
+    ps = state.point_set()
+    labels = [text for _, text in _ticks(float(ps.conf[-1]), float(ps.conf[0]))]
+    assert len(labels) >= 2 and len(set(labels)) == len(labels)
+    assert all(text.startswith("1.0") for text in labels)
+    assert "x0.001" not in p.plot.getAxis("bottom").labelString()
+    t = float(ps.conf[len(ps) // 3])
+    p.set_line_confidence(t)
+    p.flush()
+    assert state.prefix_count() == pytest.approx(ps.count_above(t), abs=len(ps) * 0.001 + 1)  # 0.1 % steps

@@ -1,0 +1,90 @@
+"""Start-up: the command line, no torch on the GUI thread, the default sample."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        QT_QPA_PLATFORM="offscreen",
+        FAST3R_CONFIG_DIR=str(tmp_path / "config"),
+        FAST3R_LOG_DIR=str(tmp_path / "logs"),
+        PYTHONPATH=str(REPO),
+    )
+    return env
+
+
+def test_help_and_version(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(REPO / "main.py"), "--help"], capture_output=True, text=True, env=_env(tmp_path)
+    )
+    assert out.returncode == 0
+    for opt in ("INPUT", "--model", "--size", "--screenshot"):
+        assert opt in out.stdout
+    from app.__main__ import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--size", "300"])
+    assert exc.value.code == 2
+
+
+def test_window_starts_without_torch(tmp_path):
+    """The window (controller, worker thread, widgets, VisPy import) comes up without importing torch."""
+    script = textwrap.dedent(
+        """
+        import sys, time
+        t0 = time.perf_counter()
+        from PySide6.QtCore import QObject, QTimer, Signal
+        from PySide6.QtWidgets import QApplication, QWidget
+        qapp = QApplication([])
+        from app.logging_setup import setup_logging
+        setup_logging()
+        import app.viewer  # VisPy and the viewer module, without a canvas (no OpenGL offscreen)
+        from app.main_window import MainWindow
+
+        class Viewer(QObject):
+            view_clicked = Signal(int)
+            def __init__(self, state, parent=None):
+                super().__init__()
+                self.native = QWidget(parent)
+            def __getattr__(self, name):
+                return lambda *a, **k: None
+
+        win = MainWindow(viewer_factory=Viewer)
+        win.show()
+        shown = time.perf_counter() - t0
+        QTimer.singleShot(200, qapp.quit)
+        qapp.exec()
+        win.close()
+        print("TORCH" if "torch" in sys.modules else "NO_TORCH", f"{shown:.2f}")
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env(tmp_path))
+    assert out.returncode == 0, out.stderr
+    verdict, seconds = out.stdout.split()[-2:]
+    assert verdict == "NO_TORCH"
+    assert float(seconds) < 10
+    assert (tmp_path / "logs" / "fast3r.log").is_file()
+
+
+def test_first_sample_and_default_model(tmp_path, monkeypatch):
+    import fast3r_core.weights as weights
+    from app.controller import default_model, first_sample
+
+    monkeypatch.setattr(weights, "resources_dir", lambda: tmp_path / "res")
+    assert first_sample() is None
+    (tmp_path / "res" / "samples" / "b_scene").mkdir(parents=True)
+    (tmp_path / "res" / "samples" / "a_scene").mkdir()
+    (tmp_path / "res" / "samples" / ".hidden").mkdir()
+    assert first_sample() == tmp_path / "res" / "samples" / "a_scene"
+    assert default_model() == "fast3r-vitl-512"  # no bundled demo here
