@@ -73,6 +73,7 @@ __all__ = [
     "OUTPUT_NAMES",
     "RECONSTRUCT_FORMATS",
     "build_parser",
+    "default_log_path",
     "main",
 ]
 

@@ -29,6 +29,7 @@ __all__ = [
     "InferenceOptions",
     "autocast_dtype",
     "cpu_threads",
+    "default_cpu_threads",
     "predict",
     "resolve_image_ids",
 ]
