@@ -27,7 +27,8 @@ from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 from app.settings import Settings
 from app.state import ViewerState
 from app.tasks import TaskRunner
-from app.worker import ErrorInfo, RunRequest, RunResult, WorkerHost, classify_error
+from app.widgets.progress_panel import STAGE_LABELS  # re-exported: the stage labels of the GUI
+from app.worker import ErrorInfo, RunRequest, RunResult, WorkerHost, classify_error, connect_run_signals
 from fast3r_core.result import PROJECT_SUFFIX, Reconstruction
 
 if TYPE_CHECKING:
@@ -44,19 +45,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Progress stages of the core -> what the progress panel says.
-STAGE_LABELS: dict[str, str] = {
-    "download": "Downloading the model",
-    "verify": "Verifying the download",
-    "load": "Loading the model",
-    "video": "Extracting video frames",
-    "images": "Loading images",
-    "encode": "Encoding",
-    "fuse": "Fusing",
-    "heads": "Heads",
-    "poses": "Cameras",
-    "export": "Exporting",
-}
 _LOADING_STAGES = frozenset({"download", "verify", "load"})
 
 
@@ -262,12 +250,7 @@ class Controller(QObject):
         self.settings = settings if settings is not None else Settings()
         self.host = WorkerHost(self)
         self.tasks = TaskRunner(self)
-        w = self.host
-        w.progress.connect(self._on_progress)
-        w.model_ready.connect(self._on_model_ready)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
+        connect_run_signals(self.host, self)
         app = QCoreApplication.instance()
         if app is not None:  # never leave the worker thread running at exit
             app.aboutToQuit.connect(self.shutdown)

@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -45,7 +45,15 @@ from fast3r_core.progress import ProgressEvent
 if TYPE_CHECKING:  # the pipeline imports scipy: keep it off the start-up path (loaded on the worker)
     from fast3r_core.pipeline import ReconstructOptions, RunReport
 
-__all__ = ["ErrorInfo", "ReconstructionWorker", "RunRequest", "RunResult", "WorkerHost", "classify_error"]
+__all__ = [
+    "ErrorInfo",
+    "ReconstructionWorker",
+    "RunRequest",
+    "RunResult",
+    "WorkerHost",
+    "classify_error",
+    "connect_run_signals",
+]
 
 log = logging.getLogger(__name__)
 
@@ -377,6 +385,25 @@ class ReconstructionWorker(QObject):
         self._model_key = None
 
 
+class _RunSlots(Protocol):
+    """The receiver of the run signals (progress, model_ready, finished, failed, cancelled)."""
+
+    def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None: ...
+    def _on_model_ready(self, job_id: int, name: str, device: str) -> None: ...
+    def _on_finished(self, res: RunResult) -> None: ...
+    def _on_failed(self, info: ErrorInfo) -> None: ...
+    def _on_cancelled(self, job_id: int) -> None: ...
+
+
+def connect_run_signals(source: ReconstructionWorker | WorkerHost, receiver: _RunSlots) -> None:
+    """Connect the run signals of ``source`` (the worker, or its host) to ``receiver``'s ``_on_*`` slots."""
+    source.progress.connect(receiver._on_progress)
+    source.model_ready.connect(receiver._on_model_ready)
+    source.finished.connect(receiver._on_finished)
+    source.failed.connect(receiver._on_failed)
+    source.cancelled.connect(receiver._on_cancelled)
+
+
 class WorkerHost(QObject):
     """Owns the worker thread: starts it, submits jobs through a queued signal, stops it cleanly.
 
@@ -405,12 +432,7 @@ class WorkerHost(QObject):
         self._warm_up.connect(self.worker.warm_up)
         self.thread.finished.connect(self.worker.deleteLater)
         self._pending: dict[int, RunRequest] = {}
-        w = self.worker
-        w.progress.connect(self._on_progress)
-        w.model_ready.connect(self._on_model_ready)
-        w.finished.connect(self._on_finished)
-        w.failed.connect(self._on_failed)
-        w.cancelled.connect(self._on_cancelled)
+        connect_run_signals(self.worker, self)
         self.thread.start()
 
     @property

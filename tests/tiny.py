@@ -1,7 +1,7 @@
-"""Small, fast test inputs shared by tests/app and tests/gl: a tiny random-weight model and images.
+"""Small, fast test inputs shared by tests/app, tests/gl and tests/core/test_cli.py: a tiny model and images.
 
-The model is the parity ``model_small`` config with narrow DPT heads and 4 decoder blocks (as in
-tests/core/test_cli.py): a reconstruction of a few 224-px views takes about a second on the CPU.
+The model is the parity ``model_small`` config with narrow DPT heads and 4 decoder blocks: a
+reconstruction of a few 224-px views takes about a second on the CPU.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
-__all__ = ["RUN_STAGES", "ProgressPanel", "format_seconds"]
+__all__ = ["RUN_STAGES", "STAGE_LABELS", "ProgressPanel", "format_seconds"]
 
 #: Stages of a reconstruction with their share of the run's time (for the overall bar and the ETA).
 RUN_STAGES: dict[str, float] = {
@@ -18,7 +18,8 @@ RUN_STAGES: dict[str, float] = {
     "heads": 0.25,
     "poses": 0.10,
 }
-_LABELS = {
+#: Progress stages of the core -> what the panel says (others: the stage name, capitalized).
+STAGE_LABELS: dict[str, str] = {
     "download": "Downloading the model",
     "verify": "Verifying the download",
     "load": "Loading the model",
@@ -28,6 +29,7 @@ _LABELS = {
     "fuse": "Fusing",
     "heads": "Heads",
     "poses": "Cameras",
+    "export": "Exporting",
 }
 _BYTES = frozenset({"download", "verify"})
 
@@ -129,7 +131,7 @@ class ProgressPanel(QWidget):
         """One progress event of the core (stage, units done, units total)."""
         self._stage = stage
         frac = 0.0 if total <= 0 else min(1.0, done / total)
-        label = _LABELS.get(stage, stage.capitalize())
+        label = STAGE_LABELS.get(stage, stage.capitalize())
         if stage in _BYTES:
             text = f"{label} {done / 1e6:.0f}/{total / 1e6:.0f} MB"
             self._fraction = frac

@@ -1,7 +1,8 @@
 """End-to-end tests of the ``fast3r`` command line (fast3r_core/cli.py), in-process and as a subprocess.
 
-A tiny model (the parity ``model_small`` config with narrow DPT heads and 4 decoder blocks, random
-weights) keeps each reconstruction around a second on the CPU. Inputs are small synthetic PNGs.
+A tiny model (tests/tiny.py: the parity ``model_small`` config with narrow DPT heads and 4 decoder
+blocks, random weights) keeps each reconstruction around a second on the CPU. Inputs are small
+synthetic PNGs, also from tests/tiny.py.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ import pytest
 from PIL import Image
 
 from fast3r_core import cli
+from tests.tiny import make_tiny_model, write_views
 
-REPO = Path(__file__).resolve().parents[2]
-PARITY_CONFIG = REPO / "tests" / "data" / "parity" / "model_small" / "config.json"
-N_VIEWS = 4
+N_VIEWS = 4  # the default ``n`` of tests.tiny.write_views
 
 
 # ------------------------------------------------------------------------------------------------
@@ -46,39 +46,10 @@ def _env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def _write_views(folder: Path, n: int = N_VIEWS, size: tuple[int, int] = (128, 96)) -> list[Path]:
-    """``n`` PNGs cut from one textured picture with a horizontal shift (a camera panning)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    w, h = size
-    rng = np.random.default_rng(0)
-    big_w = w + 12 * n
-    yy, xx = np.mgrid[0:h, 0:big_w]
-    base = np.stack([xx * 255 // big_w, yy * 255 // h, (xx + yy) % 64 * 4], axis=-1)
-    base = np.clip(base + rng.integers(-40, 40, base.shape), 0, 255).astype(np.uint8)
-    paths = []
-    for i in range(n):
-        p = folder / f"view_{i:02d}.png"
-        Image.fromarray(np.ascontiguousarray(base[:, 12 * i : 12 * i + w])).save(p)
-        paths.append(p)
-    return paths
-
-
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small random-weight Fast3R saved as config.json + model.safetensors."""
-    import torch
-
-    from fast3r_core.model import Fast3R, Fast3RConfig
-    from fast3r_core.weights import save_model
-
-    root = tmp_path_factory.mktemp("model")
-    cfg = json.loads(PARITY_CONFIG.read_text(encoding="utf-8"))
-    cfg["head_args"].update(dpt_layer_dims=[16, 32, 64, 128], dpt_feature_dim=32, dpt_last_dim=16)
-    cfg["decoder_args"]["depth"] = 4
-    (root / "config.json").write_text(json.dumps(cfg), encoding="utf-8")
-    torch.manual_seed(0)
-    model = Fast3R(Fast3RConfig.from_json(root / "config.json"))
-    return save_model(model, root / "tiny")
+    return make_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +57,7 @@ def run(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
     """One full ``reconstruct --json`` run (all formats) shared by the read-back tests."""
     root = tmp_path_factory.mktemp("run")
     images = root / "images"
-    _write_views(images)
+    write_views(images)
     out = root / "out"
     stdout, stderr = io.StringIO(), io.StringIO()
     with (
@@ -210,7 +181,7 @@ def test_reconstruct_human_output_progress_and_quiet(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     images = tmp_path / "images"
-    _write_views(images, 2)
+    write_views(images, 2)
     code, out, err = _reconstruct(capsys, tiny_model, images, tmp_path / "out", "--formats", "ply,cameras")
     assert code == 0, err
     assert "Reconstructed 2 view(s)" in out and "points.ply" in out and "cameras.json" in out
@@ -231,7 +202,7 @@ def test_reconstruct_replaces_outputs_keeps_other_files(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     images = tmp_path / "images"
-    _write_views(images, 2)
+    write_views(images, 2)
     out = tmp_path / "out"
     (out / "colmap").mkdir(parents=True)
     (out / "colmap" / "stale.txt").write_text("old", encoding="utf-8")
@@ -416,7 +387,7 @@ def test_corrupt_and_truncated_images_are_skipped(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "images"
-    good = _write_views(folder, 2)
+    good = write_views(folder, 2)
     (folder / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg" * 10)
     data = good[0].read_bytes()
     (folder / "truncated.png").write_bytes(data[: len(data) // 3])
@@ -461,7 +432,7 @@ def test_unwritable_output_fails_before_the_model(
     monkeypatch.setattr(weights, "load_model", must_not_run)
     monkeypatch.setattr(images, "load_inputs", must_not_run)
     folder = tmp_path / "images"
-    _write_views(folder, 1)
+    write_views(folder, 1)
 
     blocker = tmp_path / "a_file"
     blocker.write_text("x", encoding="utf-8")
@@ -503,7 +474,7 @@ def test_model_problems_fail_before_decoding(
 
     monkeypatch.setattr(images, "load_inputs", must_not_run)
     folder = tmp_path / "images"
-    _write_views(folder, 1)
+    write_views(folder, 1)
     code, _, err = _main(capsys, "reconstruct", folder, "--out", tmp_path / "out", "--model", model)
     assert code == 2
     assert message in _one_error_line(err)
@@ -537,7 +508,7 @@ def test_large_jpeg(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     yy, xx = np.mgrid[0:4000:8, 0:6000:8]
     small = np.stack([xx % 256, yy % 256, (xx // 7 + yy // 5) % 256], axis=-1).astype(np.uint8)
     Image.fromarray(small).resize((6000, 4000), Image.Resampling.NEAREST).save(folder / "big.jpg", quality=80)
-    _write_views(folder, 1)
+    write_views(folder, 1)
     code, out, err = _reconstruct(
         capsys, tiny_model, folder, tmp_path / "out", "--formats", "cameras", "--json"
     )
@@ -549,7 +520,7 @@ def test_large_jpeg(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_non_ascii_paths(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     folder = tmp_path / "фото été 写真"
-    paths = _write_views(folder, 2)
+    paths = write_views(folder, 2)
     renamed = folder / "ñandú 1.png"
     paths[1].rename(renamed)
     out = tmp_path / "résultat ✓"
@@ -579,7 +550,7 @@ def test_internal_error_goes_to_the_log(
 
     monkeypatch.setattr(pipeline, "reconstruct", boom)
     folder = tmp_path / "images"
-    _write_views(folder, 1)
+    write_views(folder, 1)
     code, _, err = _reconstruct(capsys, tiny_model, folder, tmp_path / "out")
     assert code == 1
     line = _one_error_line(err, "internal error:")
@@ -617,7 +588,7 @@ def test_ctrl_c_leaves_nothing(
     else:  # after points.ply, scene.glb, ... were written: the last output is interrupted
         monkeypatch.setattr(result, "save_project", interrupt)
     folder = tmp_path / "images"
-    _write_views(folder, 2)
+    write_views(folder, 2)
     new_out = tmp_path / "new" / "out"
     code, _, err = _main(
         capsys, "reconstruct", folder, "--out", new_out, "--model", tiny_model, "--size", "224"
