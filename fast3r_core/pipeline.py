@@ -182,7 +182,6 @@ def reconstruct(
     )
     timings["total"] = time.perf_counter() - t0
     run_opts = opts.to_json()
-    run_opts["image_ids"] = None if opts.image_ids is None else list(opts.image_ids)
     run_opts["device"] = str(next(model.parameters()).device)
     return Reconstruction(
         pts3d=tuple(pts),
