@@ -140,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_excepthook(show_error)
     window.show()
-    log.info("window shown")
+    _log_when_exposed(window)
 
     exit_code = {"code": EXIT_OK}
     if screenshot:
@@ -156,6 +156,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = app.exec()
     setup.close()
     return exit_code["code"] if screenshot else int(code)
+
+
+def _log_when_exposed(window: object) -> None:
+    """Log, once, how long after the process started the window became visible (bench/startup.py reads it)."""
+    import time
+
+    import psutil
+    from PySide6.QtCore import QEvent, QObject
+    from PySide6.QtWidgets import QWidget
+
+    assert isinstance(window, QWidget)
+    handle = window.windowHandle()
+    started = psutil.Process().create_time()
+
+    class _ExposeWatcher(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Expose and handle.isExposed():
+                log.info("window visible %.2f s after launch", time.time() - started)
+                handle.removeEventFilter(self)
+            return False
+
+    if handle is None:  # not a native window (should not happen after show())
+        return
+    watcher = _ExposeWatcher(window)  # parented: lives as long as the window
+    handle.installEventFilter(watcher)
 
 
 def _import_light_modules() -> None:

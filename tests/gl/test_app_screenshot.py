@@ -8,6 +8,7 @@ the bundled demo model).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,9 @@ def test_screenshot_of_a_reconstruction(tmp_path, tiny):
     assert not_bg > 0.2, f"the viewport is nearly empty ({not_bg:.1%} drawn)"
     log = (tmp_path / "logs" / "fast3r.log").read_text(encoding="utf-8")
     assert "run 1: 4 views" in log
+    # the startup figure bench/startup.py reads: logged once, a plausible number of seconds
+    visible = re.findall(r"window visible ([0-9.]+) s after launch", log)
+    assert len(visible) == 1 and 0 < float(visible[0]) < 120
 
 
 def test_screenshot_of_the_error_dialog(tmp_path, tiny):
