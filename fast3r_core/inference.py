@@ -26,6 +26,7 @@ from .progress import ProgressCallback, check_cancel, report
 
 __all__ = [
     "OUTPUT_KEYS",
+    "PRECISIONS",
     "InferenceOptions",
     "autocast_dtype",
     "cpu_threads",
@@ -45,8 +46,10 @@ class InferenceOptions:
 
     Attributes
     ----------
-    precision : "auto" | "fp32" | "bf16" | "fp16"
+    precision : "auto" | "fp32" | "bf16" | "fp16" | "int8"
         "auto": bf16 autocast on CUDA when supported, else fp16; fp16 on MPS; fp32 on the CPU.
+        "int8": the fast CPU mode (CPU only): int8 dynamic quantisation of the transformer's linear
+        layers, DPT heads in bf16 where the CPU has it (see :mod:`fast3r_core.quantize`).
     num_threads : CPU threads for torch during the run (None: all cores; the GUI passes cores - 1).
     encoder_chunk, head_chunk : views per encoder / head chunk (None: planned from free memory).
     seed : seed of the image-index draw (same input and seed -> same output).
@@ -61,11 +64,19 @@ class InferenceOptions:
     check_memory: bool = True
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+
+
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
-    """The autocast dtype for ``precision`` on ``device``; None means plain fp32."""
-    if precision not in ("auto", "fp32", "bf16", "fp16"):
-        raise InputError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
-    if precision == "fp32":
+    """The autocast dtype for ``precision`` on ``device``; None means no autocast (fp32 or int8).
+
+    Raises InputError for an unknown precision, and for "int8" on anything but the CPU.
+    """
+    if precision not in PRECISIONS:
+        raise InputError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+    if precision == "int8" and device.type != "cpu":
+        raise InputError(f"precision 'int8' is a CPU mode; on {device.type} use auto, bf16 or fp16")
+    if precision in ("fp32", "int8"):
         return None
     if precision == "bf16":
         return torch.bfloat16
@@ -136,6 +147,17 @@ def _groups(shapes: Sequence[tuple[int, int]], chunk: int) -> list[list[int]]:
     return out
 
 
+def _chunk_tokens(hook: torch.Tensor, chunk: list[int], offsets: list[int]) -> torch.Tensor:
+    """Tokens of the views in ``chunk`` (same size) from a fused layer (1, sum T, C) -> (n, T, C).
+
+    Consecutive views are a slice of the fused sequence, so the result is a view (no copy).
+    """
+    first, last = chunk[0], chunk[-1]
+    if chunk == list(range(first, last + 1)):
+        return hook[0, offsets[first] : offsets[last + 1]].view(len(chunk), -1, hook.shape[-1])
+    return torch.cat([hook[:, offsets[i] : offsets[i + 1]] for i in chunk], dim=0)
+
+
 def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
@@ -154,6 +176,7 @@ def memory_estimate(
     amp: torch.dtype | None,
     encoder_chunk: int | None = None,
     head_chunk: int | None = None,
+    int8: bool = False,
 ) -> MemoryEstimate:
     """Peak-memory estimate of a run of ``model`` on views of these (H, W) shapes."""
     wbytes = next(model.parameters()).element_size()
@@ -164,6 +187,7 @@ def memory_estimate(
         weight_bytes_per_el=wbytes,
         encoder_chunk=encoder_chunk,
         head_chunk=head_chunk,
+        int8=int8,
     )
 
 
@@ -198,6 +222,9 @@ def _plan(
             head_chunk=head,
         )
         need = est.total - est.weights  # the weights are already resident
+        if opts.precision == "int8":  # ... but the int8 copy is made on the first int8 run
+            q8 = estimate_peak_memory(model.config, shapes, weight_bytes_per_el=wbytes, int8=True)
+            need += q8.weights - est.weights
         if need > free:
             size = max(max(s) for s in shapes)
             hint = "use 224 px instead of 512 px, or fewer views" if size > 224 else "use fewer views"
@@ -226,23 +253,27 @@ def _run(
         torch.autocast(device_type=device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
     )
     pin = device.type == "cuda"
+    # record_function ranges name the stages in torch.profiler traces (bench/profile_ops.py); ~us each
+    stage = torch.profiler.record_function
     with autocast:
         tokens: list[torch.Tensor | None] = [None] * n
         done = 0
         report(progress, "encode", 0, n)
         for chunk in _groups(shapes, enc_chunk):
             check_cancel(cancel)
-            batch = torch.stack([images[i] for i in chunk])
-            if pin:
-                batch = batch.pin_memory()
-            out = model.encode(batch.to(device, non_blocking=True))
-            for j, i in enumerate(chunk):
-                tokens[i] = out[j : j + 1]
+            with stage("encode"):
+                batch = torch.stack([images[i] for i in chunk])
+                if pin:
+                    batch = batch.pin_memory()  # page-locked: the copy below is asynchronous
+                out = model.encode(batch.to(device, non_blocking=True))
+                for j, i in enumerate(chunk):
+                    tokens[i] = out[j : j + 1]
             done += len(chunk)
             report(progress, "encode", done, n)
         check_cancel(cancel)
         report(progress, "fuse", 0, 1)
-        hooks = model.fuse(tokens, ids[None].to(device))  # type: ignore[arg-type]
+        with stage("fuse"):
+            hooks = model.fuse(tokens, ids[None].to(device))  # type: ignore[arg-type]
         del tokens
         report(progress, "fuse", 1, 1)
         counts = [(h // model.patch_size) * (w // model.patch_size) for h, w in shapes]
@@ -252,11 +283,12 @@ def _run(
         report(progress, "heads", 0, n)
         for chunk in _groups(shapes, head_chunk):
             check_cancel(cancel)
-            per_hook = [torch.cat([hk[:, offsets[i] : offsets[i + 1]] for i in chunk], dim=0) for hk in hooks]
-            out = model.heads(per_hook, shapes[chunk[0]])
-            host = {k: out[k].to("cpu", torch.float32).numpy() for k in OUTPUT_KEYS}  # one sync per chunk
-            for j, i in enumerate(chunk):
-                results[i] = {k: np.ascontiguousarray(host[k][j]) for k in OUTPUT_KEYS}
+            with stage("heads"):
+                per_hook = [_chunk_tokens(hk, chunk, offsets) for hk in hooks]
+                out = model.heads(per_hook, shapes[chunk[0]])
+                host = {k: out[k].to("cpu", torch.float32).numpy() for k in OUTPUT_KEYS}  # one sync/chunk
+                for j, i in enumerate(chunk):
+                    results[i] = {k: np.ascontiguousarray(host[k][j]) for k in OUTPUT_KEYS}
             done += len(chunk)
             report(progress, "heads", done, n)
     return results  # type: ignore[return-value]
@@ -300,6 +332,10 @@ def predict(
     if model.training:
         model.eval()
     enc_chunk, head_chunk = _plan(model, shapes, device, amp, opts)
+    if opts.precision == "int8":
+        from .quantize import quantized_model
+
+        model = quantized_model(model)  # built on the first int8 run of this model, then cached
     log.info(
         "predict: %d views, device %s, autocast %s, chunks enc %d / heads %d",
         len(images),

@@ -76,6 +76,20 @@ def _param_count(cfg: Fast3RConfig) -> int:
     return enc + dec + 2 * (post + scratch + head)
 
 
+def _linear_weight_count(cfg: Fast3RConfig) -> int:
+    """Weights of the transformer's linear layers (what the int8 mode quantises)."""
+    e, d = cfg.encoder_args, cfg.decoder_args
+
+    def block(c: int, ratio: float) -> int:
+        return 4 * c * c + 2 * c * int(c * ratio)  # qkv + proj + fc1 + fc2
+
+    return (
+        e.depth * block(e.embed_dim, e.mlp_ratio)
+        + d.depth * block(d.embed_dim, d.mlp_ratio)
+        + (d.enc_embed_dim * d.embed_dim)
+    )
+
+
 def estimate_peak_memory(
     cfg: Fast3RConfig,
     view_shapes: Sequence[tuple[int, int]],
@@ -84,12 +98,14 @@ def estimate_peak_memory(
     weight_bytes_per_el: int = 4,
     encoder_chunk: int | None = None,
     head_chunk: int | None = None,
+    int8: bool = False,
 ) -> MemoryEstimate:
     """Estimate the peak bytes of one forward pass over views of the given (H, W) shapes.
 
     The three stages do not overlap (tokens of the earlier stage are all that is carried over), so the
     peak is the weights plus the largest stage plus what is carried. Attention is assumed to use the
     fused SDPA kernels (no T x T matrix), which is what PyTorch picks for these shapes.
+    ``int8``: the fast CPU mode keeps an int8 copy of the linear weights beside the fp32 model.
     """
     e, d = cfg.encoder_args, cfg.decoder_args
     p = e.patch_size
@@ -117,6 +133,8 @@ def estimate_peak_memory(
     heads = hd_chunk * per_view_head + hooks_kept
     outputs = sum(h * w for h, w in view_shapes) * 8 * 4  # 2 x (xyz + conf) float32 on the host
     weights = _param_count(cfg) * weight_bytes_per_el
+    if int8:
+        weights += _linear_weight_count(cfg)  # one byte each (+ per-channel scales, negligible)
     return MemoryEstimate(
         weights=weights,
         encoder=int(encoder),

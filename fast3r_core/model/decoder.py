@@ -63,10 +63,12 @@ class FusionDecoder(nn.Module):
         """
         x0 = torch.cat(tokens, dim=1)
         B = x0.shape[0]
-        counts = torch.tensor([t.shape[1] for t in tokens], device=x0.device)
         if image_ids.shape != (B, len(tokens)):
             raise ValueError(f"image_ids must be (B={B}, N={len(tokens)}), got {tuple(image_ids.shape)}")
-        token_ids = image_ids.to(x0.device).repeat_interleave(counts, dim=1)  # (B, sum T)
+        ids = image_ids.to(x0.device, non_blocking=True)
+        # (B, sum T) image index of every token; expand + cat rather than a tensor-valued
+        # repeat_interleave, whose output size would need a device-to-host sync on CUDA
+        token_ids = torch.cat([ids[:, v : v + 1].expand(B, t.shape[1]) for v, t in enumerate(tokens)], dim=1)
         x = self.decoder_embed(x0) + self.image_idx_emb[token_ids].to(x0.dtype)
         out: list[torch.Tensor] = [x0] if 0 in self.hooks else []
         scale = self.attn_scale()

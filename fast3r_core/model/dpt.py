@@ -10,7 +10,11 @@ __all__ = ["DPTHead", "postprocess"]
 
 
 class _ResidualConvUnit(nn.Module):
-    """x + conv2(relu(conv1(relu(x)))), 3x3 convs with bias."""
+    """x + conv2(relu(conv1(relu(x)))), 3x3 convs with bias.
+
+    The inner ReLU and the residual add run in place on fresh conv outputs (autograd-safe: a conv's
+    backward needs its input, not its output), which saves two full-size tensors per unit.
+    """
 
     def __init__(self, ch: int) -> None:
         super().__init__()
@@ -18,7 +22,7 @@ class _ResidualConvUnit(nn.Module):
         self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+        return self.conv2(F.relu_(self.conv1(F.relu(x)))).add_(x)
 
 
 class _FusionBlock(nn.Module):
@@ -31,7 +35,7 @@ class _FusionBlock(nn.Module):
         self.out_conv = nn.Conv2d(ch, ch, 1)
 
     def forward(self, a: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
-        y = a if b is None else a + self.resConfUnit1(b)
+        y = a if b is None else self.resConfUnit1(b).add_(a)
         y = self.resConfUnit2(y)
         y = F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=True)
         return self.out_conv(y)
@@ -57,7 +61,12 @@ class _Interpolate2x(nn.Module):
 
 
 class _DPT(nn.Module):
-    """The DPT adapter proper; its parameter names are the checkpoint's ``*.dpt.*`` keys."""
+    """The DPT adapter proper; its parameter names are the checkpoint's ``*.dpt.*`` keys.
+
+    Runs in channels-last memory: a token map (B, T, C) in raster order *is* a channels-last
+    (B, C, h, w) tensor, so it enters as a view without a transpose copy, and oneDNN's convolutions,
+    transposed convolutions and bilinear upsampling then work on NHWC without reordering per layer.
+    """
 
     def __init__(self, in_dim: int, layer_dims: list[int], feat: int, last: int, out_ch: int) -> None:
         super().__init__()
@@ -75,16 +84,20 @@ class _DPT(nn.Module):
             nn.Conv2d(feat, last, 3, padding=1),
             _Interpolate2x(),
             nn.Conv2d(last, last, 3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),
             nn.Conv2d(last, out_ch, 1),
         )
+        # conv weights kept channels-last too, or every call would reorder them (load_state_dict and
+        # .to() preserve these strides; the checkpoint writer saves contiguous copies)
+        self.to(memory_format=torch.channels_last)
 
     def forward(self, hooks: list[torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
         h, w = grid
         maps = []
         for x, post in zip(hooks, self.act_postprocess, strict=True):
             B, _T, C = x.shape
-            maps.append(post(x.transpose(1, 2).reshape(B, C, h, w)))
+            nhwc = x.reshape(B, h, w, C).permute(0, 3, 1, 2)  # (B, C, h, w) view, channels-last strides
+            maps.append(post(nhwc.contiguous(memory_format=torch.channels_last)))  # no-op if already so
         s = self.scratch
         l1, l2, l3, l4 = (
             s.layer1_rn(maps[0]),
@@ -112,6 +125,8 @@ class DPTHead(nn.Module):
 
 def postprocess(raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Raw head output (B, 4, H, W) -> points (B, H, W, 3) and confidence (B, H, W), both float32.
+
+    A channels-last ``raw`` makes the permute below a contiguous view.
 
     "exp" depth mode: a vector v with norm d becomes v / max(d, 1e-8) * (e^d - 1); confidence is 1 + e^c.
     Done in fp32 whatever the autocast dtype, because exp amplifies rounding.

@@ -127,9 +127,12 @@ class Fast3R(nn.Module):
         else:
             tokens = [self.encode(im) for im in images]
         hooks = self.fuse(tokens, image_ids)
+        if len(set(shapes)) == 1:
+            # all views the same size: one batched head pass over (B*N) views instead of a loop
+            T = tokens[0].shape[1]
+            flat = [h.reshape(B * N, T, h.shape[-1]) for h in hooks]  # views: tokens are view-major
+            out = self.heads(flat, shapes[0])
+            return [{k: t.view(B, N, *t.shape[1:])[:, v] for k, t in out.items()} for v in range(N)]
         counts = [t.shape[1] for t in tokens]
         per_view = [h.split(counts, dim=1) for h in hooks]  # [hook][view] (B, T_v, C)
-        outs = []
-        for v in range(N):
-            outs.append(self.heads([per_view[k][v] for k in range(len(hooks))], shapes[v]))
-        return outs
+        return [self.heads([per_view[k][v] for k in range(len(hooks))], shapes[v]) for v in range(N)]

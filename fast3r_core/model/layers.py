@@ -50,18 +50,26 @@ class RoPE2D(nn.Module):
         self._cache[key] = (cos, sin)
         return cos, sin
 
-    @staticmethod
-    def _swap_pairs(x: torch.Tensor) -> torch.Tensor:
-        """For each half of the head channels, swap its two quarters: [a, b] -> [b, a]."""
-        *lead, d = x.shape
-        q = x.reshape(*lead, 2, 2, d // 4)
-        return q.flip(-2).reshape(*lead, d)
-
     def forward(self, x: torch.Tensor, grid_h: int, grid_w: int) -> torch.Tensor:
-        """Rotate ``x`` (B, nh, T, hd) with T = grid_h * grid_w tokens in raster order; fp32 math."""
-        cos, sin = self.tables(grid_h, grid_w, x.shape[-1], x.device)
-        xf = x.float()
-        out = xf * cos + self._swap_pairs(xf) * sin
+        """Rotate ``x`` (B, T, ..., hd), T = grid_h * grid_w tokens in raster order; fp32 math.
+
+        Any number of axes may sit between the token axis and the head-dim axis (e.g. (B, T, 2, nh, hd)
+        rotates q and k of a fused qkv output in one go). Returns a new contiguous tensor of x's dtype.
+        """
+        _B, T, *mid, hd = x.shape
+        if T != grid_h * grid_w:
+            raise ValueError(f"RoPE: {T} tokens for a {grid_h}x{grid_w} grid")
+        cos, sin = self.tables(grid_h, grid_w, hd, x.device)
+        shape = (T,) + (1,) * len(mid) + (hd,)  # broadcast over the axes between T and hd
+        cos, sin = cos.view(shape), sin.view(shape)
+        xf = x.float()  # no copy in fp32
+        # rotate-half without flip/cat copies: out = x*cos, then each quarter gets its partner
+        # quarter times the signed sin, accumulated in place on strided views (2 passes in all)
+        out = xf * cos
+        q = hd // 4
+        for dst, src in ((0, 1), (1, 0), (2, 3), (3, 2)):
+            d, s_ = slice(dst * q, (dst + 1) * q), slice(src * q, (src + 1) * q)
+            out[..., d].addcmul_(xf[..., s_], sin[..., d])
         return out.to(x.dtype)
 
 
@@ -69,6 +77,9 @@ class Attention(nn.Module):
     """Multi-head self-attention with a fused qkv projection (timm layout: [q | k | v], head-major).
 
     ``scale`` defaults to head_dim ** -0.5. ``rope`` (optional) rotates q and k by 2-D token position.
+    The qkv output (B, T, 3, nh, hd) is handed to SDPA as strided (B, nh, T, hd) views: the CPU flash
+    kernel and the CUDA kernels read strides, so no transpose copies are made (RoPE writes one new
+    (B, T, 2, nh, hd) tensor for q and k together).
     """
 
     def __init__(self, dim: int, num_heads: int, qkv_bias: bool = True, rope: RoPE2D | None = None) -> None:
@@ -85,15 +96,21 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C). ``grid`` = (h, w) of the token grid when RoPE is used."""
         B, T, C = x.shape
-        qkv = self.qkv(x).view(B, T, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each (B, nh, T, hd)
+        qkv = self.qkv(x).view(B, T, 3, self.num_heads, self.head_dim)
+        v = qkv[:, :, 2]
         if self.rope is not None:
             if grid is None:
                 raise ValueError("Attention with RoPE needs the token grid (h, w)")
-            q = self.rope(q, *grid)
-            k = self.rope(k, *grid)
-        out = F.scaled_dot_product_attention(q, k, v, scale=self.scale if scale is None else scale)
-        out = out.transpose(1, 2).reshape(B, T, C)
+            q, k = self.rope(qkv[:, :, :2], *grid).unbind(2)  # each (B, T, nh, hd)
+        else:
+            q, k = qkv[:, :, 0], qkv[:, :, 1]
+        out = F.scaled_dot_product_attention(
+            q.transpose(1, 2),
+            k.transpose(1, 2),
+            v.transpose(1, 2),
+            scale=self.scale if scale is None else scale,
+        )  # (B, nh, T, hd)
+        out = out.transpose(1, 2).reshape(B, T, C)  # a view when SDPA returns (B, T, nh, hd) memory
         return self.proj(out)
 
 
