@@ -75,6 +75,8 @@ class MemoryCheck:
         ``need <= available``.
     need_224 : int or None
         The estimate at 224 px (when ``size`` is 512).
+    passes : int
+        Forward passes the run is expected to take (more than 1: chunked, ``need`` is one pass's).
     """
 
     n_views: int
@@ -83,11 +85,13 @@ class MemoryCheck:
     available: int
     fits: bool
     need_224: int | None = None
+    passes: int = 1
 
     def describe(self) -> str:
         gib = 1024**3
+        how = f" in {self.passes} passes" if self.passes > 1 else ""
         text = (
-            f"{self.n_views} views at {self.size} px need about {self.need / gib:.1f} GiB; "
+            f"{self.n_views} views at {self.size} px need about {self.need / gib:.1f} GiB{how}; "
             f"{self.available / gib:.1f} GiB is available."
         )
         if not self.fits and self.need_224 is not None:
@@ -138,8 +142,12 @@ def estimate_memory(
     *,
     max_views: int | None = None,
     video_max_frames: int = 100,
+    max_views_per_pass: int | None = 0,
 ) -> MemoryCheck | None:
     """Estimate a run's peak memory from the image headers and the model's config (no torch).
+
+    ``max_views_per_pass`` as in ``ReconstructOptions``: 0 = one pass (the default here), None = passes
+    planned from the available memory (the estimate is then one pass's), N = passes of N views.
 
     Returns None when it cannot be estimated (model not local, inputs unreadable); the run itself
     still checks the memory before it starts.
@@ -173,7 +181,7 @@ def estimate_memory(
     if not sizes:
         return None
 
-    def need(sz: int) -> int:
+    def shapes_at(sz: int) -> list[tuple[int, int]]:
         shapes = []
         for w, h in sizes:
             try:
@@ -181,12 +189,18 @@ def estimate_memory(
             except Fast3RError:
                 continue
             shapes.append((oh, ow))
-        if not shapes:
-            return 0
-        return estimate_peak_memory(cfg, shapes).total
+        return shapes
+
+    def need(sz: int) -> int:
+        shapes = shapes_at(sz)
+        return estimate_peak_memory(cfg, shapes).total if shapes else 0
 
     avail = available_memory("cpu")
     total = need(size)
+    passes = 1
+    shapes = shapes_at(size)
+    if shapes and (max_views_per_pass or (max_views_per_pass is None and total > avail)):
+        passes, total = _chunked_need(cfg, shapes, avail, max_views_per_pass)
     return MemoryCheck(
         n_views=len(sizes),
         size=size,
@@ -194,7 +208,33 @@ def estimate_memory(
         available=avail,
         fits=total <= avail,
         need_224=need(224) if size != 224 else None,
+        passes=passes,
     )
+
+
+def _chunked_need(
+    cfg: Any, shapes: list[tuple[int, int]], avail: int, max_views_per_pass: int | None
+) -> tuple[int, int]:
+    """(passes, bytes of the largest pass incl. the weights) of a chunked run, as the core plans it."""
+    from fast3r_core.chunking.plan import auto_anchor_count, resolve_pass_size
+    from fast3r_core.memory import estimate_peak_memory
+
+    weights = estimate_peak_memory(cfg, shapes[:1]).weights
+    per_pass, _ = resolve_pass_size(
+        shapes,
+        cfg,
+        available=max(0, avail - weights),
+        max_views_per_pass=max_views_per_pass,
+        upper=len(shapes),
+    )
+    n = len(shapes)
+    per_pass = max(2, min(per_pass, n))
+    if per_pass >= n:
+        return 1, estimate_peak_memory(cfg, shapes).total
+    m = auto_anchor_count(per_pass, n)
+    passes = math.ceil((n - m) / (per_pass - m))
+    largest = max(shapes, key=lambda s: s[0] * s[1])
+    return passes, estimate_peak_memory(cfg, [largest] * per_pass, encoder_chunk=1, head_chunk=1).total
 
 
 def without_sky(rec: Reconstruction) -> Reconstruction:
@@ -349,12 +389,30 @@ class Controller(QObject):
         return None if is_cached(name) else info
 
     # -- runs -----------------------------------------------------------------------------------------
+    def chunk_options(self) -> dict[str, int | None]:
+        """``max_views_per_pass`` and ``anchors`` of the next run (ReconstructOptions keywords) from the
+        run options: automatic passes, always one pass, or passes of a fixed size."""
+        mode = str(self.settings.get("chunking"))
+        per_pass: int | None = None
+        if mode == "single":
+            per_pass = 0
+        elif mode == "fixed":
+            per_pass = max(2, int(self.settings.get("views_per_pass")))
+        anchors = int(self.settings.get("anchors"))
+        return {"max_views_per_pass": per_pass, "anchors": anchors if anchors > 0 else None}
+
     def memory_check(
         self, inputs: Sequence[str | os.PathLike[str]], size: int | None = None
     ) -> MemoryCheck | None:
         max_views = int(self.settings.get("max_views")) or None
         try:
-            return estimate_memory(inputs, self._model, size or self.effective_size(), max_views=max_views)
+            return estimate_memory(
+                inputs,
+                self._model,
+                size or self.effective_size(),
+                max_views=max_views,
+                max_views_per_pass=self.chunk_options()["max_views_per_pass"],
+            )
         except Exception:
             log.exception("memory estimate failed")
             return None
@@ -380,7 +438,12 @@ class Controller(QObject):
             self.host.cancel()
         job_id = next(self._ids)
         max_views = int(self.settings.get("max_views")) or None
-        opts = {"size": size or self.effective_size(), "device": self._device, "max_views": max_views}
+        opts = {
+            "size": size or self.effective_size(),
+            "device": self._device,
+            "max_views": max_views,
+            **self.chunk_options(),
+        }
         model = self._model
         accept = self.settings.license_accepted(model)
         req = RunRequest(
@@ -400,6 +463,41 @@ class Controller(QObject):
         self.host.submit(req)
         for p in req.inputs[:1] if len(req.inputs) == 1 else []:
             self.settings.add_recent(p)
+        return job_id
+
+    def add_images(self, inputs: Sequence[str | os.PathLike[str]]) -> int:
+        """Add photos to the shown result (reconstructs only them, with anchor views of the result).
+
+        The new views are prepared at the result's resolution; the answer is a normal run result whose
+        reconstruction holds the old views and then the new ones. Returns the job id (0: nothing shown).
+        """
+        from fast3r_core.result import project_size
+
+        base = self.reconstruction
+        if base is None:
+            self.failed.emit(
+                ErrorInfo("input", "Nothing to add to", "Open a project or reconstruct photos first.")
+            )
+            return 0
+        if self.host.busy:
+            self.host.cancel()
+        job_id = next(self._ids)
+        opts = {"size": project_size(base), "device": self._device, **self.chunk_options()}
+        req = RunRequest(
+            inputs=[str(p) for p in inputs],
+            model=self._model,
+            device=self._device,
+            options=opts,
+            accept_license=self.settings.license_accepted(self._model),
+            cancel=threading.Event(),
+            job_id=job_id,
+            base=base,
+        )
+        self._job = req
+        self.run_started = time.perf_counter()
+        log.info("run %d: adding %s to %d views with %s", job_id, req.inputs, base.n_views, self._model)
+        self.host.submit(req)  # first: the actions read ``busy`` when the state changes
+        self._set_state(RunState.LOADING if self.loaded_model != self._model else RunState.RUNNING)
         return job_id
 
     def cancel(self) -> None:
@@ -432,15 +530,24 @@ class Controller(QObject):
     def _on_finished(self, res: RunResult) -> None:
         if not self._current(res.job_id):
             return
+        added = self._job is not None and self._job.base is not None
+        n_before = self._job.base.n_views if added else 0
         self._job = None
         self.last_result = res
         self.last_report = res.report
-        self.project_path = None
+        if not added:  # views added to an opened project: Save writes that project
+            self.project_path = None
         self._show(res.reconstruction)
         self._set_state(RunState.DONE)
         self.run_finished.emit(res)
         rep = res.report
-        parts = [f"Reconstructed {res.reconstruction.n_views} views in {res.run_seconds:.1f} s"]
+        rec = res.reconstruction
+        run = rec.runs[-1]
+        passes = f" ({run['passes']} passes)" if int(run.get("passes", 1)) > 1 else ""
+        if added:
+            parts = [f"Added {rec.n_views - n_before} views to {n_before} in {res.run_seconds:.1f} s{passes}"]
+        else:
+            parts = [f"Reconstructed {rec.n_views} views in {res.run_seconds:.1f} s{passes}"]
         if rep.skipped:
             parts.append(f"{len(rep.skipped)} file(s) skipped")
         if rep.failed_poses:

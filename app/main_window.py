@@ -74,6 +74,7 @@ from app.widgets import (
     PlaybackBar,
     ProgressPanel,
     RenderDialog,
+    RunOptionsDialog,
     ViewsPanel,
     ask_license,
 )
@@ -265,6 +266,12 @@ class MainWindow(QMainWindow):
         self.act_open_images = a("Open &Images...", self.open_images_dialog, "Ctrl+Shift+O")
         self.act_open_video = a("Open &Video...", self.open_video_dialog, "Ctrl+Alt+O")
         self.act_open_project = a("Open &Project...", self.open_project_dialog, "Ctrl+Shift+P")
+        self.act_add_images = a(
+            "&Add Images...",
+            self.add_images_dialog,
+            "Ctrl+Shift+A",
+            tip="Reconstruct more photos into the shown result (only the new views run)",
+        )
         self.act_save_project = a("&Save Project", self.save_project, K.Save)
         self.act_save_project_as = a("Save Project &As...", self.save_project_as, K.SaveAs)
         self.export_actions: dict[str, QAction] = {}
@@ -330,6 +337,9 @@ class MainWindow(QMainWindow):
             self.theme_actions[name] = act
 
         self.act_models = a("&Model Manager...", self.open_model_manager, "Ctrl+M")
+        self.act_run_options = a(
+            "Run &Options...", self.open_run_options, tip="Images to use, views per pass, anchor views"
+        )
         self.device_group = QActionGroup(self)
         self.device_actions: dict[str, QAction] = {}
         for key, label in DEVICES:
@@ -352,6 +362,7 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&File")
         for act in (self.act_open_folder, self.act_open_images, self.act_open_video, self.act_open_project):
             m.addAction(act)
+        m.addAction(self.act_add_images)
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self._fill_recent()
@@ -411,6 +422,7 @@ class MainWindow(QMainWindow):
         res = mm.addMenu("&Resolution")
         for act in self.size_actions.values():
             res.addAction(act)
+        mm.addAction(self.act_run_options)
 
         h = mb.addMenu("&Help")
         h.addAction(self.act_shortcuts)
@@ -504,6 +516,7 @@ class MainWindow(QMainWindow):
         self.act_render_playback.setEnabled(has and self.state.reconstruction.n_views > 1 if has else False)
         self.act_cancel.setEnabled(busy)
         self.act_rerun.setEnabled(bool(self.controller.inputs) and not busy)
+        self.act_add_images.setEnabled(has and not busy)
 
     def _sync_menus(self) -> None:
         st = self.state
@@ -560,6 +573,9 @@ class MainWindow(QMainWindow):
         failed = int((~rec.pose_ok).sum())
         if failed:
             parts.append(f"pose failed for {failed} view(s)")
+        chunking = rec.chunking_summary()
+        if chunking:
+            parts.append(chunking)
         self.timing_label.setText(" | ".join(parts))
 
     def _on_run_state(self, value: str) -> None:
@@ -630,27 +646,35 @@ class MainWindow(QMainWindow):
             return False
         return self.start_run(items)
 
+    def _license_ok(self) -> bool:
+        """The chosen model's licence is accepted (asked now when needed); else an error is shown."""
+        info = self.controller.license_needed()
+        if info is None:
+            return True
+        if not self.interactive or not ask_license(self, info):
+            self.show_error(
+                ErrorInfo(
+                    "license",
+                    "Licence not accepted",
+                    f"The model {info.name} is under the {info.license_name} ({info.license_url}). "
+                    "Accept it in Model > Model Manager to download it, or choose another model.",
+                )
+            )
+            return False
+        self.settings.accept_license(info.name)
+        self.settings.sync()
+        return True
+
     def start_run(self, inputs: Sequence[str], size: int | None = None) -> bool:
         """Check the licence and the memory, then reconstruct ``inputs``."""
         c = self.controller
-        info = c.license_needed()
-        if info is not None:
-            if not self.interactive or not ask_license(self, info):
-                self.show_error(
-                    ErrorInfo(
-                        "license",
-                        "Licence not accepted",
-                        f"The model {info.name} is under the {info.license_name} ({info.license_url}). "
-                        "Accept it in Model > Model Manager to download it, or choose another model.",
-                    )
-                )
-                return False
-            self.settings.accept_license(info.name)
-            self.settings.sync()
+        if not self._license_ok():
+            return False
         check = c.memory_check(inputs, size)
         if check is not None:
+            per_pass = f" per pass ({check.passes} passes)" if check.passes > 1 else ""
             self.progress_panel.set_memory_text(
-                f"memory: {check.need / 1024**3:.1f} GiB", warn=not check.fits
+                f"memory: {check.need / 1024**3:.1f} GiB{per_pass}", warn=not check.fits
             )
             if not check.fits:
                 size = self._ask_memory(check)
@@ -684,6 +708,38 @@ class MainWindow(QMainWindow):
         if clicked is anyway:
             return None
         return 0
+
+    def add_images_dialog(self) -> None:
+        """Choose photos to add to the shown result."""
+        from fast3r_core.images import image_extensions
+
+        if self.state.reconstruction is None:
+            return
+        exts = " ".join(f"*{e}" for e in sorted(image_extensions()))
+        files = self.ask_open_files("Add photos to the result", "open", f"Images ({exts});;All files (*)")
+        if files:
+            self.add_images(files)
+
+    def add_images(self, paths: Sequence[str]) -> bool:
+        """Reconstruct ``paths`` into the shown result (with anchor views of it). True if started."""
+        c = self.controller
+        if self.state.reconstruction is None:
+            return False
+        if not self._license_ok():
+            return False
+        self.banner.clear()
+        for p in paths:
+            self.settings.set_last_dir("open", p)
+        return c.add_images(paths) > 0
+
+    def open_run_options(self) -> RunOptionsDialog:
+        """The run options (images to use, views per pass, anchors); OK stores them for the next runs."""
+        dlg = RunOptionsDialog(self.settings, self)
+        if self.interactive:
+            dlg.exec()
+        else:
+            dlg.show()
+        return dlg
 
     def rerun(self) -> None:
         if self.controller.inputs:

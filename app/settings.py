@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "camera_mode": "turntable",
     "playback_fps": 2.0,
     "max_views": 0,  # 0 = all
+    "chunking": "auto",  # auto (passes from the free memory) | single (one pass) | fixed
+    "views_per_pass": 16,  # largest pass with "fixed", anchors included
+    "anchors": 0,  # anchor views per pass of a chunked run; 0 = automatic
 }
 
 

@@ -82,6 +82,9 @@ class RunRequest:
         Set by the GUI thread to stop the run.
     job_id : int
         Caller's identifier, echoed in the answers.
+    base : Reconstruction or None
+        When given, the inputs are added to this result (:func:`fast3r_core.pipeline.add_views`)
+        instead of being reconstructed on their own.
     """
 
     inputs: list[str]
@@ -91,6 +94,7 @@ class RunRequest:
     accept_license: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     job_id: int = 0
+    base: Any = None
 
 
 @dataclass(frozen=True)
@@ -318,7 +322,7 @@ class ReconstructionWorker(QObject):
             load_s = self._ensure_model(req)
             self.model_ready.emit(req.job_id, self._model_name, self._device)
             from fast3r_core.inference import default_cpu_threads
-            from fast3r_core.pipeline import ReconstructOptions, RunReport, reconstruct
+            from fast3r_core.pipeline import ReconstructOptions, RunReport, add_views, reconstruct
 
             opts = (
                 req.options
@@ -330,15 +334,27 @@ class ReconstructionWorker(QObject):
             opts = replace(opts, device=self._device)
             report = RunReport()
             t0 = time.perf_counter()
-            rec = reconstruct(
-                list(req.inputs),
-                self._model,
-                opts,
-                progress=self._progress_cb(req.job_id),
-                cancel=req.cancel,
-                model_name=self._model_name,
-                run_report=report,
-            )
+            if req.base is not None:
+                rec = add_views(
+                    req.base,
+                    list(req.inputs),
+                    self._model,
+                    opts,
+                    progress=self._progress_cb(req.job_id),
+                    cancel=req.cancel,
+                    model_name=self._model_name,
+                    run_report=report,
+                )
+            else:
+                rec = reconstruct(
+                    list(req.inputs),
+                    self._model,
+                    opts,
+                    progress=self._progress_cb(req.job_id),
+                    cancel=req.cancel,
+                    model_name=self._model_name,
+                    run_report=report,
+                )
             run_s = time.perf_counter() - t0
             # build the confidence-ordered point sets here, off the GUI thread
             _ = rec.global_points

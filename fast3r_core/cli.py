@@ -5,6 +5,7 @@ Usage (``fast3r --help`` and ``fast3r COMMAND --help`` for every option)::
     fast3r reconstruct PHOTOS_DIR --out OUT [--model demo|fast3r-vitl-512|FOLDER] [--size 512|224] ...
     fast3r export OUT/project.f3r --format ply|glb|colmap|nerfstudio|cameras --out PATH
     fast3r info OUT/project.f3r
+    fast3r add OUT/project.f3r MORE_PHOTOS... [-o OUT/more.f3r]
     fast3r models
     fast3r download fast3r-vitl-512 --accept-license
 
@@ -26,6 +27,10 @@ Logging: every run appends to a rotating log file ``fast3r.log`` in ``$FAST3R_LO
 
 The heavy modules (torch, the model, the exporters) are imported inside the commands that use them, so
 ``fast3r --help``, ``models``, ``info`` and ``export`` never import torch.
+
+Large image sets: ``reconstruct`` splits the views into passes that share anchor views when they do
+not fit in the free memory (``--max-views-per-pass N`` and ``--anchors M`` override the plan), and
+``add`` reconstructs new photos against anchor views of a project and appends them to it.
 """
 
 from __future__ import annotations
@@ -222,7 +227,7 @@ class _Progress:
             text = f"{ev.stage} {ev.done / 1e6:.1f}/{ev.total / 1e6:.1f} MB"
         else:
             text = f"{ev.stage} {ev.done}/{ev.total}"
-        if ev.message and ev.stage in _BYTE_STAGES:
+        if ev.message and (ev.stage in _BYTE_STAGES or ev.message.startswith("pass ")):
             text += f" {ev.message}"
         _Console._write(sys.stderr, text)
 
@@ -583,6 +588,35 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _pass_size_arg(text: str) -> int:
+    """Parse ``--max-views-per-pass``: 0 (one pass) or an integer >= 2."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0 or value == 1:
+        raise argparse.ArgumentTypeError(f"must be 0 (one pass) or at least 2, got {value}")
+    return value
+
+
+def _add_chunking(parser: argparse.ArgumentParser) -> None:
+    """``--max-views-per-pass`` and ``--anchors`` (reconstruct, add)."""
+    parser.add_argument(
+        "--max-views-per-pass",
+        type=_pass_size_arg,
+        metavar="N",
+        help="at most N views (anchors included) in one forward pass; larger sets run in several passes "
+        "that share anchor views. 0: always one pass (default: automatic from the free memory)",
+    )
+    parser.add_argument(
+        "--anchors",
+        type=_positive_int,
+        metavar="M",
+        help="anchor views shared by every pass of a chunked run, view 0 included "
+        "(default: a quarter of a pass, 1 to 8)",
+    )
+
+
 def _device_arg(text: str) -> str:
     """Parse ``--device``: auto, cpu, mps, cuda or cuda:N (availability is checked when loading)."""
     value = text.strip().lower()
@@ -679,7 +713,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, choices=(512, 224), default=512, help="model resolution (default 512)")
     p.add_argument("--device", type=_device_arg, default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument(
-        "--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto", help="compute precision"
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16", "int8"),
+        default="auto",
+        help="compute precision (int8: fast CPU mode, int8 linear layers; CPU only)",
     )
     p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
     _add_percentile(p)
@@ -710,7 +747,51 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="LIST",
         help="comma-separated outputs among " + ",".join(RECONSTRUCT_FORMATS) + " (default: all)",
     )
+    _add_chunking(p)
     p.set_defaults(handler=_cmd_reconstruct)
+
+    # add ----------------------------------------------------------------------------------------
+    p = sub.add_parser(
+        "add",
+        help="add photos to a project (reconstructs only the new views)",
+        description="Reconstruct new photos together with anchor views of an existing project, align "
+        "them into its frame and write the project with the new views appended (the project records "
+        "which views came from which run). The photos are used at the project's resolution.",
+    )
+    _add_common(p, suppress=True)
+    p.add_argument("project", metavar="PROJECT.f3r")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="a folder, image files, or a video file")
+    p.add_argument(
+        "-o", "--out", metavar="OUT.f3r", help="write the result here (default: update PROJECT.f3r in place)"
+    )
+    p.add_argument(
+        "-m",
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="model to use (default: the project's model)",
+    )
+    p.add_argument("--device", type=_device_arg, default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16", "int8"),
+        default="auto",
+        help="compute precision (int8: fast CPU mode, int8 linear layers; CPU only)",
+    )
+    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the image-index draw (0)")
+    p.add_argument(
+        "--video-fps", type=_positive_float, default=1.0, metavar="F", help="video frames per second (1)"
+    )
+    p.add_argument(
+        "--video-max-frames", type=_positive_int, default=100, metavar="N", help="at most N frames (100)"
+    )
+    p.add_argument(
+        "--accept-license",
+        action="store_true",
+        help="accept the model's licence if it has to be downloaded first",
+    )
+    _add_chunking(p)
+    p.set_defaults(handler=_cmd_add)
 
     # export -------------------------------------------------------------------------------------
     p = sub.add_parser(
@@ -868,6 +949,8 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
             video_fps=args.video_fps,
             video_max_frames=args.video_max_frames,
             per_view_focal=args.per_view_focal,
+            max_views_per_pass=args.max_views_per_pass,
+            anchors=args.anchors,
         )
         # Cheap checks first (paths exist, model loadable), then decoding, then the slow model load.
         images.discover_inputs(args.inputs)
@@ -946,6 +1029,7 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
                 "points_written": counts,
                 "skipped": [{"path": p, "reason": r} for p, r in skipped],
                 "failed_poses": failed,
+                "runs": rec.runs,
                 "colmap_mean_reprojection_error_px": reproj,
                 "timings": timings,
                 "out_dir": out.out,
@@ -962,6 +1046,8 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
     console.out(
         f"Reconstructed {rec.n_views} view(s) with {rec.model_name} in {timings['total']:.1f} s{note}."
     )
+    if rec.chunking_summary():
+        console.out(f"  ({rec.chunking_summary()})")
     console.out(f"Wrote into {out.out}:")
     for fmt in (f for f in RECONSTRUCT_FORMATS if f in args.formats):
         name = _display_name(fmt)
@@ -1060,6 +1146,8 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
                 "failed_poses": [s.view for s in stats if not s.pose_ok],
                 "options": rec.options,
                 "timings": rec.timings,
+                "runs": rec.runs,
+                "view_runs": rec.view_runs.tolist(),
                 "per_view": views,
             }
         )
@@ -1078,12 +1166,119 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
     console.out(f"Options      {opts}")
     tim = ", ".join(f"{k} {v:.2f} s" for k, v in rec.timings.items())
     console.out(f"Timings      {tim}")
+    for i, run in enumerate(rec.runs):
+        console.out(f"{'Runs' if i == 0 else '':<12} {_describe_run(i, run)}")
     console.out("Per view (mean confidence, pose):")
     for item in views:
         pose = "ok" if item["pose_ok"] else "FAILED"
         console.out(
             f"  {item['index']:>4}  {item['mean_confidence']:9.3f}  {pose:<6}  {Path(item['image']).name}"
         )
+    return EXIT_OK
+
+
+def _describe_run(index: int, run: dict[str, Any]) -> str:
+    """``run 1 (add): views 8-10, 1 pass of 7 views, anchors 0, 3, 5, 6, model demo``."""
+    views = run.get("views", [])
+    span = (
+        f"{views[0]}-{views[-1]}" if len(views) > 1 and views == list(range(views[0], views[-1] + 1)) else ""
+    )
+    text = f"run {index} ({run.get('kind', 'reconstruct')}): {len(views)} view(s)"
+    text += f" {span}" if span else ""
+    passes = int(run.get("passes", 1))
+    sizes = run.get("views_per_pass") or []
+    if passes > 1 or run.get("anchors"):
+        text += (
+            f", {passes} pass{'es' if passes != 1 else ''} of up to {max(sizes, default=len(views))} views"
+        )
+        text += f", anchors {', '.join(str(a) for a in run.get('anchors', []))}"
+    if run.get("model"):
+        text += f", model {run['model']}"
+    return text
+
+
+def _cmd_add(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
+    """``fast3r add``: a project + new photos -> the project with the new views appended."""
+    from fast3r_core import images, pipeline, weights
+    from fast3r_core.result import load_project, save_project
+
+    t_start = time.perf_counter()
+    base = load_project(args.project)
+    dest = Path(args.out) if args.out else Path(args.project)
+    if dest.is_dir():
+        raise InputError(f"--out {str(dest)!r} is a folder; give a project file name (e.g. more.f3r)")
+    if not dest.parent.is_dir():
+        raise InputError(f"the folder of --out {str(dest)!r} does not exist")
+    model_source = args.model or base.model_name
+    if not model_source:
+        raise InputError("the project does not name its model: pass --model")
+    try:
+        _precheck_model(model_source, args.accept_license)
+    except ModelNotAvailableError as exc:
+        if args.model:
+            raise
+        raise ModelNotAvailableError(f"The project's model is not available ({exc}); pass --model") from exc
+    size = pipeline.project_size(base)
+    options = pipeline.ReconstructOptions(
+        size=size,
+        device=args.device,
+        precision=args.precision,
+        num_threads=args.threads,
+        seed=args.seed,
+        video_fps=args.video_fps,
+        video_max_frames=args.video_max_frames,
+        max_views_per_pass=args.max_views_per_pass,
+        anchors=args.anchors,
+    )
+    images.discover_inputs(args.inputs)
+    model = weights.load_model(
+        model_source, args.device, accept_license=args.accept_license, progress=progress
+    )
+    report = pipeline.RunReport()
+    rec = pipeline.add_views(
+        base,
+        args.inputs,
+        model,
+        options,
+        progress,
+        None,
+        model_name=_model_label(model_source),
+        run_report=report,
+    )
+    del model
+    save_project(rec, dest)
+    progress.close()
+    skipped = [(str(s.path), s.reason) for s in report.skipped]
+    if skipped:
+        console.warning(
+            f"skipped {len(skipped)} file(s): " + _list_files([(Path(p).name, r) for p, r in skipped])
+        )
+    failed = sorted(int(v) for v in report.failed_poses)
+    run = rec.runs[-1]
+    if console.json_mode:
+        console.json(
+            {
+                "command": "add",
+                "status": "ok",
+                "project": dest.resolve(),
+                "views": rec.n_views,
+                "added": run["views"],
+                "anchors": run["anchors"],
+                "passes": run["passes"],
+                "alignment": run["alignment"],
+                "skipped": [{"path": p, "reason": r} for p, r in skipped],
+                "failed_poses": failed,
+                "seconds": time.perf_counter() - t_start,
+            }
+        )
+        return EXIT_OK
+    note = f" ({len(failed)} pose(s) failed)" if failed else ""
+    seconds = time.perf_counter() - t_start
+    console.out(
+        f"Added {len(run['views'])} view(s) to {base.n_views} in {seconds:.1f} s{note}: "
+        f"{_describe_run(len(rec.runs) - 1, run)}."
+    )
+    console.out(f"Wrote {dest.resolve()}")
     return EXIT_OK
 
 

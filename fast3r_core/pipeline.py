@@ -1,31 +1,43 @@
 """One reconstruction run: inputs -> images -> Fast3R -> poses -> :class:`Reconstruction`.
 
 The CLI and the GUI both call :func:`reconstruct`, so what works in one works in the other.
+
+Large image sets: when the views do not fit in one forward pass (the memory estimate against the free
+memory of the device), or when ``max_views_per_pass`` says so, :func:`reconstruct` runs several passes
+that share anchor views and merges them (:mod:`fast3r_core.chunking`). :func:`add_views` adds photos
+to an existing result the same way: the new views are predicted with anchor views of the result and
+aligned into its frame.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fast3r_core.errors import InputError
+from fast3r_core.chunking.anchors import ANCHOR_METHODS, image_descriptor, select_anchors
+from fast3r_core.chunking.plan import MAX_AUTO_ANCHORS, ChunkPlan
+from fast3r_core.errors import InputError, NoImagesError
 from fast3r_core.geometry import intrinsics_model_to_original
 from fast3r_core.images import PathInput, SkippedFile, ViewInput, load_inputs
-from fast3r_core.poses import align_local_to_global, estimate_poses_detailed
+from fast3r_core.poses import PoseEstimate, align_local_to_global, estimate_poses_detailed
 from fast3r_core.progress import ProgressCallback, check_cancel, report
-from fast3r_core.result import Reconstruction
+from fast3r_core.result import Reconstruction, project_size
 
 if TYPE_CHECKING:
+    import torch
+
+    from fast3r_core.inference import InferenceOptions
     from fast3r_core.model import Fast3R
 
-__all__ = ["ReconstructOptions", "RunReport", "reconstruct"]
+__all__ = ["ReconstructOptions", "RunReport", "add_views", "project_size", "reconstruct"]
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +50,8 @@ class ReconstructOptions:
     ----------
     size : 512 or 224, the model input size (long side at 512; square crop at 224).
     device : "auto", "cpu", "cuda", "cuda:N" or "mps" (informational here: the model is already placed).
-    precision : "auto" | "fp32" | "bf16" | "fp16" (see ``InferenceOptions``).
+    precision : "auto" | "fp32" | "bf16" | "fp16" | "int8" (see ``InferenceOptions``; "int8" is the
+        fast CPU mode).
     num_threads : CPU threads (None: all cores).
     seed : seed of the image-index draw; ``image_ids`` overrides it.
     max_views : keep at most this many images (evenly spaced over the sorted inputs).
@@ -46,6 +59,13 @@ class ReconstructOptions:
     per_view_focal : estimate one focal per view (photos from different cameras).
     pnp_iterations, pnp_reproj_px : PnP-RANSAC settings (published: 100, 5 px).
     align_percentile : confidence percentile of the local->global alignment mask (published: 85).
+    encoder_chunk, head_chunk : views per encoder / head chunk inside a pass (None: planned).
+    max_views_per_pass : largest forward pass, anchor views included. None: automatic (one pass when
+        the memory estimate fits the free memory of the device, else the largest pass that fits);
+        0: always one pass; N >= 2: passes of at most N views.
+    anchors : anchor views shared by every pass of a chunked run (None: a quarter of a pass, 1..8).
+    anchor_method : how anchors are chosen after view 0: "coverage" (farthest-point sampling on a small
+        image descriptor; when adding views: the existing views most like the new ones) or "even".
     """
 
     size: int = 512
@@ -63,6 +83,24 @@ class ReconstructOptions:
     align_percentile: float = 85.0
     encoder_chunk: int | None = None
     head_chunk: int | None = None
+    max_views_per_pass: int | None = None
+    anchors: int | None = None
+    anchor_method: str = "coverage"
+
+    def __post_init__(self) -> None:
+        if self.max_views_per_pass is not None and (
+            self.max_views_per_pass < 0 or self.max_views_per_pass == 1
+        ):
+            raise InputError(
+                "max_views_per_pass must be 0 (one pass) or at least 2 (view 0 as the anchor and one more), "
+                f"not {self.max_views_per_pass}"
+            )
+        if self.anchors is not None and self.anchors < 1:
+            raise InputError(f"anchors must be at least 1 (view 0), not {self.anchors}")
+        if self.anchor_method not in ANCHOR_METHODS:
+            raise InputError(
+                f"anchor_method must be one of {', '.join(ANCHOR_METHODS)}, not {self.anchor_method!r}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -89,6 +127,101 @@ def _subsample(views: list[ViewInput], max_views: int | None) -> list[ViewInput]
     return [views[i] for i in keep]
 
 
+def _load_views(
+    inputs: PathInput | Sequence[ViewInput],
+    opts: ReconstructOptions,
+    rep: RunReport,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> list[ViewInput]:
+    if isinstance(inputs, Sequence) and inputs and all(isinstance(v, ViewInput) for v in inputs):
+        views = list(inputs)  # type: ignore[arg-type]
+    else:
+        loaded = load_inputs(
+            inputs,  # type: ignore[arg-type]
+            size=opts.size,
+            fps=opts.video_fps,
+            max_frames=opts.video_max_frames,
+            progress=progress,
+            cancel=cancel,
+        )
+        views = loaded.views
+        rep.skipped.extend(loaded.skipped)
+        rep.ignored += loaded.ignored
+    return _subsample(views, opts.max_views)
+
+
+def _inference_options(opts: ReconstructOptions) -> InferenceOptions:
+    from fast3r_core.inference import InferenceOptions
+
+    return InferenceOptions(
+        precision=opts.precision,
+        num_threads=opts.num_threads,
+        encoder_chunk=opts.encoder_chunk,
+        head_chunk=opts.head_chunk,
+        seed=opts.seed,
+    )
+
+
+def _plan_reconstruction(model: Fast3R, views: list[ViewInput], opts: ReconstructOptions) -> ChunkPlan:
+    """Single pass or passes for ``views`` (anchors chosen only when the run is chunked)."""
+    from fast3r_core.chunking.runner import plan_for_model
+    from fast3r_core.memory import available_memory
+
+    shapes = [v.true_shape for v in views]
+    device = next(model.parameters()).device
+    kwargs: dict[str, Any] = {
+        "max_views_per_pass": opts.max_views_per_pass,
+        "anchors": opts.anchors,
+        "precision": opts.precision,
+        "available": (
+            available_memory(device.type, device.index) if opts.max_views_per_pass is None else None
+        ),
+    }
+    plan = plan_for_model(model, shapes, **kwargs)
+    if plan.single or opts.anchor_method == "even":
+        return plan
+    count = min(len(views), max(opts.anchors or 0, MAX_AUTO_ANCHORS))
+    order = select_anchors([v.rgb for v in views], len(views), count, "coverage")
+    return plan_for_model(model, shapes, anchor_order=order, **kwargs)
+
+
+def _poses(
+    preds: Sequence[dict[str, np.ndarray]],
+    views: Sequence[ViewInput],
+    opts: ReconstructOptions,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+    focal: float | None = None,
+) -> tuple[PoseEstimate, list[np.ndarray], np.ndarray]:
+    """Poses, local pointmaps moved to world, and intrinsics in original pixels of ``views``."""
+    pts = [p["pts3d_in_other_view"] for p in preds]
+    conf = [p["conf"] for p in preds]
+    report(progress, "poses", 0, len(views))
+    est = estimate_poses_detailed(
+        pts,
+        conf,
+        focal,
+        niter=opts.pnp_iterations,
+        reproj_px=opts.pnp_reproj_px,
+        per_view_focal=opts.per_view_focal,
+        pts3d_local=[p["pts3d_local"] for p in preds] if opts.per_view_focal else None,
+        conf_local=[p["conf_local"] for p in preds] if opts.per_view_focal else None,
+        seed=opts.seed,
+        progress=progress,
+        cancel=cancel,
+    )
+    aligned = align_local_to_global([p["pts3d_local"] for p in preds], pts, conf, opts.align_percentile)
+    report(progress, "poses", len(views), len(views))
+    k_orig = np.stack(
+        [
+            intrinsics_model_to_original(k, v.crop_box, v.resized_size, v.original_size)
+            for k, v in zip(est.intrinsics, views, strict=True)
+        ]
+    )
+    return est, aligned, k_orig
+
+
 def reconstruct(
     inputs: PathInput | Sequence[ViewInput],
     model: Fast3R,
@@ -106,86 +239,71 @@ def reconstruct(
     inputs : a folder, an image or video file, a list of image files, or already loaded ViewInputs.
     model : a loaded Fast3R (``fast3r_core.load_model``), on its device.
     options : run options (default :class:`ReconstructOptions`).
-    progress : called with ProgressEvent for the stages images, encode, fuse, heads, poses.
+    progress : called with ProgressEvent for the stages images, encode, fuse, heads, poses; in a
+        chunked run the encode / fuse / heads events of each pass carry ``"pass i/P"`` in their message.
     cancel : set it to stop the run between steps; raises :class:`Cancelled`, keeps nothing.
     run_report : filled with skipped files and failed poses when given.
 
     Returns
     -------
-    Reconstruction with world = the global pointmap frame (about view 0's camera, OpenCV axes).
+    Reconstruction with world = the global pointmap frame (about view 0's camera, OpenCV axes). Its
+    ``runs`` holds one entry with the chunking: passes, views per pass, anchors, alignment quality.
     """
-    from fast3r_core.inference import InferenceOptions, predict
+    from fast3r_core.chunking.runner import predict_passes
+    from fast3r_core.inference import predict
 
     opts = options or ReconstructOptions()
     rep = run_report if run_report is not None else RunReport()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-
-    if isinstance(inputs, Sequence) and inputs and all(isinstance(v, ViewInput) for v in inputs):
-        views = list(inputs)  # type: ignore[arg-type]
-    else:
-        loaded = load_inputs(
-            inputs,  # type: ignore[arg-type]
-            size=opts.size,
-            fps=opts.video_fps,
-            max_frames=opts.video_max_frames,
-            progress=progress,
-            cancel=cancel,
-        )
-        views = loaded.views
-        rep.skipped.extend(loaded.skipped)
-        rep.ignored += loaded.ignored
-    views = _subsample(views, opts.max_views)
+    views = _load_views(inputs, opts, rep, progress, cancel)
     timings["images"] = time.perf_counter() - t0
     check_cancel(cancel)
 
     t = time.perf_counter()
-    inf = InferenceOptions(
-        precision=opts.precision,
-        num_threads=opts.num_threads,
-        encoder_chunk=opts.encoder_chunk,
-        head_chunk=opts.head_chunk,
-        seed=opts.seed,
-    )
-    preds = predict(
-        model, [v.image for v in views], opts.image_ids, options=inf, progress=progress, cancel=cancel
-    )
+    plan = _plan_reconstruction(model, views, opts)
+    inf = _inference_options(opts)
+    alignment: list[dict[str, Any]] = []
+    if plan.single:
+        preds = predict(
+            model, [v.image for v in views], opts.image_ids, options=inf, progress=progress, cancel=cancel
+        )
+    else:
+        log.info("%d views in %s", len(views), plan.describe())
+        res = predict_passes(
+            model,
+            lambda i: views[i].image,
+            plan.passes,
+            plan.anchors,
+            image_ids=opts.image_ids,
+            options=inf,
+            progress=progress,
+            cancel=cancel,
+        )
+        preds = [res.preds[i] for i in range(len(views))]
+        alignment = res.alignment_json()
+        del res
     timings["model"] = time.perf_counter() - t
     check_cancel(cancel)
 
     t = time.perf_counter()
-    pts = [p["pts3d_in_other_view"] for p in preds]
-    conf = [p["conf"] for p in preds]
-    report(progress, "poses", 0, len(views))
-    est = estimate_poses_detailed(
-        pts,
-        conf,
-        niter=opts.pnp_iterations,
-        reproj_px=opts.pnp_reproj_px,
-        per_view_focal=opts.per_view_focal,
-        pts3d_local=[p["pts3d_local"] for p in preds] if opts.per_view_focal else None,
-        conf_local=[p["conf_local"] for p in preds] if opts.per_view_focal else None,
-        seed=opts.seed,
-        progress=progress,
-        cancel=cancel,
-    )
-    aligned = align_local_to_global([p["pts3d_local"] for p in preds], pts, conf, opts.align_percentile)
-    report(progress, "poses", len(views), len(views))
+    est, aligned, k_orig = _poses(preds, views, opts, progress, cancel)
     rep.failed_poses.extend(est.failed_views)
     timings["poses"] = time.perf_counter() - t
-
-    k_orig = np.stack(
-        [
-            intrinsics_model_to_original(k, v.crop_box, v.resized_size, v.original_size)
-            for k, v in zip(est.intrinsics, views, strict=True)
-        ]
-    )
     timings["total"] = time.perf_counter() - t0
     run_opts = opts.to_json()
     run_opts["device"] = str(next(model.parameters()).device)
+    name = model_name if model_name is not None else getattr(model, "name", "")
+    run = {
+        "views": list(range(len(views))),
+        "kind": "reconstruct",
+        "model": name,
+        **plan.to_json(),
+        "alignment": alignment,
+    }
     return Reconstruction(
-        pts3d=tuple(pts),
-        conf=tuple(conf),
+        pts3d=tuple(p["pts3d_in_other_view"] for p in preds),
+        conf=tuple(p["conf"] for p in preds),
         pts3d_local=tuple(aligned),
         conf_local=tuple(p["conf_local"] for p in preds),
         colors=tuple(v.rgb for v in views),
@@ -196,8 +314,258 @@ def reconstruct(
         resized_sizes=np.array([v.resized_size for v in views], dtype=np.int64),
         crop_boxes=np.array([v.crop_box for v in views], dtype=np.int64),
         image_paths=tuple(str(Path(v.path)) for v in views),
-        model_name=model_name if model_name is not None else getattr(model, "name", ""),
+        model_name=name,
         options=run_opts,
         timings=timings,
         pose_ok=est.ok,
+        runs=(run,),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Adding views to an existing result
+# --------------------------------------------------------------------------------------------------
+
+
+def _rgb_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(3, H, W) float32 in [-1, 1] from a stored (H, W, 3) uint8 model-resolution image (as ViewInput)."""
+    import torch
+
+    t = torch.from_numpy(np.ascontiguousarray(rgb).copy()).permute(2, 0, 1).float() / 255.0
+    return (t - 0.5) / 0.5
+
+
+def anchors_near_new_views(base: Reconstruction, new_rgb: Sequence[np.ndarray], count: int) -> list[int]:
+    """Anchor views of ``base`` for adding ``new_rgb``: view 0, then the base views most like the new.
+
+    Round-robin over the new views, each taking its nearest base view (image descriptor distance) not
+    yet chosen, so that the new views share content with at least one anchor in their pass.
+    """
+    count = max(1, min(count, base.n_views))
+    base_d = np.stack([image_descriptor(c) for c in base.colors])
+    new_d = np.stack([image_descriptor(c) for c in new_rgb])
+    dist = np.linalg.norm(new_d[:, None, :] - base_d[None, :, :], axis=-1)  # (new, base)
+    ranked = [list(np.argsort(row, kind="stable")) for row in dist]
+    chosen = [0]
+    pos = [0] * len(ranked)
+    while len(chosen) < count:
+        progressed = False
+        for k, row in enumerate(ranked):
+            while pos[k] < len(row) and int(row[pos[k]]) in chosen:
+                pos[k] += 1
+            if pos[k] < len(row) and len(chosen) < count:
+                chosen.append(int(row[pos[k]]))
+                progressed = True
+        if not progressed:
+            break
+    return chosen
+
+
+def _plan_addition(
+    model: Fast3R, base: Reconstruction, views: list[ViewInput], opts: ReconstructOptions
+) -> tuple[ChunkPlan, list[int]]:
+    """Passes of (anchors of ``base`` + new views) and the base views used as anchors.
+
+    In the plan, indices 0..M-1 are the anchors (base views ``anchor_ids``), M.. the new views.
+    """
+    from fast3r_core.chunking.anchors import even_anchors
+    from fast3r_core.chunking.plan import (
+        ChunkPlan,
+        auto_anchor_count,
+        estimate_pass_bytes,
+        passes_with_anchors,
+        resolve_pass_size,
+    )
+    from fast3r_core.inference import autocast_dtype
+    from fast3r_core.memory import available_memory
+
+    device = next(model.parameters()).device
+    amp = autocast_dtype(device, opts.precision)
+    m_max = min(base.n_views, opts.anchors or MAX_AUTO_ANCHORS)
+    largest_base = max((base.view_shape(v) for v in range(base.n_views)), key=lambda s: s[0] * s[1])
+    shapes = [v.true_shape for v in views] + [largest_base] * m_max
+    largest = max(shapes, key=lambda s: s[0] * s[1])
+    per_pass, budget = resolve_pass_size(
+        shapes,
+        model.config,
+        available=available_memory(device.type, device.index) if opts.max_views_per_pass is None else None,
+        max_views_per_pass=opts.max_views_per_pass,
+        upper=len(shapes),
+        host_memory=device.type != "cuda",
+        bytes_per_el=2 if amp is not None else 4,
+        weight_bytes_per_el=next(model.parameters()).element_size(),
+    )
+    per_pass = max(2, min(per_pass, len(shapes)))  # below 2: one small pass; the model's check decides
+    if opts.anchors is not None:
+        m = opts.anchors
+    else:  # the alignment is the whole point here: up to 4 anchors even in a small pass ...
+        m = max(auto_anchor_count(per_pass, base.n_views + 1), min(4, base.n_views))
+        if len(views) + m > per_pass:  # ... but several passes keep at least half of each for new views
+            m = min(m, max(1, per_pass // 2))
+    m = max(1, min(m, base.n_views, per_pass - 1))
+    if opts.anchor_method == "even":
+        anchor_ids = even_anchors(base.n_views, m)
+    else:
+        anchor_ids = anchors_near_new_views(base, [v.rgb for v in views], m)
+    m = len(anchor_ids)
+    passes = passes_with_anchors(list(range(m)), list(range(m, m + len(views))), per_pass)
+    plan = ChunkPlan(
+        n_views=m + len(views),
+        max_views_per_pass=per_pass,
+        anchors=tuple(range(m)),
+        passes=passes,
+        budget=budget,
+        need=estimate_pass_bytes(
+            model.config, largest, max(len(p) for p in passes), 2 if amp is not None else 4
+        ),
+        automatic=opts.max_views_per_pass is None,
+    )
+    return plan, anchor_ids
+
+
+def add_views(
+    base: Reconstruction,
+    inputs: PathInput | Sequence[ViewInput],
+    model: Fast3R,
+    options: ReconstructOptions | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    *,
+    model_name: str | None = None,
+    run_report: RunReport | None = None,
+) -> Reconstruction:
+    """Add photos to an existing result: predict only the new views, with anchor views of ``base``.
+
+    Each pass holds M anchor views of ``base`` (view 0 first, then the base views most like the new
+    photos) and some new views. The anchors' images are rebuilt from the stored model-resolution
+    colours (the original photos may have moved); the pass is aligned into ``base``'s frame by the robust
+    similarity fitted between its anchor pointmaps and ``base``'s stored ones. The new views' poses are
+    estimated with ``base``'s focal (unless per-view focals are asked for or were used); existing views
+    keep everything they had.
+
+    Parameters
+    ----------
+    base : the existing result (e.g. from :func:`fast3r_core.result.load_project`).
+    inputs : the new photos (folder, files, video, or loaded ViewInputs at ``base``'s size).
+    options : run options; ``size`` must be ``base``'s (default: ``base``'s size and otherwise defaults).
+    model_name : recorded in the new run entry.
+
+    Returns
+    -------
+    A new Reconstruction: ``base``'s views, then the new ones (input order); ``runs`` gains an entry
+    ``{"kind": "add", "views": [...new indices], "anchors": [...base indices], "passes": ..., ...}``.
+
+    Raises
+    ------
+    InputError
+        ``options.size`` differs from the size ``base`` was made at (the stored anchor images exist
+        only at that size, and the pointmaps would not correspond): refused rather than resampled.
+    NoImagesError
+        No usable new photo (every one unreadable, or already in ``base``).
+    Cancelled
+    """
+    from fast3r_core.chunking.runner import predict_passes
+
+    size = project_size(base)
+    opts = options or ReconstructOptions(size=size)
+    if opts.size != size:
+        raise InputError(
+            f"The project was made at {size} px; photos can only be added at the same size "
+            f"(not {opts.size} px). Choose {size} px, or reconstruct all the photos again at {opts.size} px."
+        )
+    rep = run_report if run_report is not None else RunReport()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    views = _load_views(inputs, opts, rep, progress, cancel)
+    known = {os.path.normcase(os.path.abspath(p)) for p in base.image_paths}
+    fresh = []
+    for v in views:
+        if os.path.normcase(os.path.abspath(v.path)) in known:
+            rep.skipped.append(SkippedFile(Path(v.path), "already in the project"))
+        else:
+            fresh.append(v)
+    if not fresh:
+        raise NoImagesError("Every given photo is already in the project: nothing to add")
+    views = fresh
+    timings["images"] = time.perf_counter() - t0
+    check_cancel(cancel)
+
+    t = time.perf_counter()
+    plan, anchor_ids = _plan_addition(model, base, views, opts)
+    m = len(anchor_ids)
+    log.info(
+        "adding %d views to %d in %d pass(es) with anchors %s",
+        len(views),
+        base.n_views,
+        plan.n_passes,
+        anchor_ids,
+    )
+
+    def image(i: int) -> torch.Tensor:
+        return _rgb_tensor(base.colors[anchor_ids[i]]) if i < m else views[i - m].image
+
+    target = {i: (base.pts3d[a], base.conf[a]) for i, a in enumerate(anchor_ids)}
+    res = predict_passes(
+        model,
+        image,
+        plan.passes,
+        plan.anchors,
+        target=target,
+        fuse_anchors=False,
+        options=_inference_options(opts),
+        progress=progress,
+        cancel=cancel,
+    )
+    preds = [res.preds[m + j] for j in range(len(views))]
+    timings["model"] = time.perf_counter() - t
+    check_cancel(cancel)
+
+    t = time.perf_counter()
+    per_view = opts.per_view_focal or bool(base.options.get("per_view_focal", False))
+    focal = None if per_view else float(base.intrinsics[0, 0, 0])
+    est, aligned, k_orig = _poses(
+        preds, views, replace(opts, per_view_focal=per_view), progress, cancel, focal
+    )
+    n0 = base.n_views
+    rep.failed_poses.extend(n0 + v for v in est.failed_views)
+    timings["poses"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+
+    run_opts = opts.to_json()
+    run_opts["device"] = str(next(model.parameters()).device)
+    run = {
+        "views": list(range(n0, n0 + len(views))),
+        "kind": "add",
+        "model": model_name if model_name is not None else getattr(model, "name", ""),
+        **plan.to_json(),
+        "anchors": list(anchor_ids),
+        "alignment": res.alignment_json(),
+        "options": run_opts,
+        "timings": dict(timings),
+    }
+    runs = list(base.runs)
+    if "timings" not in runs[-1] and base.timings:
+        runs[-1] = {**runs[-1], "timings": dict(base.timings)}  # keep the earlier run's figures
+    return Reconstruction(
+        pts3d=(*base.pts3d, *(p["pts3d_in_other_view"] for p in preds)),
+        conf=(*base.conf, *(p["conf"] for p in preds)),
+        pts3d_local=(*base.pts3d_local, *aligned),
+        conf_local=(*base.conf_local, *(p["conf_local"] for p in preds)),
+        colors=(*base.colors, *(v.rgb for v in views)),
+        cam_to_world=np.concatenate([base.cam_to_world, est.c2w]),
+        intrinsics=np.concatenate([base.intrinsics, est.intrinsics]),
+        intrinsics_original=np.concatenate([base.intrinsics_original, k_orig]),
+        original_sizes=np.concatenate(
+            [base.original_sizes, np.array([v.original_size for v in views], dtype=np.int64)]
+        ),
+        resized_sizes=np.concatenate(
+            [base.resized_sizes, np.array([v.resized_size for v in views], dtype=np.int64)]
+        ),
+        crop_boxes=np.concatenate([base.crop_boxes, np.array([v.crop_box for v in views], dtype=np.int64)]),
+        image_paths=(*base.image_paths, *(str(Path(v.path)) for v in views)),
+        model_name=base.model_name,
+        options=base.options,
+        timings=timings,
+        pose_ok=np.concatenate([base.pose_ok, est.ok]),
+        runs=(*runs, run),
     )

@@ -44,6 +44,7 @@ __all__ = [
     "Reconstruction",
     "ViewStats",
     "load_project",
+    "project_size",
     "save_project",
 ]
 
@@ -325,7 +326,11 @@ class Reconstruction:
         Defaults to all True.
     runs : tuple of dict
         JSON-able record of which views came from which run: each dict has at least "views" (list of
-        view indices). Defaults to one run holding every view.
+        view indices). Defaults to one run holding every view (what a project file from before runs
+        were recorded gives back). Runs written by :mod:`fast3r_core.pipeline` also hold "kind"
+        ("reconstruct" or "add"), "model", "passes", "views_per_pass", "max_views_per_pass", "anchors"
+        (view indices shared by every pass), "alignment" (per pass: scale, rotation, inliers, rmse)
+        and, for added views, "options" and "timings". See :attr:`view_runs`.
     format_version : int
         Project-format version this object was read from (or will be written as).
     """
@@ -428,6 +433,35 @@ class Reconstruction:
         """(H, W) of view ``v`` at model resolution."""
         h, w = self.pts3d[v].shape[:2]
         return int(h), int(w)
+
+    @property
+    def view_runs(self) -> np.ndarray:
+        """(V,) int32: index into :attr:`runs` of the run that made each view (a later run wins)."""
+        out = np.zeros(self.n_views, dtype=np.int32)
+        for i, run in enumerate(self.runs):
+            out[np.asarray(run["views"], dtype=np.int64)] = i
+        return out
+
+    def chunking_summary(self) -> str:
+        """One line on how the result was made when it was not one plain pass, else "".
+
+        E.g. ``"made in 4 passes of up to 16 views (4 shared anchors)"`` or
+        ``"+5 views added later"`` (the details of each run: :attr:`runs`).
+        """
+        from fast3r_core.chunking.plan import describe_chunking
+
+        first = self.runs[0]
+        parts = []
+        if int(first.get("passes", 1)) > 1:
+            sizes = first.get("views_per_pass") or [0]
+            parts.append(
+                "made in "
+                + describe_chunking(int(first["passes"]), max(sizes), len(first.get("anchors", [])))
+            )
+        added = sum(len(r["views"]) for r in self.runs[1:])
+        if added:
+            parts.append(f"+{added} view{'s' if added != 1 else ''} added later")
+        return "; ".join(parts)
 
     @property
     def n_pixels(self) -> int:
@@ -559,6 +593,17 @@ class Reconstruction:
         return model_pixels_to_original(
             pixel, self.crop_boxes[view], self.resized_sizes[view], self.original_sizes[view]
         )
+
+
+def project_size(rec: Reconstruction) -> int:
+    """The model input size (512 or 224) ``rec`` was made at: its options, else its view shapes.
+
+    Photos added to a result must be prepared at this size (see ``fast3r_core.pipeline.add_views``).
+    """
+    size = rec.options.get("size")
+    if size in (224, 512):
+        return int(size)
+    return 224 if max(max(rec.view_shape(v)) for v in range(rec.n_views)) <= 224 else 512
 
 
 def _n_views(value: Any) -> int:

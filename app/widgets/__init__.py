@@ -11,6 +11,7 @@ from app.widgets.model_manager import ModelManagerDialog, ask_license
 from app.widgets.playback import PlaybackBar
 from app.widgets.progress_panel import ProgressPanel
 from app.widgets.render_dialog import RenderDialog, RenderOptions
+from app.widgets.run_options import RunOptionsDialog
 from app.widgets.views_dock import ViewsPanel
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "ProgressPanel",
     "RenderDialog",
     "RenderOptions",
+    "RunOptionsDialog",
     "ViewsPanel",
     "ask_license",
 ]

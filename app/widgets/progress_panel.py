@@ -32,6 +32,8 @@ STAGE_LABELS: dict[str, str] = {
     "export": "Exporting",
 }
 _BYTES = frozenset({"download", "verify"})
+#: Stages repeated by every pass of a chunked run (the message says "pass i/P").
+_PASS_STAGES = ("encode", "fuse", "heads")
 
 
 def format_seconds(s: float) -> str:
@@ -128,7 +130,14 @@ class ProgressPanel(QWidget):
         self.memory_label.setStyleSheet("color: #e05050; font-weight: bold;" if warn else "")
 
     def update_progress(self, stage: str, done: int, total: int, message: str = "") -> None:
-        """One progress event of the core (stage, units done, units total)."""
+        """One progress event of the core (stage, units done, units total).
+
+        In a chunked run the model stages repeat once per pass; their message names the pass
+        (``"pass 2/5"``) and the bar then splits the model stages' share evenly between the passes,
+        so that it never moves back when the next pass starts encoding.
+        """
+        from fast3r_core.chunking import parse_pass_message
+
         self._stage = stage
         frac = 0.0 if total <= 0 else min(1.0, done / total)
         label = STAGE_LABELS.get(stage, stage.capitalize())
@@ -148,7 +157,15 @@ class ProgressPanel(QWidget):
                     break
                 if name != "video":
                     before += weight
-            self._fraction = min(1.0, before + RUN_STAGES.get(stage, 0.0) * frac)
+            fraction = before + RUN_STAGES.get(stage, 0.0) * frac
+            in_pass = parse_pass_message(message) if stage in _PASS_STAGES else None
+            if in_pass is not None:
+                index, passes = in_pass
+                start = RUN_STAGES["images"]  # the model stages follow the images
+                share = sum(RUN_STAGES[s] for s in _PASS_STAGES)
+                fraction = start + share * (index + (fraction - start) / share) / passes
+                text += f" (pass {index + 1}/{passes})"
+            self._fraction = min(1.0, max(self._fraction, fraction) if in_pass else fraction)
         self.stage_label.setText(text)
         self.bar.setValue(round(1000 * self._fraction))
         self._tick()

@@ -679,3 +679,53 @@ def test_progress_modes(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().err.splitlines()
     assert out[0] == "poses 0/1000" and out[-1] == "poses 1000/1000"
     assert len(out) == 11  # one line per tenth, no duplicate at the end
+
+
+# ------------------------------------------------------------------------------------------------
+# chunked runs and adding photos
+# ------------------------------------------------------------------------------------------------
+def test_reconstruct_in_passes_then_add_photos(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_views(tmp_path / "images")
+    out = tmp_path / "out"
+    code, stdout, err = _reconstruct(
+        capsys,
+        tiny_model,
+        tmp_path / "images",
+        out,
+        *("--formats", "project", "--max-views-per-pass", "3", "--anchors", "1", "--json"),
+    )
+    assert code == 0, err
+    run = json.loads(stdout)["runs"][0]
+    # 4 views, view 0 in every pass, 2 own views per pass: 2 passes
+    assert run["passes"] == 2 and run["views_per_pass"] == [3, 2] and run["anchors"] == [0]
+    assert "encode 3/3 pass 1/2" in err and "heads 2/2 pass 2/2" in err  # progress names the pass
+
+    project = out / "project.f3r"
+    code, stdout, err = _main(capsys, "info", project)
+    assert code == 0, err
+    assert "run 0 (reconstruct): 4 view(s) 0-3, 2 passes of up to 3 views, anchors 0" in stdout
+
+    more = write_views(tmp_path / "more", n=2, size=(112, 96))
+    dest = tmp_path / "more.f3r"
+    code, stdout, err = _main(capsys, "add", project, *more, "-o", dest, "--anchors", "2", "--json")
+    assert code == 0, err
+    added = json.loads(stdout)
+    assert added["views"] == 6 and added["added"] == [4, 5] and added["anchors"][0] == 0
+    assert len(added["anchors"]) == 2 and added["passes"] == 1
+
+    code, stdout, _ = _main(capsys, "info", dest, "--json")
+    info = json.loads(stdout)
+    assert info["views"] == 6 and info["view_runs"] == [0, 0, 0, 0, 1, 1]
+    assert [r["kind"] for r in info["runs"]] == ["reconstruct", "add"]
+    code, stdout, _ = _main(capsys, "info", dest)
+    assert "run 1 (add): 2 view(s) 4-5" in stdout
+
+    # in place (no -o): the same photos again are already in the project -> nothing to add
+    code, _, err = _main(capsys, "add", dest, *more)
+    assert code == 2 and "already in the project" in _one_error_line(err)
+    code, _, err = _main(capsys, "add", dest, *more, "--max-views-per-pass", "1")
+    assert code == 2 and "at least 2" in err
+    code, _, err = _main(capsys, "add", tmp_path / "missing.f3r", *more)
+    assert code == 2 and "does not exist" in _one_error_line(err)
