@@ -37,11 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _probe import RESULTS as _RESULTS
 from _probe import peak_rss_gib, write_json
 
-_BENCH = Path(__file__).resolve().parent
-# bench/ itself off the path: a bench/profile.py would shadow the standard library's profile module,
-# which torch imports (through cProfile)
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
-sys.path.insert(0, str(_BENCH.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 N_VIEWS = 48
 ACCURACY_SCENES = [("objects", 1), ("room", 2), ("objects", 3)]

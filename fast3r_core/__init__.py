@@ -19,6 +19,7 @@ _LAZY = {
     "load_images": "images",
     "ViewInput": "images",
     "reconstruct": "pipeline",
+    "add_views": "pipeline",
     "ReconstructOptions": "pipeline",
     "Reconstruction": "result",
     "load_project": "result",

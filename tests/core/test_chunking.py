@@ -184,7 +184,7 @@ def test_plan_from_memory_numbers() -> None:
     assert k == max_views_that_fit(cfg, (384, 512), budget, upper=256)
     assert plan.need is not None and plan.need <= budget
     m = len(plan.anchors)
-    assert m == min(8, max(1, k // 4)) and plan.anchors[0] == 0
+    assert m == min(8, max(1, k // 3)) and plan.anchors[0] == 0
     own = [v for p in plan.passes for v in p[m:]]
     assert sorted(own) == sorted(set(range(256)) - set(plan.anchors))  # every view once
     assert all(p[:m] == plan.anchors and len(p) <= k for p in plan.passes)
