@@ -143,11 +143,13 @@ def estimate_memory(
     max_views: int | None = None,
     video_max_frames: int = 100,
     max_views_per_pass: int | None = 0,
+    int8: bool = False,
 ) -> MemoryCheck | None:
     """Estimate a run's peak memory from the image headers and the model's config (no torch).
 
     ``max_views_per_pass`` as in ``ReconstructOptions``: 0 = one pass (the default here), None = passes
     planned from the available memory (the estimate is then one pass's), N = passes of N views.
+    ``int8``: the fast CPU mode, which keeps an int8 copy of the linear weights beside the fp32 model.
 
     Returns None when it cannot be estimated (model not local, inputs unreadable); the run itself
     still checks the memory before it starts.
@@ -193,14 +195,14 @@ def estimate_memory(
 
     def need(sz: int) -> int:
         shapes = shapes_at(sz)
-        return estimate_peak_memory(cfg, shapes).total if shapes else 0
+        return estimate_peak_memory(cfg, shapes, int8=int8).total if shapes else 0
 
     avail = available_memory("cpu")
     total = need(size)
     passes = 1
     shapes = shapes_at(size)
     if shapes and (max_views_per_pass or (max_views_per_pass is None and total > avail)):
-        passes, total = _chunked_need(cfg, shapes, avail, max_views_per_pass)
+        passes, total = _chunked_need(cfg, shapes, avail, max_views_per_pass, int8)
     return MemoryCheck(
         n_views=len(sizes),
         size=size,
@@ -213,13 +215,13 @@ def estimate_memory(
 
 
 def _chunked_need(
-    cfg: Any, shapes: list[tuple[int, int]], avail: int, max_views_per_pass: int | None
+    cfg: Any, shapes: list[tuple[int, int]], avail: int, max_views_per_pass: int | None, int8: bool
 ) -> tuple[int, int]:
     """(passes, bytes of the largest pass incl. the weights) of a chunked run, as the core plans it."""
     from fast3r_core.chunking.plan import auto_anchor_count, resolve_pass_size
     from fast3r_core.memory import estimate_peak_memory
 
-    weights = estimate_peak_memory(cfg, shapes[:1]).weights
+    weights = estimate_peak_memory(cfg, shapes[:1], int8=int8).weights
     per_pass, _ = resolve_pass_size(
         shapes,
         cfg,
@@ -230,11 +232,12 @@ def _chunked_need(
     n = len(shapes)
     per_pass = max(2, min(per_pass, n))
     if per_pass >= n:
-        return 1, estimate_peak_memory(cfg, shapes).total
+        return 1, estimate_peak_memory(cfg, shapes, int8=int8).total
     m = auto_anchor_count(per_pass, n)
     passes = math.ceil((n - m) / (per_pass - m))
     largest = max(shapes, key=lambda s: s[0] * s[1])
-    return passes, estimate_peak_memory(cfg, [largest] * per_pass, encoder_chunk=1, head_chunk=1).total
+    est = estimate_peak_memory(cfg, [largest] * per_pass, encoder_chunk=1, head_chunk=1, int8=int8)
+    return passes, est.total
 
 
 def without_sky(rec: Reconstruction) -> Reconstruction:
@@ -412,6 +415,7 @@ class Controller(QObject):
                 size or self.effective_size(),
                 max_views=max_views,
                 max_views_per_pass=self.chunk_options()["max_views_per_pass"],
+                int8=self.settings.get("precision") == "int8",
             )
         except Exception:
             log.exception("memory estimate failed")
@@ -442,6 +446,7 @@ class Controller(QObject):
             "size": size or self.effective_size(),
             "device": self._device,
             "max_views": max_views,
+            "precision": str(self.settings.get("precision")),
             **self.chunk_options(),
         }
         model = self._model
@@ -482,7 +487,12 @@ class Controller(QObject):
         if self.host.busy:
             self.host.cancel()
         job_id = next(self._ids)
-        opts = {"size": project_size(base), "device": self._device, **self.chunk_options()}
+        opts = {
+            "size": project_size(base),
+            "device": self._device,
+            "precision": str(self.settings.get("precision")),
+            **self.chunk_options(),
+        }
         req = RunRequest(
             inputs=[str(p) for p in inputs],
             model=self._model,

@@ -45,6 +45,7 @@ DEFAULTS: dict[str, Any] = {
     "chunking": "auto",  # auto (passes from the free memory) | single (one pass) | fixed
     "views_per_pass": 16,  # largest pass with "fixed", anchors included
     "anchors": 0,  # anchor views per pass of a chunked run; 0 = automatic
+    "precision": "auto",  # auto | fp32 | bf16 | fp16 | int8 (fast CPU mode)
 }
 
 
