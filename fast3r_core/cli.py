@@ -599,6 +599,34 @@ def _pass_size_arg(text: str) -> int:
     return value
 
 
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    """Device, precision, threads, seed, video sampling and licence acceptance (reconstruct, add)."""
+    parser.add_argument("--device", type=_device_arg, default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "bf16", "fp16", "int8"),
+        default="auto",
+        help="compute precision (int8: fast CPU mode, int8 linear layers; CPU only)",
+    )
+    parser.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the image-index draw (0)")
+    parser.add_argument(
+        "--video-fps", type=_positive_float, default=1.0, metavar="F", help="video frames per second (1)"
+    )
+    parser.add_argument(
+        "--video-max-frames",
+        type=_positive_int,
+        default=100,
+        metavar="N",
+        help="at most N frames per video (100)",
+    )
+    parser.add_argument(
+        "--accept-license",
+        action="store_true",
+        help="accept the model's licence if it has to be downloaded first",
+    )
+
+
 def _add_chunking(parser: argparse.ArgumentParser) -> None:
     """``--max-views-per-pass`` and ``--anchors`` (reconstruct, add)."""
     parser.add_argument(
@@ -711,34 +739,11 @@ def build_parser() -> argparse.ArgumentParser:
         "config.json + model.safetensors (default: demo)",
     )
     p.add_argument("--size", type=int, choices=(512, 224), default=512, help="model resolution (default 512)")
-    p.add_argument("--device", type=_device_arg, default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16", "fp16", "int8"),
-        default="auto",
-        help="compute precision (int8: fast CPU mode, int8 linear layers; CPU only)",
-    )
-    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
+    _add_run_args(p)
     _add_percentile(p)
     p.add_argument("--max-views", type=_positive_int, metavar="N", help="use at most N images, evenly spaced")
     p.add_argument(
-        "--video-fps", type=_positive_float, default=1.0, metavar="F", help="video frames per second (1)"
-    )
-    p.add_argument(
-        "--video-max-frames",
-        type=_positive_int,
-        default=100,
-        metavar="N",
-        help="at most N frames per video (100)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the image-index draw (0)")
-    p.add_argument(
         "--per-view-focal", action="store_true", help="estimate one focal length per view (mixed cameras)"
-    )
-    p.add_argument(
-        "--accept-license",
-        action="store_true",
-        help="accept the model's licence if it has to be downloaded first",
     )
     p.add_argument(
         "--formats",
@@ -770,26 +775,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME_OR_PATH",
         help="model to use (default: the project's model)",
     )
-    p.add_argument("--device", type=_device_arg, default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument(
-        "--precision",
-        choices=("auto", "fp32", "bf16", "fp16", "int8"),
-        default="auto",
-        help="compute precision (int8: fast CPU mode, int8 linear layers; CPU only)",
-    )
-    p.add_argument("--threads", type=_positive_int, metavar="N", help="CPU threads (default: all cores)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the image-index draw (0)")
-    p.add_argument(
-        "--video-fps", type=_positive_float, default=1.0, metavar="F", help="video frames per second (1)"
-    )
-    p.add_argument(
-        "--video-max-frames", type=_positive_int, default=100, metavar="N", help="at most N frames (100)"
-    )
-    p.add_argument(
-        "--accept-license",
-        action="store_true",
-        help="accept the model's licence if it has to be downloaded first",
-    )
+    _add_run_args(p)
     _add_chunking(p)
     p.set_defaults(handler=_cmd_add)
 
