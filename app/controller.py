@@ -309,6 +309,9 @@ class Controller(QObject):
         self.last_result: RunResult | None = None
         self.last_report: RunReport | None = None
         self.project_path: Path | None = None
+        # the project an "add images" run extends, taken when it starts: Save must write back to that file
+        # even if another project was opened meanwhile (None: the result was not saved yet)
+        self._add_origin: Path | None = None
         self.inputs: list[str] = []
         self.run_started = 0.0
 
@@ -493,22 +496,41 @@ class Controller(QObject):
             "precision": str(self.settings.get("precision")),
             **self.chunk_options(),
         }
+        model = self._model_for_addition(base)
         req = RunRequest(
             inputs=[str(p) for p in inputs],
-            model=self._model,
+            model=model,
             device=self._device,
             options=opts,
-            accept_license=self.settings.license_accepted(self._model),
+            accept_license=self.settings.license_accepted(model),
             cancel=threading.Event(),
             job_id=job_id,
             base=base,
         )
         self._job = req
+        self._add_origin = self.project_path
         self.run_started = time.perf_counter()
-        log.info("run %d: adding %s to %d views with %s", job_id, req.inputs, base.n_views, self._model)
+        log.info("run %d: adding %s to %d views with %s", job_id, req.inputs, base.n_views, model)
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
-        self._set_state(RunState.LOADING if self.loaded_model != self._model else RunState.RUNNING)
+        self._set_state(RunState.LOADING if self.loaded_model != model else RunState.RUNNING)
         return job_id
+
+    def _model_for_addition(self, base: Reconstruction) -> str:
+        """The model that made ``base`` when it can be had (new views are aligned to its predictions,
+        which another model would not match as well), else the chosen model, and say which."""
+        from fast3r_core.weights import MODELS
+
+        name = base.model_name
+        if not name or name == self._model:
+            return self._model
+        if name in MODELS or Path(name).expanduser().exists():
+            self.message.emit(f"Adding with the project's model, {Path(name).name or name}")
+            return name
+        self.message.emit(
+            f"The project's model ({name}) is not available: adding with {self._model}; "
+            "the new views may align less well"
+        )
+        return self._model
 
     def cancel(self) -> None:
         """Stop the current run (the previous result stays)."""
@@ -545,8 +567,9 @@ class Controller(QObject):
         self._job = None
         self.last_result = res
         self.last_report = res.report
-        if not added:  # views added to an opened project: Save writes that project
-            self.project_path = None
+        # views added to an opened project: Save writes that project (the one the run started from)
+        self.project_path = self._add_origin if added else None
+        self._add_origin = None
         self._show(res.reconstruction)
         self._set_state(RunState.DONE)
         self.run_finished.emit(res)

@@ -641,7 +641,7 @@ def _add_chunking(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         metavar="M",
         help="anchor views shared by every pass of a chunked run, view 0 included "
-        "(default: a quarter of a pass, 1 to 8)",
+        "(default: a third of a pass, 1 to 8)",
     )
 
 

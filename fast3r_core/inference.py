@@ -222,7 +222,9 @@ def _plan(
             head_chunk=head,
         )
         need = est.total - est.weights  # the weights are already resident
-        if opts.precision == "int8":  # ... but the int8 copy is made on the first int8 run
+        from .quantize import is_quantized
+
+        if opts.precision == "int8" and not is_quantized(model):  # made on the first int8 run
             q8 = estimate_peak_memory(model.config, shapes, weight_bytes_per_el=wbytes, int8=True)
             need += q8.weights - est.weights
         if need > free:

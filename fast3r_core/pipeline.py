@@ -63,7 +63,7 @@ class ReconstructOptions:
     max_views_per_pass : largest forward pass, anchor views included. None: automatic (one pass when
         the memory estimate fits the free memory of the device, else the largest pass that fits);
         0: always one pass; N >= 2: passes of at most N views.
-    anchors : anchor views shared by every pass of a chunked run (None: a quarter of a pass, 1..8).
+    anchors : anchor views shared by every pass of a chunked run (None: a third of a pass, 1..8).
     anchor_method : how anchors are chosen after view 0: "coverage" (farthest-point sampling on a small
         image descriptor; when adding views: the existing views most like the new ones) or "even".
     """

@@ -35,7 +35,14 @@ from torch import nn
 
 from .errors import InputError
 
-__all__ = ["Int8Linear", "bf16_supported", "int8_backend", "quantized_model", "vnni_supported"]
+__all__ = [
+    "Int8Linear",
+    "bf16_supported",
+    "int8_backend",
+    "is_quantized",
+    "quantized_model",
+    "vnni_supported",
+]
 
 log = logging.getLogger(__name__)
 
@@ -164,6 +171,13 @@ def _build(model: nn.Module, backend: str | None, heads_bf16: bool) -> nn.Module
     clone.eval()
     log.info("int8 model: %d linear layers quantised, heads in %s", count, "bf16" if heads_bf16 else "fp32")
     return clone
+
+
+def is_quantized(model: nn.Module) -> bool:
+    """Whether the int8 version of ``model`` is built and current (its memory is then already in use)."""
+    with _LOCK:
+        hit = _CACHE.get(model)
+    return hit is not None and hit[0][:-2] == _weights_stamp(model)
 
 
 def quantized_model(

@@ -13,6 +13,7 @@ numpy and the standard library only (no torch): the GUI and the tests call it wi
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from fast3r_core.errors import InputError
 from fast3r_core.memory import estimate_peak_memory
 from fast3r_core.model.config import Fast3RConfig
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "BUDGET_FRACTION",
@@ -312,6 +315,11 @@ def plan_passes(
         return ChunkPlan(n, n, (), (tuple(range(n)),), budget, need, automatic)
     m = anchors if anchors is not None else auto_anchor_count(per_pass, n)
     m = min(m, n - 1)
+    if automatic and m > per_pass // 2:
+        # the user chose the anchors but not the pass size, which the memory decided: keep room for
+        # new views in every pass rather than refuse (an explicit pass size keeps the error below)
+        log.warning("%d anchors do not fit passes of %d views: using %d", m, per_pass, max(1, per_pass // 2))
+        m = max(1, per_pass // 2)
     order = list(anchor_order) if anchor_order is not None else even_anchors(n, m)
     if not order or order[0] != 0:
         raise InputError("the anchor views must start with view 0")

@@ -161,3 +161,31 @@ def test_memory_check_plans_passes_when_one_pass_does_not_fit(monkeypatch, tiny_
     auto = estimate_memory([str(images)], str(tiny_model), 512, max_views_per_pass=None)
     assert auto.fits and auto.passes == 3 and auto.need == two.total  # view 0 + 1 new view per pass
     assert "in 3 passes" in auto.describe()
+
+
+def test_add_images_saves_back_to_the_project_it_started_from(
+    qtbot, make_window, base_project, tmp_path
+) -> None:
+    """Another project opened while photos are being added must not become the Save target of the
+    result (the added views belong to the first project); a project model that cannot be had is said."""
+    import dataclasses
+    import shutil
+
+    win = make_window()
+    a, b = tmp_path / "a.f3r", tmp_path / "b.f3r"
+    shutil.copy(base_project, a)
+    shutil.copy(base_project, b)
+    with qtbot.waitSignal(win.controller.project_loaded, timeout=30_000):
+        win.open_paths([str(a)])
+    # the project names a model this machine does not have: the chosen model is used, and said
+    rec = dataclasses.replace(win.state.reconstruction, model_name="no-such-model")
+    win.controller._show(rec)
+    messages: list[str] = []
+    win.controller.message.connect(messages.append)
+    more = [str(p) for p in write_views(tmp_path / "more", 2, size=(112, 96))]
+    with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
+        assert win.add_images(more)
+        win.controller.project_path = b  # what opening b.f3r meanwhile does (open_project's done())
+    assert any("no-such-model" in m and "not available" in m for m in messages)
+    assert win.state.reconstruction.n_views == rec.n_views + 2
+    assert win.controller.project_path == a

@@ -498,3 +498,19 @@ def test_old_project_without_runs_loads_and_takes_new_views(fake, tiny_model, tm
     more = add_views(back, fake.views[6:9], tiny_model, ReconstructOptions(size=224))
     assert more.view_runs.tolist() == [0] * 6 + [1] * 3
     assert more.chunking_summary() == "+3 views added later"
+
+
+def test_explicit_anchors_with_an_automatic_pass_size_are_capped_not_refused(caplog) -> None:
+    """The user picks anchors, the memory picks the pass size: too many anchors are reduced (and said)."""
+    from fast3r_core.model.config import Fast3RConfig
+
+    shapes = [(384, 512)] * 400
+    plan = plan_passes(shapes, Fast3RConfig(), available=4 * 1024**3, anchors=12)
+    per_pass = plan.max_views_per_pass
+    assert 2 < per_pass < 24  # a pass of 512 px ViT-L views in ~1.6 GiB: fewer than 2 x 12 views
+    assert len(plan.anchors) == per_pass // 2 and plan.anchors[0] == 0
+    assert sorted({v for p in plan.passes for v in p}) == list(range(400))
+    assert "anchors do not fit passes" in caplog.text
+    # an explicit pass size that cannot hold the anchors is still an error
+    with pytest.raises(InputError, match="leave no room"):
+        plan_passes(shapes, Fast3RConfig(), max_views_per_pass=10, anchors=12)

@@ -247,3 +247,28 @@ def test_predict_plans_chunks_from_the_devices_free_memory(monkeypatch, tiny):
     monkeypatch.setattr(inference, "available_memory", lambda kind, index=None: need(1, 1) - 1)
     with pytest.raises(InsufficientMemoryError, match="fewer views"):
         inference._plan(tiny, shapes, torch.device("cuda"), torch.float16, InferenceOptions())
+
+
+def test_int8_copy_is_counted_by_the_memory_check_only_until_it_is_built(monkeypatch, tiny):
+    """The first int8 run must have room for the int8 weight copy; later runs hold it already (it is
+    then outside the free memory), so counting it again would refuse runs that fit."""
+    from fast3r_core import inference
+    from fast3r_core.errors import InsufficientMemoryError
+    from fast3r_core.quantize import is_quantized
+
+    model = Fast3R(tiny.config).eval()
+    model.load_state_dict(tiny.state_dict())
+    shapes = [(64, 96)] * 3
+    est = estimate_peak_memory(tiny.config, shapes, encoder_chunk=1, head_chunk=1)
+    free = est.total - est.weights + _linear_weight_count(tiny.config) // 2  # not room for the copy
+    monkeypatch.setattr(inference, "available_memory", lambda *a, **k: free)
+    opts = InferenceOptions(precision="int8", encoder_chunk=1, head_chunk=1)
+    assert not is_quantized(model)
+    with pytest.raises(InsufficientMemoryError):
+        inference._plan(model, shapes, torch.device("cpu"), None, opts)
+    quantized_model(model)
+    assert is_quantized(model)
+    assert inference._plan(model, shapes, torch.device("cpu"), None, opts) == (1, 1)
+    with torch.no_grad():  # changed weights: the copy is rebuilt, so it counts again
+        model.decoder.dec_blocks[0].mlp.fc1.weight.mul_(0.5)
+    assert not is_quantized(model)
