@@ -369,6 +369,12 @@ def test_chunked_reconstruct_recovers_exact_pointmaps_and_poses(fake, tiny_model
     # every view, anchors (fused) included, in one frame: the ground truth up to one similarity
     err = _consistent_with_gt(list(rec.pts3d), list(fake.gt), list(fake.sample.valid))
     assert err < 1e-5
+    # ... and that frame is the first pass's (about view 0's camera): its own views keep their points
+    s1, r1, t1 = _similarity(1, angle_deg=0.5, shift=0.02)
+    for v in fake.calls[0][2:]:
+        m = fake.sample.valid[v]
+        first = (s1 * fake.gt[v] @ r1.T + t1)[m]
+        assert np.abs(rec.pts3d[v][m] - first).max() < 1e-5 * np.abs(first).max()
     m = pose_metrics(rec.cam_to_world, fake.sample.cam_to_world)
     assert m["RRA@5"] == 1.0 and m["RTA@5"] == 1.0
     # progress: the model stages of each pass say which pass
