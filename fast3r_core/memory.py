@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .model.config import Fast3RConfig
 
-__all__ = ["MemoryEstimate", "available_memory", "estimate_peak_memory", "plan_chunks"]
+__all__ = ["MemoryEstimate", "available_memory", "estimate_peak_memory", "int8_copy_bytes", "plan_chunks"]
 
 GiB = 1024**3
 # Process overhead outside the model: the Python interpreter, torch's CPU runtime, the images.
@@ -74,6 +74,11 @@ def _param_count(cfg: Fast3RConfig) -> int:
     scratch = 9 * f * (d0 + d1 + d2 + d3) + 4 * (4 * (9 * f * f + f) + f * f + f)
     head = 9 * f * last + last + 9 * last * last + last + last * 4 + 4
     return enc + dec + 2 * (post + scratch + head)
+
+
+def int8_copy_bytes(cfg: Fast3RConfig) -> int:
+    """Bytes of the fast CPU mode's int8 copy of the linear weights (one byte each; scales negligible)."""
+    return _linear_weight_count(cfg)
 
 
 def _linear_weight_count(cfg: Fast3RConfig) -> int:

@@ -303,6 +303,12 @@ def plan_for_model(
     if available is None and max_views_per_pass is None:
         available = available_memory(device.type, device.index)
     amp = autocast_dtype(device, precision)
+    if precision == "int8" and available is not None:
+        from fast3r_core.memory import int8_copy_bytes
+        from fast3r_core.quantize import is_quantized
+
+        if not is_quantized(model):  # the first int8 run makes an int8 copy of the linear weights
+            available = max(0, available - int8_copy_bytes(model.config))
     return plan_passes(
         view_shapes,
         model.config,

@@ -520,3 +520,24 @@ def test_explicit_anchors_with_an_automatic_pass_size_are_capped_not_refused(cap
     # an explicit pass size that cannot hold the anchors is still an error
     with pytest.raises(InputError, match="leave no room"):
         plan_passes(shapes, Fast3RConfig(), max_views_per_pass=10, anchors=12)
+
+
+def test_first_int8_run_plans_room_for_the_int8_weight_copy(tiny_model) -> None:
+    """An automatic plan for the fast CPU mode leaves room for the int8 copy made by its first pass."""
+    from fast3r_core.chunking.runner import plan_for_model
+    from fast3r_core.memory import int8_copy_bytes
+
+    model = type(tiny_model)(tiny_model.config).eval()  # a fresh model: no int8 copy cached yet
+    model.load_state_dict(tiny_model.state_dict())
+    shapes = [(384, 512)] * 40
+    free = 2 * 1024**3
+    fp32 = plan_for_model(model, shapes, max_views_per_pass=None, anchors=None, available=free)
+    int8 = plan_for_model(
+        model, shapes, max_views_per_pass=None, anchors=None, precision="int8", available=free
+    )
+    less = plan_for_model(
+        model, shapes, max_views_per_pass=None, anchors=None, available=free - int8_copy_bytes(model.config)
+    )
+    # the same plan as with that much less memory, and a budget smaller by (a share of) the copy
+    assert int8.budget == less.budget < fp32.budget
+    assert int8.max_views_per_pass == less.max_views_per_pass <= fp32.max_views_per_pass
