@@ -14,6 +14,7 @@ model stays loaded between runs: it is reloaded only when the model source or th
 from __future__ import annotations
 
 import ctypes
+import functools
 import gc
 import importlib.util
 import logging
@@ -334,27 +335,17 @@ class ReconstructionWorker(QObject):
             opts = replace(opts, device=self._device)
             report = RunReport()
             t0 = time.perf_counter()
-            if req.base is not None:
-                rec = add_views(
-                    req.base,
-                    list(req.inputs),
-                    self._model,
-                    opts,
-                    progress=self._progress_cb(req.job_id),
-                    cancel=req.cancel,
-                    model_name=self._model_name,
-                    run_report=report,
-                )
-            else:
-                rec = reconstruct(
-                    list(req.inputs),
-                    self._model,
-                    opts,
-                    progress=self._progress_cb(req.job_id),
-                    cancel=req.cancel,
-                    model_name=self._model_name,
-                    run_report=report,
-                )
+            # adding images runs the same pipeline with the shown result as the base
+            run = functools.partial(add_views, req.base) if req.base is not None else reconstruct
+            rec = run(
+                list(req.inputs),
+                self._model,
+                opts,
+                progress=self._progress_cb(req.job_id),
+                cancel=req.cancel,
+                model_name=self._model_name,
+                run_report=report,
+            )
             run_s = time.perf_counter() - t0
             # build the confidence-ordered point sets here, off the GUI thread
             _ = rec.global_points
