@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from fast3r_core.errors import (
+    AlignmentError,
     Cancelled,
     CheckpointError,
     ConfigError,
@@ -146,6 +147,7 @@ _KINDS: tuple[tuple[type[BaseException], str, str], ...] = (
     (CheckpointError, "model", "Cannot load the model"),
     (InsufficientMemoryError, "memory", "Not enough memory"),
     (InputError, "input", "Cannot use these inputs"),
+    (AlignmentError, "input", "Cannot align the passes"),
 )
 
 

@@ -8,6 +8,7 @@ it as one line and the GUI shows it in a dialog. Anything else is a bug.
 from __future__ import annotations
 
 __all__ = [
+    "AlignmentError",
     "Cancelled",
     "CheckpointError",
     "ConfigError",
@@ -69,3 +70,8 @@ class ExportError(Fast3RError):
 
 class ProjectFileError(Fast3RError):
     """A project file (.f3r) that cannot be read or written: not a project, corrupt, or from a newer app."""
+
+
+class AlignmentError(Fast3RError):
+    """The passes of a chunked run, or added views, cannot be brought into one frame: their shared anchor
+    views have too few confident points in common."""

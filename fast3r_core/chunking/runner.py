@@ -35,7 +35,7 @@ import numpy as np
 
 from fast3r_core.chunking.align import PointmapFusion, SimilarityFit, correspondence_weights, fit_similarity
 from fast3r_core.chunking.plan import ChunkPlan, plan_passes
-from fast3r_core.errors import InputError
+from fast3r_core.errors import AlignmentError, InputError
 from fast3r_core.progress import ProgressCallback, ProgressEvent, check_cancel
 
 if TYPE_CHECKING:
@@ -279,7 +279,15 @@ def _sample(
 
 
 def _fit(src: tuple[np.ndarray, np.ndarray], dst: tuple[np.ndarray, np.ndarray], seed: int) -> SimilarityFit:
-    return fit_similarity(src[0], dst[0], correspondence_weights(src[1], dst[1]), seed=seed)
+    """Similarity from a pass's anchor points to the reference's; ``seed`` is the pass index."""
+    try:
+        return fit_similarity(src[0], dst[0], correspondence_weights(src[1], dst[1]), seed=seed)
+    except InputError as exc:  # too few usable correspondences: say what it means for the run
+        raise AlignmentError(
+            f"pass {seed + 1} cannot be aligned with the others: its anchor views have too few confident "
+            f"points in common ({exc}). Use more anchor views or larger passes (--anchors, "
+            "--max-views-per-pass; in the app: Model > Run Options)."
+        ) from exc
 
 
 def plan_for_model(

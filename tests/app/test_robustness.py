@@ -10,7 +10,7 @@ import pytest
 import app.controller as controller_mod
 from app.controller import MemoryCheck, estimate_memory
 from app.worker import classify_error
-from fast3r_core.errors import InsufficientMemoryError, NoImagesError
+from fast3r_core.errors import AlignmentError, InsufficientMemoryError, NoImagesError
 
 
 def test_memory_estimate_reads_image_headers_and_the_config(tiny_model, images):
@@ -44,6 +44,8 @@ def test_errors_are_classified_for_people():
     assert oom.kind == "memory" and "224" in oom.message
     assert classify_error(MemoryError()).kind == "memory"
     assert classify_error(NoImagesError("No usable image in x")).title == "Cannot use these inputs"
+    aligned = classify_error(AlignmentError("pass 2 cannot be aligned"))
+    assert aligned.title == "Cannot align the passes" and aligned.message == "pass 2 cannot be aligned"
     bug = classify_error(ZeroDivisionError("division by zero"))
     assert bug.kind == "internal" and "ZeroDivisionError" in bug.details
 

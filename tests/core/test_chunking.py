@@ -541,3 +541,24 @@ def test_first_int8_run_plans_room_for_the_int8_weight_copy(tiny_model) -> None:
     # the same plan as with that much less memory, and a budget smaller by (a share of) the copy
     assert int8.budget == less.budget < fp32.budget
     assert int8.max_views_per_pass == less.max_views_per_pass <= fp32.max_views_per_pass
+
+
+def test_a_pass_that_cannot_be_aligned_is_a_clear_error(monkeypatch, tiny_model) -> None:
+    """Pass 2's anchors come back with no confidence at all: the run stops with a typed error that says
+    which pass and what to change, instead of a bare "at least 3 points" input error."""
+    from fast3r_core.errors import AlignmentError
+
+    f = _FakeModel()
+    real = f.predict
+
+    def predict(*args, **kwargs):
+        out = real(*args, **kwargs)
+        if len(f.calls) == 2:
+            for p in out[:2]:  # the two anchors
+                p["conf"] = np.ones_like(p["conf"])  # weight min(conf) - 1 = 0 everywhere
+        return out
+
+    monkeypatch.setattr("fast3r_core.inference.predict", predict)
+    opts = ReconstructOptions(size=224, max_views_per_pass=5, anchors=2, anchor_method="even")
+    with pytest.raises(AlignmentError, match=r"pass 2 cannot be aligned.*--anchors"):
+        reconstruct(f.views, tiny_model, opts)
