@@ -162,7 +162,8 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
 
 
-def _release(device: torch.device) -> None:
+def release_device_cache(device: torch.device) -> None:
+    """Return the CUDA / MPS caching allocator's free blocks to the device (nothing to do on the CPU)."""
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps":
@@ -361,7 +362,7 @@ def predict(
             except (RuntimeError, torch.OutOfMemoryError) as exc:
                 if not _is_oom(exc):
                     raise
-                _release(device)
+                release_device_cache(device)
                 if k == len(attempts) - 1:
                     raise InsufficientMemoryError(_oom_message(len(images), shapes, device)) from exc
     raise AssertionError("unreachable: the last attempt returns or raises")

@@ -108,14 +108,10 @@ def _pass_progress(progress: ProgressCallback | None, index: int, total: int) ->
 
 def _release(model: Fast3R) -> None:
     """Free what a pass left behind (Python garbage, the CUDA / MPS caching allocator's blocks)."""
-    import torch
+    from fast3r_core.inference import release_device_cache
 
     gc.collect()
-    device = next(model.parameters()).device
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
-    elif device.type == "mps":
-        torch.mps.empty_cache()
+    release_device_cache(next(model.parameters()).device)
 
 
 def predict_passes(
