@@ -123,9 +123,10 @@ def estimate_peak_memory(
     hd_chunk = min(n, head_chunk or n) or 1
     b = bytes_per_el
     c_e, c_d = e.embed_dim, d.embed_dim
-    # live per token in a block: x, LN(x), qkv (3C), attention out, proj; or fc1 (ratio*C) + GELU out
-    per_tok_e = (4 + 2 * e.mlp_ratio) * c_e * b
-    per_tok_d = (4 + 2 * d.mlp_ratio) * c_d * b
+    # live per token in a block: x, LN(x), qkv (3C), attention out, proj; or fc1 (ratio*C), which the
+    # GELU overwrites in place at inference
+    per_tok_e = (4 + e.mlp_ratio) * c_e * b
+    per_tok_d = (4 + d.mlp_ratio) * c_d * b
     carried = total_tok * c_e * b  # encoder tokens of all views
     encoder = enc_chunk * max_tok * per_tok_e + carried
     # fusion: the running x plus 4 kept hooks plus one block's temporaries, over all tokens

@@ -45,8 +45,11 @@ class RoPE2D(nn.Module):
         ang = torch.cat([ang_y, ang_y, ang_x, ang_x], dim=1)  # (T, head_dim)
         # rotate-half with the sign folded into sin: out = x*cos + x[perm]*sin_signed
         sign = torch.cat([-torch.ones(quarter), torch.ones(quarter)]).repeat(2).to(torch.float64)
-        cos = ang.cos().to(torch.float32).to(device)
-        sin = (ang.sin() * sign).to(torch.float32).to(device)
+        # normal tensors even when first built under inference_mode, so that a later training step
+        # of the same model can save them for backward
+        with torch.inference_mode(False):
+            cos = ang.cos().to(torch.float32).to(device)
+            sin = (ang.sin() * sign).to(torch.float32).to(device)
         self._cache[key] = (cos, sin)
         return cos, sin
 
@@ -124,7 +127,12 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        h = self.fc1(x)
+        if h.requires_grad and torch.is_grad_enabled():
+            h = self.act(h)
+        else:  # inference: GELU in place saves a (tokens x hidden) buffer, the block's largest
+            h = torch.ops.aten.gelu_(h)
+        return self.fc2(h)
 
 
 class Block(nn.Module):
@@ -148,8 +156,13 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, grid: tuple[int, int] | None = None, scale: float | None = None
     ) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), grid=grid, scale=scale)
-        return x + self.mlp(self.norm2(x))
+        if torch.is_grad_enabled() and x.requires_grad:
+            x = x + self.attn(self.norm1(x), grid=grid, scale=scale)
+            return x + self.mlp(self.norm2(x))
+        # inference: add the residual into the fresh branch output (no new (B, T, C) buffer); x itself
+        # is never written, as the fusion decoder may keep it as a hook
+        x = self.attn(self.norm1(x), grid=grid, scale=scale).add_(x)
+        return self.mlp(self.norm2(x)).add_(x)
 
 
 def attention_scale(head_dim: int, long_sequence_rescale: bool) -> float:

@@ -16,18 +16,9 @@ from fast3r_core.errors import InputError, InsufficientMemoryError
 from fast3r_core.inference import InferenceOptions, autocast_dtype, predict
 from fast3r_core.memory import _linear_weight_count, estimate_peak_memory, plan_chunks
 from fast3r_core.model import Fast3R, Fast3RConfig
-from fast3r_core.model.layers import RoPE2D
+from fast3r_core.model.layers import Block, RoPE2D
 from fast3r_core.quantize import Int8Linear, int8_backend, quantized_model
 from tests.tiny import PARITY_CONFIG
-
-
-@pytest.fixture(scope="module")
-def tiny() -> Fast3R:
-    cfg = json.loads(PARITY_CONFIG.read_text(encoding="utf-8"))
-    cfg["head_args"].update(dpt_layer_dims=[16, 32, 64, 128], dpt_feature_dim=32, dpt_last_dim=16)
-    cfg["decoder_args"]["depth"] = 4
-    torch.manual_seed(0)
-    return Fast3R(Fast3RConfig.from_dict(cfg)).eval()
 
 
 def _views(n: int, h: int = 64, w: int = 96, seed: int = 0) -> list[torch.Tensor]:
@@ -272,3 +263,19 @@ def test_int8_copy_is_counted_by_the_memory_check_only_until_it_is_built(monkeyp
     with torch.no_grad():  # changed weights: the copy is rebuilt, so it counts again
         model.decoder.dec_blocks[0].mlp.fc1.weight.mul_(0.5)
     assert not is_quantized(model)
+
+
+@pytest.mark.parametrize("rope", [False, True])
+def test_inference_block_is_bitwise_the_autograd_block_and_leaves_its_input_alone(rope):
+    torch.manual_seed(0)
+    blk = Block(64, 4, rope=RoPE2D(100.0) if rope else None).eval()
+    x = torch.randn(2, 12, 64)
+    kept = x.clone()
+    with torch.inference_mode():
+        fast = blk(x, grid=(3, 4))  # in-place GELU and residual adds
+    assert torch.equal(x, kept)  # the fusion decoder keeps block inputs as hooks
+    xg = x.clone().requires_grad_(True)
+    slow = blk(xg, grid=(3, 4))  # the training path: out-of-place ops
+    assert torch.equal(fast, slow.detach())
+    slow.sum().backward()  # and it still differentiates
+    assert xg.grad is not None and torch.isfinite(xg.grad).all()
