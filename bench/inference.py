@@ -5,7 +5,10 @@ interleaved (fp32 and int8 of one size back to back, and ``--repeat`` rounds ove
 prints a 4096^2 fp32 matmul probe taken just before it, in wall GFLOP/s and in GFLOP per process-CPU
 second. Figures per run:
 
-* wall and process CPU time (whole predict call and per stage: encode / fuse / heads);
+* wall and process CPU time (whole predict call and per stage: encode / fuse / heads), and the
+  kernel's share of it (``sys s``: page faults of fresh allocations);
+* ``mall``: whether ``fast3r_core.host_memory`` tuned glibc's allocator (``--malloc-tuning both`` runs
+  each case both ways for an A/B);
 * achieved GFLOP/s (model FLOPs counted by FlopCounterMode, bench/_probe.py ``model_gflop``) and its
   share of the probe, on both clocks: ``%peak wall`` = (FLOPs / wall) / probe wall GFLOP/s, and
   ``%peak cpu`` = (FLOPs / CPU s) / probe GFLOP per CPU s;
@@ -17,6 +20,7 @@ The summary keeps, per case, the run with the best CPU-clock share. Usage::
 
     python bench/inference.py                                   # all cases, fp32 + int8, 1 round
     python bench/inference.py --cases 8x224 4x512 --precisions fp32 int8 --repeat 2
+    python bench/inference.py --cases 4x512 --precisions fp32 --malloc-tuning both
     python bench/inference.py --scale 64 96 128                 # largest 224 px run within 16 GiB
     python bench/inference.py --accuracy /tmp/f3r/eval_scenes  # int8 vs fp32 accuracy (demo, parity)
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -78,9 +83,11 @@ def run_case(case: str, precision: str, threads: int) -> dict:
         slot[2:] = now
 
     probe = matmul_probe()
+    s0 = os.times().system
     t0, c0 = time.perf_counter(), time.process_time()
     predict(model, images, options=opts, progress=progress)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    sys_s = os.times().system - s0  # kernel time (page faults of fresh allocations): part of cpu
     enc, head = _plan(model, [(h, w)] * n, torch.device("cpu"), None, opts)
     est = estimate_peak_memory(
         cfg, [(h, w)] * n, encoder_chunk=enc, head_chunk=head, int8=precision == "int8"
@@ -101,6 +108,8 @@ def run_case(case: str, precision: str, threads: int) -> dict:
         "threads": threads,
         "wall_s": wall,
         "cpu_s": cpu,
+        "sys_s": sys_s,
+        "malloc_tuning": os.environ.get("FAST3R_MALLOC_TUNING", "1") != "0",
         "stages": stage,
         "peak_rss_gib": peak_rss_gib(),
         "rss_after_build_gib": rss_weights,
@@ -111,12 +120,14 @@ def run_case(case: str, precision: str, threads: int) -> dict:
     }
 
 
-def child(case: str, precision: str, threads: int) -> dict:
+def child(case: str, precision: str, threads: int, malloc_tuning: bool = True) -> dict:
+    env = {**os.environ, "FAST3R_MALLOC_TUNING": "1" if malloc_tuning else "0"}
     out = subprocess.run(
         [sys.executable, __file__, "--child", case, "--precision", precision, "--threads", str(threads)],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if out.returncode:
         raise RuntimeError(f"{case} {precision} failed:\n{out.stderr[-3000:]}")
@@ -150,7 +161,8 @@ def print_row(r: dict) -> None:
     stages = "/".join(f"{st[s]['cpu_s']:.1f}" for s in ("encode", "fuse", "heads"))
     pub = PUBLISHED.get(r["case"], (float("nan"), float("nan")))
     print(
-        f"{r['case']:>7} {r['precision']:>5} {r['wall_s']:7.1f} {r['cpu_s']:7.1f} {stages:>16} "
+        f"{r['case']:>7} {r['precision']:>5} {'on' if r.get('malloc_tuning', True) else 'off':>4} "
+        f"{r['wall_s']:7.1f} {r['cpu_s']:7.1f} {r.get('sys_s', float('nan')):5.1f} {stages:>16} "
         f"{f['gflop']:7.0f} {f['probe_wall']:6.0f} {f['probe_cpu']:6.0f} {f['share_wall'] * 100:6.0f} "
         f"{f['share_cpu'] * 100:6.0f} {f['published_share'] * 100:5.0f} {f['ratio_to_published_cpu']:6.2f} "
         f"{r['peak_rss_gib']:6.2f} {r['estimate_gib']:6.2f} {pub[1]:5.1f}",
@@ -159,7 +171,8 @@ def print_row(r: dict) -> None:
 
 
 HEADER = (
-    f"{'case':>7} {'prec':>5} {'wall s':>7} {'cpu s':>7} {'cpu enc/fus/hd':>16} {'GFLOP':>7} "
+    f"{'case':>7} {'prec':>5} {'mall':>4} {'wall s':>7} {'cpu s':>7} {'sys s':>5} {'cpu enc/fus/hd':>16} "
+    f"{'GFLOP':>7} "
     f"{'probeW':>6} {'probeC':>6} {'%pk W':>6} {'%pk C':>6} {'%pub':>5} {'x pub':>6} "
     f"{'RSS':>6} {'est':>6} {'pubRSS':>5}"
 )
@@ -274,6 +287,12 @@ def main() -> None:
     ap.add_argument("--scale", nargs="*", type=int, help="run these 224 px view counts (memory check)")
     ap.add_argument("--accuracy", metavar="SCENES", help="int8 vs fp32 accuracy on these eval scenes")
     ap.add_argument("--limit", type=int, help="with --accuracy: use the first N scenes")
+    ap.add_argument(
+        "--malloc-tuning",
+        choices=["on", "off", "both"],
+        default="on",
+        help="glibc allocator tuning of fast3r_core.host_memory in the runs ('both': A/B, off first)",
+    )
     ap.add_argument("--out", default="inference")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
@@ -293,8 +312,9 @@ def main() -> None:
     for rnd in range(args.repeat):
         for k, case in enumerate(args.cases):
             precs = args.precisions if (rnd + k) % 2 == 0 else args.precisions[::-1]  # alternate order
-            for prec in precs:
-                r = child(case, prec, args.threads)
+            tunings = {"on": [True], "off": [False], "both": [False, True]}[args.malloc_tuning]
+            for prec, tuned in ((p, t) for p in precs for t in tunings):
+                r = child(case, prec, args.threads, tuned)
                 r["round"] = rnd
                 r["figures"] = figures(r, gflop[case]["total"])
                 r["gflop_by_op"] = gflop[case]
@@ -302,7 +322,7 @@ def main() -> None:
                 print_row(r)
     best = {}
     for r in runs:
-        key = (r["case"], r["precision"])
+        key = (r["case"], r["precision"], r["malloc_tuning"])
         if key not in best or r["figures"]["share_cpu"] > best[key]["figures"]["share_cpu"]:
             best[key] = r
     print("\nbest run per case (by CPU-clock share of the probe):")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import InputError, InsufficientMemoryError
+from .host_memory import release_free_memory, tune_allocator
 from .memory import MemoryEstimate, available_memory, estimate_peak_memory, plan_chunks
 from .model.decoder import MAX_VIEWS
 from .model.fast3r import DEFAULT_SEED, Fast3R, draw_image_ids
@@ -273,11 +274,13 @@ def _run(
                     tokens[i] = out[j : j + 1]
             done += len(chunk)
             report(progress, "encode", done, n)
+        release_free_memory()
         check_cancel(cancel)
         report(progress, "fuse", 0, 1)
         with stage("fuse"):
             hooks = model.fuse(tokens, ids[None].to(device))  # type: ignore[arg-type]
         del tokens
+        release_free_memory()  # the encoder's and fusion's freed blocks: keeps the heads' peak down
         report(progress, "fuse", 1, 1)
         counts = [(h // model.patch_size) * (w // model.patch_size) for h, w in shapes]
         offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
@@ -294,6 +297,7 @@ def _run(
                     results[i] = {k: np.ascontiguousarray(host[k][j]) for k in OUTPUT_KEYS}
             done += len(chunk)
             report(progress, "heads", done, n)
+    release_free_memory()
     return results  # type: ignore[return-value]
 
 
@@ -335,6 +339,8 @@ def predict(
     if model.training:
         model.eval()
     enc_chunk, head_chunk = _plan(model, shapes, device, amp, opts)
+    if device.type == "cpu":
+        tune_allocator()  # reuse freed activation blocks instead of page-faulting new ones
     if opts.precision == "int8":
         from .quantize import quantized_model
 
