@@ -182,13 +182,20 @@ def scale(counts: list[int], threads: int) -> list[dict]:
     """Estimate for many 224 px view counts; run the given counts for real (fp32) and compare."""
     from fast3r_core.memory import estimate_peak_memory
     from fast3r_core.model import Fast3RConfig
+    from fast3r_core.model.decoder import MAX_VIEWS
 
     cfg = Fast3RConfig()
     limit = 16 * 1024**3
     n = 2
-    while estimate_peak_memory(cfg, [(224, 224)] * (n + 1), encoder_chunk=20, head_chunk=3).total <= limit:
+    while (
+        n < MAX_VIEWS
+        and estimate_peak_memory(cfg, [(224, 224)] * (n + 1), encoder_chunk=20, head_chunk=3).total <= limit
+    ):
         n += 1
-    print(f"largest 224 px view count whose estimate fits 16 GiB (CPU chunks 20/3): {n}")
+    est_n = estimate_peak_memory(cfg, [(224, 224)] * n, encoder_chunk=20, head_chunk=3).total / 1024**3
+    why = "the model's image-index table caps a pass" if n == MAX_VIEWS else "the 16 GiB limit"
+    print(f"largest 224 px one-pass view count: {n} ({why}; estimate {est_n:.2f} GiB, CPU chunks 20/3)")
+    gflop_n = model_gflop(n, 224, 224)["total"]
     rows = []
     for c in counts:
         r = child(f"{c}x224", "fp32", threads)
@@ -202,7 +209,17 @@ def scale(counts: list[int], threads: int) -> list[dict]:
             flush=True,
         )
         rows.append(r)
-    return [{"largest_views_estimated_16gib": n}, *rows]
+    largest = {"largest_views_estimated_16gib": n, "estimate_gib": est_n, "limited_by": why, "gflop": gflop_n}
+    if rows:  # project its time from the largest run's rate (fusion attention dominates both)
+        r = rows[-1]
+        rate_wall, rate_cpu = r["figures"]["gflop"] / r["wall_s"], r["figures"]["gflop"] / r["cpu_s"]
+        wall_h, cpu_h = gflop_n / rate_wall / 3600, gflop_n / rate_cpu / 3600
+        largest |= {"projected_wall_h": wall_h, "projected_cpu_h": cpu_h}
+        print(
+            f"{n} views: {gflop_n / 1e3:.0f} TFLOP, projected {wall_h:.1f} h wall ({cpu_h:.1f} CPU h) at "
+            f"the {r['views']}-view rate ({rate_wall:.0f} GFLOP/s)"
+        )
+    return [largest, *rows]
 
 
 def accuracy(scenes: str, limit: int | None) -> dict:
