@@ -15,7 +15,6 @@ Set ``FAST3R_MALLOC_TUNING=0`` to leave the allocator alone (the benchmark does,
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import logging
 import os
@@ -42,7 +41,7 @@ def glibc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc = ctypes.CDLL("libc.so.6")  # glibc's soname on every Linux architecture
         libc.gnu_get_libc_version  # noqa: B018 - present in glibc only (not musl)
         libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
         libc.malloc_trim.argtypes = [ctypes.c_size_t]
