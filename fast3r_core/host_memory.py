@@ -73,7 +73,11 @@ def tune_allocator() -> bool:
                 log.warning("mallopt refused the allocator settings; the allocator is left as it is")
                 return False
             _tuned = True
-            log.debug("glibc malloc: mmap threshold %d MiB, trim threshold %d MiB", 256, 128)
+            log.debug(
+                "glibc malloc: mmap threshold %d MiB, trim threshold %d MiB",
+                MMAP_THRESHOLD >> 20,
+                TRIM_THRESHOLD >> 20,
+            )
     return True
 
 

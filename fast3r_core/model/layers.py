@@ -156,13 +156,20 @@ class Block(nn.Module):
     def forward(
         self, x: torch.Tensor, grid: tuple[int, int] | None = None, scale: float | None = None
     ) -> torch.Tensor:
-        if torch.is_grad_enabled() and x.requires_grad:
-            x = x + self.attn(self.norm1(x), grid=grid, scale=scale)
-            return x + self.mlp(self.norm2(x))
-        # inference: add the residual into the fresh branch output (no new (B, T, C) buffer); x itself
-        # is never written, as the fusion decoder may keep it as a hook
-        x = self.attn(self.norm1(x), grid=grid, scale=scale).add_(x)
-        return self.mlp(self.norm2(x)).add_(x)
+        x = _add_residual(self.attn(self.norm1(x), grid=grid, scale=scale), x)
+        return _add_residual(self.mlp(self.norm2(x)), x)
+
+
+def _add_residual(branch: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """x + branch, written into the fresh ``branch`` output when that keeps the result's dtype.
+
+    Saves a (B, T, C) buffer per add; autograd allows it (a linear layer's backward does not need its
+    output). ``x`` is never written: the fusion decoder may keep it as a hook. Under autocast the branch
+    can be bf16 while x is fp32; then the sum is made out of place so that it stays fp32.
+    """
+    if branch.dtype == torch.promote_types(branch.dtype, x.dtype) and branch.shape == x.shape:
+        return branch.add_(x)
+    return x + branch
 
 
 def attention_scale(head_dim: int, long_sequence_rescale: bool) -> float:

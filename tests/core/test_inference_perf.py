@@ -279,3 +279,16 @@ def test_inference_block_is_bitwise_the_autograd_block_and_leaves_its_input_alon
     assert torch.equal(fast, slow.detach())
     slow.sum().backward()  # and it still differentiates
     assert xg.grad is not None and torch.isfinite(xg.grad).all()
+
+
+def test_residual_stream_keeps_fp32_when_autocast_runs_the_branches_in_bf16():
+    torch.manual_seed(0)
+    blk = Block(64, 4).eval()
+    x = torch.randn(2, 12, 64)  # fp32, as the fusion decoder's x is under autocast
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        fast = blk(x)
+    xg = x.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        slow = blk(xg)
+    assert fast.dtype == torch.float32
+    assert torch.equal(fast, slow.detach())
