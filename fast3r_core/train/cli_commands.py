@@ -16,8 +16,9 @@ Commands
     pre-render a training cache of synthetic scenes.
 ``fast3r train scenes --out DIR [--scenes N --seed S --size 224 --aspect square --format png]``
     write scene folders (images + gt.npz + cameras.json): held-out evaluation sets, sample scenes.
-``fast3r train run --cache DIR --out DIR [options] [--resume]``
-    train (or resume) a model; see ``--help`` for the options.
+``fast3r train run --cache DIR[,DIR2] --out DIR [--recipe FILE] [options] [--resume]``
+    train (or resume) a model; ``--recipe`` reads every training setting from a JSON file (the
+    bundled demo model's is resources/models/demo/recipe.json); see ``--help`` for the options.
 ``fast3r train export --run DIR --dest DIR [--which best|last] [--fp32]``
     copy a run's model as a model folder (fp16 weights by default).
 ``fast3r eval --model M --scenes DIR [--size 224 --views N --seed 0]``
@@ -137,6 +138,16 @@ def add_train_parser(subparsers: Any, add_common: AddCommon = None) -> argparse.
     a.add_argument("--format", choices=("png", "jpg"), default="png", dest="image_format")
     a.add_argument("--kind", choices=("objects", "room", "random"), default="random", help="scene kind")
     a.add_argument(
+        "--look",
+        choices=("train", "unseen"),
+        default="train",
+        help="train: the training data's look; unseen: textures, palettes, light and camera paths that "
+        "training never uses (generalisation test)",
+    )
+    a.add_argument(
+        "--no-depth", action="store_true", help="do not store the depth maps (no confidence metrics in eval)"
+    )
+    a.add_argument(
         "--hfov",
         type=_hfov,
         default=(45.0, 75.0),
@@ -149,10 +160,22 @@ def add_train_parser(subparsers: Any, add_common: AddCommon = None) -> argparse.
     a = actions.add_parser("run", help="train (or resume) a model on a scene cache")
     if add_common is not None:
         add_common(a)
-    a.add_argument("--cache", required=True, metavar="DIR", help="scene cache ('fast3r train cache')")
+    a.add_argument(
+        "--cache",
+        required=True,
+        metavar="DIR[,DIR]",
+        help="scene cache(s) ('fast3r train cache'); a stage reads the smallest cache its resolution divides",
+    )
+    a.add_argument(
+        "--recipe",
+        metavar="FILE",
+        default=None,
+        help="JSON file of training settings (TrainConfig fields); the options below are then ignored "
+        "except --steps/--threads/--max-minutes/--seed when given",
+    )
     a.add_argument("--out", required=True, metavar="DIR", help="run folder: logs, checkpoint, models")
     a.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
-    a.add_argument("--steps", type=_positive, default=2400)
+    a.add_argument("--steps", type=_positive, default=None, help="training steps (2400)")
     a.add_argument("--lr", type=float, default=3e-4)
     a.add_argument("--warmup", type=int, default=100)
     a.add_argument(
@@ -163,8 +186,8 @@ def add_train_parser(subparsers: Any, add_common: AddCommon = None) -> argparse.
     )
     a.add_argument("--min-views", type=_positive, default=2)
     a.add_argument("--max-views", type=_positive, default=8)
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--threads", type=_positive, default=2)
+    a.add_argument("--seed", type=int, default=None, help="seed (0)")
+    a.add_argument("--threads", type=_positive, default=None, help="CPU threads (2)")
     a.add_argument("--eval-every", type=_positive, default=300)
     a.add_argument("--eval-scenes", type=int, default=14)
     a.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this time")
@@ -209,10 +232,18 @@ def _cmd_scenes(args: argparse.Namespace, console: Any = None, progress: Any = N
     for i in range(args.scenes):
         kind = None if args.kind == "random" else args.kind
         s = render_sample(
-            scene_seed(seed, i), args.views, aspect=aspect, long_side=args.size, kind=kind, hfov_deg=args.hfov
+            scene_seed(seed, i),
+            args.views,
+            aspect=aspect,
+            long_side=args.size,
+            kind=kind,
+            hfov_deg=args.hfov,
+            look=args.look,
         )
         folders.append(
-            save_scene_folder(s, out / f"scene_{i:03d}", with_depth=False, image_format=args.image_format)
+            save_scene_folder(
+                s, out / f"scene_{i:03d}", with_depth=not args.no_depth, image_format=args.image_format
+            )
         )
         _report(progress, "scenes", i + 1, args.scenes)
     _emit(args, console, f"{len(folders)} scenes in {out}", {"scenes": [str(f) for f in folders]})
@@ -222,27 +253,41 @@ def _cmd_scenes(args: argparse.Namespace, console: Any = None, progress: Any = N
 def _cmd_run(args: argparse.Namespace, console: Any = None, progress: Any = None) -> int:
     from .loop import TrainConfig, train
 
-    try:
-        model_args = json.loads(args.model_json)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"--model-json is not valid JSON: {exc}") from exc
-    cfg = TrainConfig(
-        out=args.out,
-        cache=args.cache,
-        steps=args.steps,
-        lr=args.lr,
-        warmup=args.warmup,
-        stages=args.stages,
-        min_views=args.min_views,
-        max_views=args.max_views,
-        seed=args.seed,
-        threads=args.threads,
-        eval_every=args.eval_every,
-        eval_scenes=args.eval_scenes,
-        max_minutes=args.max_minutes,
-        model=model_args,
-        init=args.init,
-    )
+    if args.recipe:
+        try:
+            recipe = json.loads(Path(args.recipe).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the recipe {args.recipe}: {exc}") from exc
+        known = set(TrainConfig.__dataclass_fields__) - {"out", "cache"}
+        if not isinstance(recipe, dict) or set(recipe) - known:
+            bad = sorted(set(recipe) - known) if isinstance(recipe, dict) else ["(not an object)"]
+            raise InputError(f"the recipe {args.recipe} has unknown settings: {', '.join(bad)}")
+        for name in ("steps", "threads", "max_minutes", "seed"):
+            if getattr(args, name) is not None:
+                recipe[name] = getattr(args, name)
+        cfg = TrainConfig(out=args.out, cache=args.cache, **recipe)
+    else:
+        try:
+            model_args = json.loads(args.model_json)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"--model-json is not valid JSON: {exc}") from exc
+        cfg = TrainConfig(
+            out=args.out,
+            cache=args.cache,
+            steps=args.steps or 2400,
+            lr=args.lr,
+            warmup=args.warmup,
+            stages=args.stages,
+            min_views=args.min_views,
+            max_views=args.max_views,
+            seed=args.seed or 0,
+            threads=args.threads or 2,
+            eval_every=args.eval_every,
+            eval_scenes=args.eval_scenes,
+            max_minutes=args.max_minutes,
+            model=model_args,
+            init=args.init,
+        )
     summary = train(
         cfg,
         resume=args.resume,

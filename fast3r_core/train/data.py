@@ -8,6 +8,7 @@ random view subsets from it:
 ``depth.f16``  (S, V, H, W) float16 z-depth, 0 = background (invalid)
 ``c2w.f32``    (S, V, 4, 4) float32 cam-to-world, OpenCV axes
 ``K.f32``      (S, V, 3, 3) float32 intrinsics in pixels (principal point W/2, H/2)
+``kinds.u8``   (S,) uint8 scene kind: 0 objects, 1 room (caches made before it existed lack it)
 ``meta.json``  shapes, seed, generator settings
 
 World points are recomputed from depth (``X_cam = z K^-1 (u + 0.5, v + 0.5, 1)``, ``X = c2w X_cam``),
@@ -52,11 +53,17 @@ def _shapes(n: int, views: int, size: int) -> dict[str, tuple[int, ...]]:
     }
 
 
+KIND_CODES = {"objects": 0, "room": 1}
+
+
 def _open(folder: Path, meta: dict[str, Any], mode: str) -> dict[str, np.memmap]:
     shapes = _shapes(meta["num_scenes"], meta["views"], meta["size"])
     dtypes = {"images": np.uint8, "depth": np.float16, "c2w": np.float32, "K": np.float32}
     names = {"images": "images.u8", "depth": "depth.f16", "c2w": "c2w.f32", "K": "K.f32"}
-    return {k: np.memmap(folder / names[k], dtype=dtypes[k], mode=mode, shape=shapes[k]) for k in shapes}
+    out = {k: np.memmap(folder / names[k], dtype=dtypes[k], mode=mode, shape=shapes[k]) for k in shapes}
+    if mode != "r" or (folder / "kinds.u8").is_file():
+        out["kinds"] = np.memmap(folder / "kinds.u8", dtype=np.uint8, mode=mode, shape=(meta["num_scenes"],))
+    return out
 
 
 def _render_range(args: tuple[str, int, int, int, dict[str, Any]]) -> int:
@@ -68,6 +75,7 @@ def _render_range(args: tuple[str, int, int, int, dict[str, Any]]) -> int:
         arrays["depth"][i] = s.depth.astype(np.float16)
         arrays["c2w"][i] = s.cam_to_world.astype(np.float32)
         arrays["K"][i] = s.intrinsics.astype(np.float32)
+        arrays["kinds"][i] = KIND_CODES[s.kind]
     for a in arrays.values():
         a.flush()
     return stop - start
@@ -133,10 +141,15 @@ class Batch:
     images : N tensors (B, 3, H, W) float32 in [-1, 1].
     gts : N dicts with ``pts3d`` (B, H, W, 3) world points, ``valid_mask`` (B, H, W) bool and
         ``camera_pose`` (B, 4, 4) cam-to-world (OpenCV), as ``fast3r_loss`` expects.
+    depth : (B, N, H, W) float32 z-depth (0 = background); K : (B, N, 3, 3) intrinsics in pixels of
+        these images; c2w : (B, N, 4, 4) cam-to-world (for correspondence supervision).
     """
 
     images: list[torch.Tensor]
     gts: list[dict[str, torch.Tensor]]
+    depth: torch.Tensor | None = None
+    K: torch.Tensor | None = None
+    c2w: torch.Tensor | None = None
 
 
 class SceneCache:
@@ -163,17 +176,74 @@ class SceneCache:
     def size(self) -> int:
         return int(self.meta["size"])
 
-    def batch(self, rng: np.random.Generator, batch_size: int, num_views: int, res: int) -> Batch:
+    def scenes_of_kind(self, kind: str) -> np.ndarray:
+        """Indices of the scenes of ``kind`` ("objects" / "room"); all scenes if the cache has no kinds."""
+        kinds = self.arrays.get("kinds")
+        if kinds is None:
+            return np.arange(len(self))
+        return np.flatnonzero(np.asarray(kinds) == KIND_CODES[kind])
+
+    def _angles(self, scene: int) -> np.ndarray:
+        """(V, V) rotation angle in degrees between the cameras of ``scene`` (cached)."""
+        cache = self.__dict__.setdefault("_angle_cache", {})
+        hit = cache.get(scene)
+        if hit is None:
+            R = np.asarray(self.arrays["c2w"][scene][:, :3, :3], np.float64)
+            tr = np.einsum("aij,bij->ab", R, R)  # trace(R_a^T R_b)
+            hit = np.degrees(np.arccos(np.clip((tr - 1.0) / 2.0, -1.0, 1.0)))
+            cache[scene] = hit
+        return hit
+
+    def pick_views(
+        self, rng: np.random.Generator, scene: int, num_views: int, max_angle: float | None = None
+    ) -> np.ndarray:
+        """``num_views`` distinct views of ``scene`` in random order; view 0 (the reference frame) is a
+        random one, and with ``max_angle`` (degrees) the others are drawn among the views whose camera
+        is rotated at most that much from it (the nearest ones if too few are)."""
+        first = int(rng.integers(self.views))
+        if max_angle is None or max_angle >= 180.0:
+            rest = rng.permutation(np.delete(np.arange(self.views), first))[: num_views - 1]
+            return np.concatenate([[first], rest])
+        ang = self._angles(scene)[first]
+        order = np.argsort(ang)
+        near = [int(v) for v in order if v != first and ang[v] <= max_angle]
+        if len(near) < num_views - 1:
+            near = [int(v) for v in order if v != first][: num_views - 1]
+        rest = rng.permutation(np.array(near))[: num_views - 1]
+        return np.concatenate([[first], rest])
+
+    def batch(
+        self,
+        rng: np.random.Generator,
+        batch_size: int,
+        num_views: int,
+        res: int,
+        *,
+        max_angle: float | None = None,
+        room_share: float | None = None,
+    ) -> Batch:
         """Random scenes, ``num_views`` random views of each (random order, so view 0 varies).
 
         ``res`` must divide the cache size (images are box-filtered down, depth subsampled).
+        ``max_angle``: views at most this rotation (degrees) from view 0 (curriculum of overlap).
+        ``room_share``: the share of room scenes in the batch (None: as the cache has them).
         """
         size = self.size
         if size % res:
             raise InputError(f"training resolution {res} must divide the cache size {size}")
         f = size // res
-        scenes = rng.choice(len(self), size=batch_size, replace=False)
-        idx = np.stack([rng.choice(self.views, size=num_views, replace=False) for _ in scenes])
+        if room_share is None:
+            scenes = rng.choice(len(self), size=batch_size, replace=False)
+        else:
+            pools = (self.scenes_of_kind("objects"), self.scenes_of_kind("room"))
+            rooms = int(rng.binomial(batch_size, room_share)) if len(pools[1]) else 0
+            if not len(pools[0]):
+                rooms = batch_size
+            counts = (batch_size - rooms, rooms)
+            scenes = np.concatenate(
+                [rng.choice(pool, n, replace=n > len(pool)) for pool, n in zip(pools, counts, strict=True)]
+            ).astype(np.int64)
+        idx = np.stack([self.pick_views(rng, int(s), num_views, max_angle) for s in scenes])
         imgs = np.stack([self.arrays["images"][s][i] for s, i in zip(scenes, idx, strict=True)])
         depth = np.stack([self.arrays["depth"][s][i] for s, i in zip(scenes, idx, strict=True)])
         c2w = np.stack([self.arrays["c2w"][s][i] for s, i in zip(scenes, idx, strict=True)])
@@ -198,4 +268,4 @@ class SceneCache:
             {"pts3d": pts[:, v], "valid_mask": valid[:, v], "camera_pose": c2w_t[:, v]}
             for v in range(num_views)
         ]
-        return Batch(images, gts)
+        return Batch(images, gts, dep_t, K_t.float(), c2w_t)

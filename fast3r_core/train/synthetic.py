@@ -30,6 +30,7 @@ from fast3r_core.errors import InputError
 
 __all__ = [
     "ASPECTS",
+    "LOOKS",
     "Camera",
     "Primitive",
     "Scene",
@@ -40,6 +41,7 @@ __all__ = [
     "make_scene",
     "render_sample",
     "render_view",
+    "restyle_unseen",
     "save_scene_folder",
 ]
 
@@ -89,7 +91,8 @@ class Texture:
 
     Attributes
     ----------
-    kind : "checkers" | "stripes" | "noise" | "plain"
+    kind : "checkers" | "stripes" | "noise" | "plain" (the training look) or "dots" | "rings" | "grid"
+        (only in the "unseen" evaluation look).
     scale : float, size of a checker cell / stripe period / noise lattice cell (local units).
     palette : (K, 3) float32 colours in [0, 1].
     direction : (3,) unit vector of the stripes.
@@ -112,6 +115,22 @@ class Texture:
         direction = (d / np.linalg.norm(d)).astype(np.float32)
         lattice = rng.random((16, 16, 16)).astype(np.float32) if kind == "noise" else None
         return cls(kind, scale, palette, direction, lattice)
+
+    @classmethod
+    def random_unseen(
+        cls, rng: np.random.Generator, scale_range: tuple[float, float] = (0.08, 0.5)
+    ) -> Texture:
+        """A texture of a kind and palette that training never sees (for the "unseen" evaluation look)."""
+        kind = str(rng.choice(["dots", "rings", "grid"]))
+        scale = float(np.exp(rng.uniform(np.log(scale_range[0]), np.log(scale_range[1]))))
+        k = int(rng.integers(2, 4))
+        if rng.random() < 0.5:  # pastel: light, unsaturated
+            pal = _hsv_to_rgb(rng.random(k), rng.uniform(0.1, 0.35, k), rng.uniform(0.7, 1.0, k))
+        else:  # duotone: one hue, dark and light
+            h = np.full(k, rng.random())
+            pal = _hsv_to_rgb(h, np.full(k, rng.uniform(0.5, 1.0)), np.linspace(0.95, 0.15, k))
+        d = rng.normal(size=3)
+        return cls(kind, scale, pal.astype(np.float32), (d / np.linalg.norm(d)).astype(np.float32), None)
 
     def _noise(self, p: F32) -> F32:
         """Fractal value noise in [0, 1] (two octaves, trilinear with smoothstep)."""
@@ -145,6 +164,17 @@ class Texture:
         if self.kind == "checkers":
             cell = np.floor(p / self.scale + 1e-3).astype(np.int64).sum(axis=1)
             return pal[cell % min(k, 2) if k < 3 else cell % k]
+        if self.kind in ("dots", "grid"):
+            q = p / self.scale
+            frac = q - np.floor(q) - 0.5
+            if self.kind == "dots":
+                on = np.linalg.norm(frac, axis=1) < 0.32
+            else:
+                on = (np.abs(frac) > 0.42).any(axis=1)
+            return pal[np.where(on, k - 1, 0)]
+        if self.kind == "rings":
+            idx = np.floor(np.linalg.norm(p, axis=1) / self.scale).astype(np.int64) % k
+            return pal[idx]
         if self.kind == "stripes":
             s = (p @ self.direction) / self.scale
             idx = np.floor(s).astype(np.int64) % k
@@ -309,7 +339,7 @@ class Scene:
     Attributes
     ----------
     primitives : list of Primitive
-    light_dir : (3,) unit vector towards the light (world frame).
+    light_dir : (3,) unit vector towards the light (world frame); light_rgb : (3,) its colour.
     ambient : float in [0, 1], the share of ambient light.
     sky : (2, 3) float32, background colours at the top and bottom of the image.
     kind : "objects" or "room".
@@ -323,6 +353,7 @@ class Scene:
     kind: str
     extent: float
     room_half: F64 | None = None
+    light_rgb: F32 = field(default_factory=lambda: np.ones(3, np.float32))  # colour of the light
 
 
 @dataclass
@@ -481,13 +512,20 @@ def make_cameras(
     height: int,
     hfov_deg: tuple[float, float] = (45.0, 75.0),
     max_spread_deg: float = 360.0,
+    path: str = "orbit",
 ) -> list[Camera]:
     """Cameras for ``scene``: an orbit around the objects, or standing in the room looking outward.
 
     One focal for all views (one camera moved around), horizontal field of view uniform in
     ``hfov_deg``. The azimuth spread of the views is uniform in [30, ``max_spread_deg``] degrees; the
-    views are spread over it in a random order.
+    views are spread over it in a random order. ``path`` "orbit" (training) or, for the "unseen"
+    evaluation look, "spiral" (the elevation climbs from 5 to 55 degrees along the arc) or "handheld"
+    (roll up to +-12 degrees, larger height, distance and aim jitter).
     """
+    if path not in ("orbit", "spiral", "handheld"):
+        raise InputError(f"camera path must be orbit, spiral or handheld, not {path!r}")
+    roll_sd = 6.0 if path == "handheld" else 2.0
+    shake = 2.0 if path == "handheld" else 1.0
     f = _focal(rng, width, hfov_deg)
     K = np.array([[f, 0.0, width / 2.0], [0.0, f, height / 2.0], [0.0, 0.0, 1.0]])
     spread = math.radians(rng.uniform(30.0, max_spread_deg))
@@ -509,9 +547,13 @@ def make_cameras(
         # far enough that the object region (radius ~extent + 0.5) fills a good part of the view
         base_radius = (scene.extent + 0.8) / math.tan(hfov / 2) * rng.uniform(1.0, 1.6)
         elev0 = rng.uniform(10.0, 45.0)
-        for a in az:
-            radius = base_radius * rng.uniform(0.85, 1.15)
-            el = math.radians(np.clip(elev0 + rng.uniform(-10.0, 10.0), 5.0, 60.0))
+        order = np.argsort(np.argsort(az))  # rank of each view along the arc (for the spiral)
+        for a, rank in zip(az, order, strict=True):
+            radius = base_radius * rng.uniform(1 - 0.15 * shake, 1 + 0.15 * shake)
+            if path == "spiral":
+                el = math.radians(5.0 + 50.0 * rank / max(num_views - 1, 1) + rng.uniform(-3.0, 3.0))
+            else:
+                el = math.radians(np.clip(elev0 + rng.uniform(-10.0, 10.0) * shake, 5.0, 60.0))
             pos = np.array(
                 [
                     radius * math.cos(el) * math.cos(a),
@@ -519,19 +561,25 @@ def make_cameras(
                     radius * math.sin(el),
                 ]
             )
-            target = np.array([0.0, 0.0, rng.uniform(0.1, 0.4)]) + rng.normal(0.0, 0.2, 3) * [1, 1, 0.5]
-            cams.append(Camera(look_at(pos, target, math.radians(rng.normal(0.0, 2.0))), K, width, height))
+            target = np.array([0.0, 0.0, rng.uniform(0.1, 0.4)]) + rng.normal(0.0, 0.2 * shake, 3) * [
+                1,
+                1,
+                0.5,
+            ]
+            roll = float(np.clip(rng.normal(0.0, roll_sd), -12.0, 12.0))
+            cams.append(Camera(look_at(pos, target, math.radians(roll)), K, width, height))
         return cams
     assert scene.room_half is not None
     centre = np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), rng.uniform(1.1, 1.7)])
     pitch0 = rng.uniform(-35.0, -5.0)
     for a in az:
         pos = centre + np.array([rng.uniform(-0.3, 0.3), rng.uniform(-0.3, 0.3), rng.uniform(-0.1, 0.1)])
-        pitch = math.radians(pitch0 + rng.uniform(-8.0, 8.0))
+        pitch = math.radians(pitch0 + rng.uniform(-8.0, 8.0) * shake)
         target = pos + np.array(
             [math.cos(a) * math.cos(pitch), math.sin(a) * math.cos(pitch), math.sin(pitch)]
         )
-        cams.append(Camera(look_at(pos, target, math.radians(rng.normal(0.0, 2.0))), K, width, height))
+        roll = float(np.clip(rng.normal(0.0, roll_sd), -12.0, 12.0))
+        cams.append(Camera(look_at(pos, target, math.radians(roll)), K, width, height))
     return cams
 
 
@@ -578,7 +626,8 @@ def render_view(scene: Scene, cam: Camera) -> tuple[NDArray[np.uint8], F32, NDAr
         facing = np.einsum("ij,ij->i", n_w, d_world[sel].astype(np.float32)) > 0
         n_w[facing] *= -1
         lambert = np.clip(n_w @ scene.light_dir.astype(np.float32), 0.0, 1.0)
-        rgb[sel] = albedo * (scene.ambient + (1.0 - scene.ambient) * lambert)[:, None]
+        shade = scene.ambient + (1.0 - scene.ambient) * lambert[:, None] * scene.light_rgb
+        rgb[sel] = albedo * shade
     # background: vertical gradient between the two sky colours
     rows = (np.arange(n_rays) // W) / max(H - 1, 1)
     sky = (1 - rows)[:, None] * scene.sky[0] + rows[:, None] * scene.sky[1]
@@ -586,6 +635,26 @@ def render_view(scene: Scene, cam: Camera) -> tuple[NDArray[np.uint8], F32, NDAr
     image = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).reshape(H, W, 3)
     depth = np.where(valid, best_t, 0.0).astype(np.float32).reshape(H, W)
     return image, pts.reshape(H, W, 3), valid.reshape(H, W), depth
+
+
+LOOKS = ("train", "unseen")
+
+
+def restyle_unseen(scene: Scene, rng: np.random.Generator) -> Scene:
+    """The same geometry in a look that training never sees: dot, ring and grid textures with pastel or
+    duotone palettes, a coloured light, and a flat sky (evaluation of generalisation)."""
+    for prim in scene.primitives:
+        lo, hi = (0.15, 0.8) if prim.kind in ("ground", "room") else (0.05, 0.35)
+        prim.textures = [Texture.random_unseen(rng, (lo, hi)) for _ in prim.textures]
+    hue = rng.random()
+    scene.light_rgb = _hsv_to_rgb(np.array([hue]), np.array([rng.uniform(0.15, 0.45)]), np.ones(1))[0].astype(
+        np.float32
+    )
+    flat = _hsv_to_rgb(
+        np.array([rng.random()]), np.array([rng.uniform(0.0, 0.6)]), np.array([rng.uniform(0.3, 1.0)])
+    )
+    scene.sky = np.repeat(flat.astype(np.float32), 2, axis=0)
+    return scene
 
 
 def _image_size(aspect: str, long_side: int) -> tuple[int, int]:
@@ -606,6 +675,7 @@ def render_sample(
     hfov_deg: tuple[float, float] = (45.0, 75.0),
     max_spread_deg: float = 360.0,
     min_valid: float = 0.2,
+    look: str = "train",
 ) -> SceneSample:
     """Make a random scene and render ``num_views`` views of it.
 
@@ -619,6 +689,8 @@ def render_sample(
     hfov_deg : range of the horizontal field of view.
     max_spread_deg : largest azimuth spread of the cameras.
     min_valid : views whose valid fraction is below this are re-drawn (the camera saw mostly sky).
+    look : "train" (the look of the training data) or "unseen" (textures, palettes, light, sky and
+        camera paths that training never uses; see :func:`restyle_unseen`), for evaluation.
 
     Returns
     -------
@@ -628,9 +700,15 @@ def render_sample(
     if aspect is None:
         aspect = str(rng.choice(list(ASPECTS)))
     W, H = _image_size(aspect, long_side)
+    if look not in LOOKS:
+        raise InputError(f"look must be one of {', '.join(LOOKS)}, not {look!r}")
     for _attempt in range(10):
         scene = make_scene(rng, kind)
-        cams = make_cameras(rng, scene, num_views, W, H, hfov_deg, max_spread_deg)
+        path = "orbit"
+        if look == "unseen":
+            scene = restyle_unseen(scene, rng)
+            path = "handheld" if scene.kind == "room" or rng.random() < 0.5 else "spiral"
+        cams = make_cameras(rng, scene, num_views, W, H, hfov_deg, max_spread_deg, path)
         views = [render_view(scene, c) for c in cams]
         if min(v[2].mean() for v in views) >= min_valid:
             break

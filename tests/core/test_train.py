@@ -161,7 +161,8 @@ def test_train_checkpoint_and_resume(cache, tmp_path):
     assert len(rows) == 1 + 4  # header + one row per step, none duplicated by the resume
     for name in (
         "loss.png",
-        "checkpoint.pt",
+        "state/state.safetensors",
+        "state/state.json",
         "last/config.json",
         "last/model.safetensors",
         "train_config.json",
