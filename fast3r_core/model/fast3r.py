@@ -72,7 +72,7 @@ class Fast3R(nn.Module):
     def reset_buffers(self) -> None:
         """Recompute the non-persistent buffers (after ``to_empty`` from the meta device)."""
         emb = self.decoder.image_idx_emb
-        self.decoder.image_idx_emb = image_index_table(emb.shape[0], emb.shape[1]).to(emb.device)
+        self.decoder.image_idx_emb = image_index_table(emb.shape[0], emb.shape[1]).to(emb.device, emb.dtype)
 
     # -- stages ------------------------------------------------------------------------------------
     def encode(self, images: torch.Tensor) -> torch.Tensor:
