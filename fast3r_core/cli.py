@@ -1007,6 +1007,7 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
                 "command": "reconstruct",
                 "status": "ok",
                 "model": rec.model_name,
+                "architecture": rec.runs[0].get("architecture") if rec.runs else None,
                 "views": rec.n_views,
                 "images": [os.path.abspath(p) for p in rec.image_paths],
                 "image_size": args.size,
@@ -1124,6 +1125,7 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
                 "command": "info",
                 "project": Path(args.project).resolve(),
                 "model": rec.model_name,
+                "architecture": rec.runs[0].get("architecture") if rec.runs else None,
                 "views": rec.n_views,
                 "image_sizes": sizes,
                 "model_sizes": model_sizes,
@@ -1143,7 +1145,8 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
         return ", ".join(f"{k} (x{n})" if n > 1 else k for k, n in d.items())
 
     console.out(f"Project      {Path(args.project).resolve()}")
-    console.out(f"Model        {rec.model_name}")
+    arch = rec.runs[0].get("architecture") if rec.runs else None
+    console.out(f"Model        {rec.model_name}" + (f" ({arch})" if arch else ""))
     console.out(f"Views        {rec.n_views} ({sum(not s.pose_ok for s in stats)} failed poses)")
     console.out(f"Image sizes  {counted(sizes)}")
     console.out(f"Model sizes  {counted(model_sizes)}")
@@ -1268,6 +1271,20 @@ def _cmd_add(args: argparse.Namespace, console: _Console, progress: _Progress) -
     return EXIT_OK
 
 
+def _architecture_of(folder: Path | None) -> str | None:
+    """Depths and widths from a local model folder's config.json (no torch), or None."""
+    if folder is None:
+        return None
+    from fast3r_core.errors import ConfigError
+    from fast3r_core.model.config import Fast3RConfig
+
+    try:
+        return Fast3RConfig.from_json(Path(folder) / "config.json").describe()
+    except ConfigError as exc:
+        log.warning("Cannot read the config of %s: %s", folder, exc)
+        return None
+
+
 def _cmd_models(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
     """``fast3r models``: the registry with size, licence, local state and folder."""
     from fast3r_core import weights
@@ -1293,6 +1310,7 @@ def _cmd_models(args: argparse.Namespace, console: _Console, progress: _Progress
                 "path": st.local_path,
                 "repo_id": info.repo_id,
                 "description": info.description,
+                "architecture": _architecture_of(st.local_path),
             }
         )
     if console.json_mode:
@@ -1308,6 +1326,9 @@ def _cmd_models(args: argparse.Namespace, console: _Console, progress: _Progress
     for row in table:
         cells = [row[i].ljust(widths[i]) for i in range(4)]
         console.out("  ".join([*cells, row[4]]))
+        arch = next((r["architecture"] for r in rows if r["name"] == row[0]), None)
+        if arch:
+            console.out(f"  {arch}")
     console.out(f"Cache folder: {weights.models_cache_dir()}")
     return EXIT_OK
 

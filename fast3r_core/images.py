@@ -28,8 +28,9 @@ import logging
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, TypeAlias
@@ -77,9 +78,18 @@ BASE_IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".we
 HEIF_EXTENSIONS: frozenset[str] = frozenset({".heic", ".heif"})
 VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v"})
 
+#: Images up to this many pixels (100 MP: every phone and DSLR photo) are decoded whole and resized
+#: once, exactly as the published pipeline does. Beyond it a JPEG is decoded at a reduced DCT scale
+#: (Pillow's draft mode) before the resize: close, but not the published pixels, and logged so.
+#: Other formats are always decoded whole. (Pillow refuses images above 2 x ``Image.MAX_IMAGE_PIXELS``,
+#: ~179 MP, as decompression bombs; such files are skipped with that reason.)
+FULL_DECODE_MAX_PIXELS = 100_000_000
 #: Draft-mode JPEG decoding keeps at least this many times the resize target per side, so that the
 #: LANCZOS downscale still sees enough source pixels (measured: mean |diff| < 1 grey level).
 DRAFT_OVERSAMPLE = 2
+#: Bytes of full-resolution decodes that may be in memory at once over all decoding threads; a single
+#: image larger than this is decoded alone. 12 MP photos take ~0.14 GB each, so up to 7 run at once.
+DECODE_BUDGET_BYTES = 1 << 30
 #: Above this many files, decode in a thread pool (Pillow releases the GIL while decoding/resizing).
 PARALLEL_THRESHOLD = 4
 #: Refuse resize targets above this many pixels (224 rule on a needle-thin image would explode).
@@ -102,6 +112,35 @@ _ORIENTATION_TRANSPOSE: dict[int, Image.Transpose] = {
 
 _heif_lock = threading.Lock()
 _heif_state: bool | None = None
+
+
+class _ByteBudget:
+    """A byte count that threads reserve before a large allocation and release after it.
+
+    ``hold(n)`` waits until ``n`` more bytes fit under ``limit``; a request is always granted when
+    nothing else is held, so an image larger than the whole budget is decoded alone, never refused.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = int(limit)
+        self.in_use = 0
+        self._cond = threading.Condition()
+
+    @contextmanager
+    def hold(self, nbytes: int) -> Iterator[None]:
+        with self._cond:
+            while self.in_use and self.in_use + nbytes > self.limit:
+                self._cond.wait()
+            self.in_use += nbytes
+        try:
+            yield
+        finally:
+            with self._cond:
+                self.in_use -= nbytes
+                self._cond.notify_all()
+
+
+_DECODE_BUDGET = _ByteBudget(DECODE_BUDGET_BYTES)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -407,36 +446,50 @@ def _exif_orientation(img: Image.Image) -> int:
     return value if value in _ORIENTATION_TRANSPOSE else 1
 
 
-def _to_rgb8(img: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit RGB.
+def _to_rgb8(img: Image.Image, path: Path) -> Image.Image:
+    """Convert any Pillow mode to 8-bit RGB with ``convert("RGB")``, as the published loader does.
 
-    Greyscale/palette/RGBA/CMYK/YCbCr use Pillow's ``convert("RGB")`` like the published code
-    (alpha is dropped, not composited). 16/32-bit integer greyscale is scaled from the 16-bit
-    range (``v / 257``; Pillow's own conversion would clip at 255); float images in [0, 1] are
-    scaled by 255, other float images are clipped to [0, 255].
+    That is Pillow's own rule for every mode: alpha is dropped (not composited), CMYK uses Pillow's
+    conversion, and 16/32-bit integer or float pixels are clipped to 0..255 (a 16-bit image whose
+    values exceed 255 mostly turns white: it is logged, since it is the published behaviour).
     """
     if img.mode == "RGB":
         return img
-    if img.mode.startswith("I"):
-        a = np.asarray(img).astype(np.float64)
-        a8 = np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(a8).convert("RGB")
-    if img.mode == "F":
-        a = np.nan_to_num(np.asarray(img, dtype=np.float64))
-        if a.size and a.min() >= 0.0 and a.max() <= 1.0:
-            a = a * 255.0
-        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8)).convert("RGB")
+    if img.mode.startswith("I") or img.mode == "F":
+        high = img.getextrema()[1]
+        if isinstance(high, (int, float)) and high > 255:
+            logger.warning(
+                "%s: %s pixels above 255 (max %s) are clipped to 255 by the RGB conversion, as in the "
+                "published loader; save the image as 8-bit to keep its contrast",
+                path,
+                img.mode,
+                high,
+            )
     return img.convert("RGB")
+
+
+def _full_decode_bytes(mode: str, width: int, height: int) -> int:
+    """Bytes a full decode of that image holds at its peak: the decoded pixels (Pillow stores 1, 2 or
+    4 bytes per pixel) plus an upright 8-bit RGB copy (4 bytes per pixel) and a transposed one."""
+    if mode in ("1", "L", "P"):
+        decoded = 1
+    elif mode.startswith("I;16"):
+        decoded = 2
+    else:
+        decoded = 4
+    return width * height * (decoded + 8)
 
 
 def _decode(
     path: Path, size: int, *, square_ok: bool = False, draft: bool = True
-) -> tuple[Image.Image, ResizeCrop]:
-    """Open ``path``, orient it upright and convert to RGB; return it with its resize geometry.
+) -> tuple[np.ndarray, ResizeCrop]:
+    """Open ``path``, orient it upright, convert to RGB, resize once and centre-crop (spec section 5).
 
-    The returned image may be smaller than ``geometry.original_size`` when JPEG draft mode was
-    used (DCT-domain downscale by 2, 4 or 8, never below ``DRAFT_OVERSAMPLE`` x the resize target).
-    Exceptions from Pillow propagate (the caller turns them into a skip reason).
+    Returns the model image ``(H, W, 3)`` uint8 and its geometry. Images up to
+    :data:`FULL_DECODE_MAX_PIXELS` are decoded whole, holding their bytes of the shared decode budget
+    (:data:`DECODE_BUDGET_BYTES`) until the resize is done. A larger JPEG (with ``draft``) is decoded
+    at a reduced DCT scale (never below ``DRAFT_OVERSAMPLE`` x the resize target) and logged as
+    approximate. Exceptions from Pillow propagate (the caller turns them into a skip reason).
     """
     if path.suffix.lower() in HEIF_EXTENSIONS:
         heif_supported()
@@ -446,22 +499,34 @@ def _decode(
         # Header size, before any draft: orientations 5-8 swap width and height.
         width, height = (raw_h, raw_w) if orientation >= 5 else (raw_w, raw_h)
         geometry = resize_crop_geometry(width, height, size, square_ok=square_ok)
-        if draft and im.format in ("JPEG", "MPO"):  # MPO: camera JPEGs with extra pictures
+        need = _full_decode_bytes(im.mode, raw_w, raw_h)
+        # MPO: camera JPEGs with extra pictures
+        if draft and raw_w * raw_h > FULL_DECODE_MAX_PIXELS and im.format in ("JPEG", "MPO"):
             scale = geometry.resized_size[0] / width  # same factor for both axes
             request = (
                 max(1, math.ceil(DRAFT_OVERSAMPLE * raw_w * scale)),
                 max(1, math.ceil(DRAFT_OVERSAMPLE * raw_h * scale)),
             )
-            if request[0] < raw_w and request[1] < raw_h:
-                im.draft("RGB", request)
-        im.load()
-        out = im
-        if orientation != 1:
-            out = out.transpose(_ORIENTATION_TRANSPOSE[orientation])
-        out = _to_rgb8(out)
-        if out is im:
-            out = im.copy()  # detach from the file before it is closed
-    return out, geometry
+            if request[0] < raw_w and request[1] < raw_h and im.draft("RGB", request) is not None:
+                logger.warning(
+                    "%s: %.0f MP is above the %.0f MP full-decode bound: decoded at %dx%d (JPEG draft "
+                    "mode), so its pixels are approximate (not exactly the published preprocessing)",
+                    path,
+                    raw_w * raw_h / 1e6,
+                    FULL_DECODE_MAX_PIXELS / 1e6,
+                    *im.size,
+                )
+                need = _full_decode_bytes(im.mode, *im.size)
+        with _DECODE_BUDGET.hold(need):
+            im.load()
+            out: Image.Image = im
+            if orientation != 1:
+                out = out.transpose(_ORIENTATION_TRANSPOSE[orientation])
+            out = _to_rgb8(out, path)
+            if out.size != geometry.resized_size:
+                out = out.resize(geometry.resized_size, geometry.resample)
+            rgb = np.array(out.crop(geometry.crop_box), dtype=np.uint8)
+    return rgb, geometry
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -500,8 +565,9 @@ def load_image(
     name : str, optional
         Display name; defaults to the file name.
     draft : bool
-        Let large JPEGs decode at a reduced scale (2x the resize target or more); False forces a
-        full-resolution decode, as the published code does.
+        Let JPEGs above :data:`FULL_DECODE_MAX_PIXELS` decode at a reduced scale (2x the resize target
+        or more; approximate, logged). False decodes every image whole, as the published code does;
+        images up to the bound are always decoded whole.
 
     Returns
     -------
@@ -517,10 +583,7 @@ def load_image(
     if not p.exists():
         raise InputError(f"No such file: {p}")
     try:
-        img, geometry = _decode(p, size, square_ok=square_ok, draft=draft)
-        if img.size != geometry.resized_size:
-            img = img.resize(geometry.resized_size, geometry.resample)
-        rgb = np.array(img.crop(geometry.crop_box), dtype=np.uint8)
+        rgb, geometry = _decode(p, size, square_ok=square_ok, draft=draft)
     except InputError as exc:
         raise InputError(f"{p}: {exc}") from exc
     except Exception as exc:  # decoders raise many types on bad data; all mean "unreadable file"

@@ -68,9 +68,10 @@ def _param_count(cfg: Fast3RConfig) -> int:
         + 2 * d.embed_dim
     )
     d0, d1, d2, d3 = h.dpt_layer_dims
-    f, last, c = h.dpt_feature_dim, h.dpt_last_dim, d.embed_dim
-    post = (c * d0 + d0 + d0 * d0 * 16 + d0) + (c * d1 + d1 + d1 * d1 * 4 + d1) + (c * d2 + d2)
-    post += c * d3 + d3 + d3 * d3 * 9 + d3
+    f, last = h.dpt_feature_dim, h.dpt_last_dim
+    c0, c1, c2, c3 = cfg.hook_dims  # hook 0 reads the encoder width, hooks 1-3 the decoder width
+    post = (c0 * d0 + d0 + d0 * d0 * 16 + d0) + (c1 * d1 + d1 + d1 * d1 * 4 + d1) + (c2 * d2 + d2)
+    post += c3 * d3 + d3 + d3 * d3 * 9 + d3
     scratch = 9 * f * (d0 + d1 + d2 + d3) + 4 * (4 * (9 * f * f + f) + f * f + f)
     head = 9 * f * last + last + 9 * last * last + last + last * 4 + 4
     return enc + dec + 2 * (post + scratch + head)
@@ -130,12 +131,14 @@ def estimate_peak_memory(
     carried = total_tok * c_e * b  # encoder tokens of all views
     encoder = enc_chunk * max_tok * per_tok_e + carried
     # fusion: the running x plus 4 kept hooks plus one block's temporaries, over all tokens
-    fusion = total_tok * (per_tok_d + 4 * c_d * b) + carried
+    # (hook 0 is at the encoder width, the other three at the decoder width)
+    hook_width = sum(cfg.hook_dims)
+    fusion = total_tok * (per_tok_d + hook_width * b) + carried
     # heads: DPT features at 1/2 resolution (feature dim channels, ~8 alive at once incl. the
     # upsampled refinenet1 input) and the 128-channel full-resolution head (3 alive), per view
     f, last = cfg.head_args.dpt_feature_dim, cfg.head_args.dpt_last_dim
     per_view_head = (8 * f * (max_px // 4) + 3 * last * max_px) * b
-    hooks_kept = total_tok * 4 * c_d * b
+    hooks_kept = total_tok * hook_width * b
     heads = hd_chunk * per_view_head + hooks_kept
     outputs = sum(h * w for h, w in view_shapes) * 8 * 4  # 2 x (xyz + conf) float32 on the host
     weights = _param_count(cfg) * weight_bytes_per_el

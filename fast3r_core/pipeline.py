@@ -222,6 +222,12 @@ def _poses(
     return est, aligned, k_orig
 
 
+def _architecture(model: Fast3R) -> str:
+    """The model's depths and widths for the run record (``fast3r info``); "" for stand-ins."""
+    config = getattr(model, "config", None)
+    return config.describe() if hasattr(config, "describe") else ""
+
+
 def reconstruct(
     inputs: PathInput | Sequence[ViewInput],
     model: Fast3R,
@@ -298,6 +304,7 @@ def reconstruct(
         "views": list(range(len(views))),
         "kind": "reconstruct",
         "model": name,
+        "architecture": _architecture(model),
         **plan.to_json(),
         "alignment": alignment,
     }
@@ -537,6 +544,7 @@ def add_views(
         "views": list(range(n0, n0 + len(views))),
         "kind": "add",
         "model": model_name if model_name is not None else getattr(model, "name", ""),
+        "architecture": _architecture(model),
         **plan.to_json(),
         "anchors": list(anchor_ids),
         "alignment": res.alignment_json(),

@@ -19,6 +19,7 @@ them.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import os
@@ -688,6 +689,9 @@ class _Reader:
         self._handle: Any = None
         self._tensors: dict[str, Any] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
+        # safetensors: key -> (dtype name, absolute byte offset, byte length) of its data in the file
+        self._spans: dict[str, tuple[str, int, int]] = {}
+        self._file: Any = None
         if path.suffix.lower() == ".safetensors":
             self._open_safetensors()
         else:
@@ -700,6 +704,7 @@ class _Reader:
             # header only: tensors are read one at a time later, so the peak memory stays ~1 model
             self._handle = safe_open(str(self.path), framework="pt", device="cpu")
             self.shapes = {k: tuple(self._handle.get_slice(k).get_shape()) for k in self._handle.keys()}
+            self._spans = _safetensors_spans(self.path)
         except OSError as exc:
             raise CheckpointError(f"Cannot read {self.path}: {exc.strerror or exc}") from exc
         except Exception as exc:  # SafetensorError: bad header, file shorter than the header says
@@ -746,9 +751,107 @@ class _Reader:
                 raise _damaged(self.path, exc) from exc
         return self._tensors[key]
 
+    def read_into(self, key: str, target: torch.Tensor) -> None:
+        """Copy the tensor ``key`` into ``target`` (same shape; any dtype and device).
+
+        safetensors: the bytes are read with plain file reads straight into ``target``'s memory when
+        it is a contiguous CPU tensor of the stored dtype, else into a temporary of this one tensor
+        (then cast/moved by ``copy_``). Nothing is memory-mapped, so the file's pages stay in the
+        page cache and the process holds the weights once (not the model plus the mapped file).
+        """
+        import torch
+
+        span = self._spans.get(key)
+        if span is None:  # .pth (already loaded or memory-mapped by torch.load) or unknown dtype
+            target.copy_(self.get(key))
+            return
+        dtype_name, offset, nbytes = span
+        dtype = _ST_DTYPES[dtype_name]
+        direct = (
+            target.device.type == "cpu"
+            and target.dtype == dtype
+            and target.is_contiguous()
+            and target.numel() * target.element_size() == nbytes
+        )
+        dest = target if direct else torch.empty(tuple(target.shape), dtype=dtype)
+        if dest.numel() * dest.element_size() != nbytes:
+            raise _damaged(self.path, ValueError(f"{key}: {nbytes} bytes for shape {list(target.shape)}"))
+        if nbytes:
+            buf = memoryview((ctypes.c_char * nbytes).from_address(dest.data_ptr())).cast("B")
+            if self._file is None:
+                self._file = open(self.path, "rb", buffering=0)  # closed in close()
+            try:
+                self._file.seek(offset)
+                done = 0
+                while done < nbytes:
+                    n = self._file.readinto(buf[done:])
+                    if not n:
+                        raise EOFError(f"the file ends inside tensor {key}")
+                    done += n
+            except OSError as exc:
+                raise CheckpointError(f"Cannot read {self.path}: {exc.strerror or exc}") from exc
+            except EOFError as exc:
+                raise _damaged(self.path, exc) from exc
+        if not direct:
+            target.copy_(dest)  # casts fp16/bf16 to the model dtype, moves to the model device
+
     def close(self) -> None:
         self._handle = None
         self._tensors = {}
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+_ST_DTYPES_NAMES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+}
+
+
+class _LazyDtypes(dict):  # type: ignore[type-arg]
+    """safetensors dtype name -> torch dtype, resolved on first use (no torch at import)."""
+
+    def __missing__(self, name: str) -> Any:
+        import torch
+
+        value = getattr(torch, _ST_DTYPES_NAMES[name])
+        self[name] = value
+        return value
+
+
+_ST_DTYPES: dict[str, Any] = _LazyDtypes()
+
+
+def _safetensors_spans(path: Path) -> dict[str, tuple[str, int, int]]:
+    """Where each tensor's bytes are in a safetensors file: key -> (dtype, absolute offset, length).
+
+    The format: an 8-byte little-endian header length N, N bytes of JSON (``{key: {"dtype", "shape",
+    "data_offsets": [begin, end]}}``, offsets relative to the end of the header), then the data.
+    Tensors of a dtype we do not read directly are left out (they go through safetensors).
+    """
+    import json
+    import struct
+
+    with open(path, "rb") as f:
+        (n,) = struct.unpack("<Q", f.read(8))
+        header = json.loads(f.read(n))
+    start = 8 + n
+    spans = {}
+    for key, entry in header.items():
+        if key == "__metadata__" or entry.get("dtype") not in _ST_DTYPES_NAMES:
+            continue
+        begin, end = entry["data_offsets"]
+        spans[key] = (entry["dtype"], start + int(begin), int(end) - int(begin))
+    return spans
 
 
 def _first(items: list[str], n: int = 5) -> str:
@@ -924,13 +1027,16 @@ def load_model(
 
     config = Fast3RConfig.from_json(config_path)
     reader = _Reader(weights_path)  # reads and checks the header before the (slow) model build
+    no_memory = InsufficientMemoryError(
+        f"Not enough memory on {torch_device} for the model {weights_path}: use another device "
+        "(--device cpu) or half precision"
+    )
     try:
         try:
-            # built on the meta device: no time spent on a random init that the weights overwrite
+            # built on the meta device: no time and no memory spent on a random init that the weights
+            # overwrite; the parameters get memory (uninitialised) on the target device only below
             with torch.device("meta"):
                 model = Fast3R(config)
-            model = model.to_empty(device="cpu")
-            model.reset_buffers()
         except ValueError as exc:  # a combination of values the config validation does not cover
             raise ConfigError(f"Cannot build a model from {config_path}: {exc}") from exc
         if torch_dtype is not None:
@@ -938,20 +1044,25 @@ def load_model(
         targets = model.state_dict()
         mapping = _normalise_keys(list(reader.shapes), set(targets))
         _check_keys(reader, mapping, {k: tuple(v.shape) for k, v in targets.items()}, config_path)
+        try:
+            model = model.to_empty(device=torch_device)
+        except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError
+            raise no_memory from exc
+        model.reset_buffers()
+        targets = model.state_dict()
         with torch.no_grad():
             for i, (key, target) in enumerate(targets.items()):
                 check_cancel(cancel)
-                target.copy_(reader.get(mapping[key]))  # copy_ casts fp16/bf16 to the model dtype
+                # each tensor is read from the file straight into its parameter: the process holds the
+                # weights once while loading (no second copy, no mapped file pages)
+                reader.read_into(mapping[key], target)
                 report(progress, "load", i + 1, len(targets), weights_path.name)
     finally:
         reader.close()
     try:
         model = model.to(torch_device).eval()
     except torch.cuda.OutOfMemoryError as exc:  # = torch.OutOfMemoryError
-        raise InsufficientMemoryError(
-            f"Not enough memory on {torch_device} for the model {weights_path}: use another device "
-            "(--device cpu) or half precision"
-        ) from exc
+        raise no_memory from exc
     model.name = _display_name(source, path)
     log.info("Loaded %s (%s) on %s", weights_path, model.__class__.__name__, torch_device)
     return model

@@ -149,6 +149,24 @@ class Fast3RConfig:
         n = self.decoder_args.depth
         return (0, n * 2 // 4, n * 3 // 4, n)
 
+    @property
+    def hook_dims(self) -> tuple[int, int, int, int]:
+        """Channels of the four hooked maps the DPT heads read (fast3r-spec section 4).
+
+        Hook 0 is the encoder output before ``decoder_embed`` (encoder width); hooks 1-3 are fusion
+        decoder layers (decoder width). The published training config has (1024, 768, 768, 768).
+        """
+        c_dec = self.decoder_args.embed_dim
+        return (self.encoder_args.embed_dim, c_dec, c_dec, c_dec)
+
+    def describe(self) -> str:
+        """One line for people: depths, widths and heads of the encoder and the fusion decoder."""
+        e, d = self.encoder_args, self.decoder_args
+        return (
+            f"encoder {e.depth}x{e.embed_dim} ({e.num_heads} heads), "
+            f"decoder {d.depth}x{d.embed_dim} ({d.num_heads} heads), patch {e.patch_size}"
+        )
+
     # -- (de)serialisation -------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Fast3RConfig:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -68,15 +70,18 @@ class _DPT(nn.Module):
     transposed convolutions and bilinear upsampling then work on NHWC without reordering per layer.
     """
 
-    def __init__(self, in_dim: int, layer_dims: list[int], feat: int, last: int, out_ch: int) -> None:
+    def __init__(
+        self, in_dims: Sequence[int], layer_dims: list[int], feat: int, last: int, out_ch: int
+    ) -> None:
         super().__init__()
         d0, d1, d2, d3 = layer_dims
+        c0, c1, c2, c3 = in_dims
         self.act_postprocess = nn.ModuleList(
             [
-                nn.Sequential(nn.Conv2d(in_dim, d0, 1), nn.ConvTranspose2d(d0, d0, 4, stride=4)),
-                nn.Sequential(nn.Conv2d(in_dim, d1, 1), nn.ConvTranspose2d(d1, d1, 2, stride=2)),
-                nn.Sequential(nn.Conv2d(in_dim, d2, 1)),
-                nn.Sequential(nn.Conv2d(in_dim, d3, 1), nn.Conv2d(d3, d3, 3, stride=2, padding=1)),
+                nn.Sequential(nn.Conv2d(c0, d0, 1), nn.ConvTranspose2d(d0, d0, 4, stride=4)),
+                nn.Sequential(nn.Conv2d(c1, d1, 1), nn.ConvTranspose2d(d1, d1, 2, stride=2)),
+                nn.Sequential(nn.Conv2d(c2, d2, 1)),
+                nn.Sequential(nn.Conv2d(c3, d3, 1), nn.Conv2d(d3, d3, 3, stride=2, padding=1)),
             ]
         )
         self.scratch = _Scratch(layer_dims, feat)
@@ -113,11 +118,21 @@ class _DPT(nn.Module):
 
 
 class DPTHead(nn.Module):
-    """Pointmap head: 4 token maps (B', T, C) -> raw (B', 4, H, W) with H = p*h, W = p*w."""
+    """Pointmap head: 4 token maps (B', T, C_k) -> raw (B', 4, H, W) with H = p*h, W = p*w.
 
-    def __init__(self, in_dim: int, layer_dims: list[int], feat: int = 256, last: int = 128) -> None:
+    ``in_dim`` is the channel count C_k of each hooked map: one int for all four, or four ints. In
+    Fast3R hook 0 is the encoder output (encoder width) and hooks 1-3 are fusion-decoder layers
+    (decoder width), so a model whose widths differ has ``(C_enc, C_dec, C_dec, C_dec)``.
+    """
+
+    def __init__(
+        self, in_dim: int | Sequence[int], layer_dims: list[int], feat: int = 256, last: int = 128
+    ) -> None:
         super().__init__()
-        self.dpt = _DPT(in_dim, layer_dims, feat, last, out_ch=4)
+        in_dims = (in_dim,) * 4 if isinstance(in_dim, int) else tuple(in_dim)
+        if len(in_dims) != 4:
+            raise ValueError(f"in_dim must be one int or 4 ints (one per hook), got {in_dim!r}")
+        self.dpt = _DPT(in_dims, layer_dims, feat, last, out_ch=4)
 
     def forward(self, hooks: list[torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
         return self.dpt(hooks, grid)

@@ -64,18 +64,15 @@ class Fast3R(nn.Module):
         self.decoder = FusionDecoder(c.decoder_args, c.hooks)
         h = c.head_args
         dims = list(h.dpt_layer_dims)
-        self.downstream_head = DPTHead(c.decoder_args.embed_dim, dims, h.dpt_feature_dim, h.dpt_last_dim)
-        self.downstream_head_local = DPTHead(
-            c.decoder_args.embed_dim, dims, h.dpt_feature_dim, h.dpt_last_dim
-        )
-        # hook 0 is the encoder output, fed to heads built for the decoder width
-        if c.encoder_args.embed_dim != c.decoder_args.embed_dim:
-            raise ValueError("encoder and decoder widths must match (DPT hook 0 reads encoder tokens)")
+        # hook 0 is the encoder output (encoder width), hooks 1-3 are decoder layers (decoder width)
+        hook_dims = c.hook_dims
+        self.downstream_head = DPTHead(hook_dims, dims, h.dpt_feature_dim, h.dpt_last_dim)
+        self.downstream_head_local = DPTHead(hook_dims, dims, h.dpt_feature_dim, h.dpt_last_dim)
 
     def reset_buffers(self) -> None:
         """Recompute the non-persistent buffers (after ``to_empty`` from the meta device)."""
         emb = self.decoder.image_idx_emb
-        self.decoder.image_idx_emb = image_index_table(emb.shape[0], emb.shape[1]).to(emb.device)
+        self.decoder.image_idx_emb = image_index_table(emb.shape[0], emb.shape[1]).to(emb.device, emb.dtype)
 
     # -- stages ------------------------------------------------------------------------------------
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -84,14 +81,18 @@ class Fast3R(nn.Module):
         return tokens
 
     def fuse(self, tokens: Sequence[torch.Tensor], image_ids: torch.Tensor) -> list[torch.Tensor]:
-        """tokens: N tensors (B, T_v, C); image_ids (B, N) -> 4 hooked layers, each (B, sum T_v, C)."""
+        """tokens: N tensors (B, T_v, C_enc); image_ids (B, N) -> 4 hooked layers (B, sum T_v, C_k).
+
+        C_k is ``config.hook_dims[k]``: the encoder width for hook 0, the decoder width for the others.
+        """
         return self.decoder(list(tokens), image_ids)
 
     def heads(self, hooks: Sequence[torch.Tensor], true_shape: tuple[int, int]) -> dict[str, torch.Tensor]:
         """Run both heads on views of one size.
 
-        hooks: 4 tensors (n, T, C) of n views of size true_shape = (H, W). Returns float32
-        ``pts3d_in_other_view`` (n, H, W, 3), ``conf`` (n, H, W), ``pts3d_local``, ``conf_local``.
+        hooks: 4 tensors (n, T, C_k) of n views of size true_shape = (H, W), C_k = ``config.hook_dims[k]``.
+        Returns float32 ``pts3d_in_other_view`` (n, H, W, 3), ``conf`` (n, H, W), ``pts3d_local``,
+        ``conf_local``.
         """
         H, W = true_shape
         grid = (H // self.patch_size, W // self.patch_size)

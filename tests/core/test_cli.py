@@ -295,12 +295,15 @@ def test_info_text_and_json(run: dict, capsys: pytest.CaptureFixture[str]) -> No
     assert f"Views        {N_VIEWS}" in out
     assert "128x96 (x4)" in out and "224x224 (x4)" in out
     assert "view_03.png" in out and "mean confidence" in out
+    # the widths of the model that made the project (tests/tiny.py: encoder 2x128, decoder 4x128)
+    assert "(encoder 2x128 (2 heads), decoder 4x128 (2 heads)" in out
 
     code, out, _ = _main(capsys, "info", project, "--json")
     assert code == 0
     info = json.loads(out)
     assert info["views"] == N_VIEWS and info["points"] == N_VIEWS * 224 * 224
     assert info["options"]["size"] == 224
+    assert info["architecture"].startswith("encoder 2x128 (2 heads), decoder 4x128")
     assert len(info["per_view"]) == N_VIEWS
     assert all(v["mean_confidence"] > 1.0 for v in info["per_view"])  # the model's confidence is > 1
     assert "inference" not in info["timings"] and "model" in info["timings"]
@@ -322,6 +325,29 @@ def test_models_lists_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert models["fast3r-vitl-512"]["cached"] is False
     assert models["fast3r-vitl-512"]["requires_license_acceptance"] is True
     assert models["fast3r-vitl-512"]["size_bytes"] > 2e9
+    assert models["fast3r-vitl-512"]["architecture"] is None  # not downloaded: no config to read
+
+
+def test_models_shows_the_widths_of_local_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cached model whose encoder and decoder widths differ (the published training config)."""
+    from fast3r_core import weights
+    from fast3r_core.model import DecoderArgs, Fast3RConfig
+
+    folder = tmp_path / "cache" / "models" / "fast3r-vitl-512"
+    folder.mkdir(parents=True)
+    cfg = Fast3RConfig(decoder_args=DecoderArgs(embed_dim=768, num_heads=12, depth=12))
+    cfg.to_json(folder / "config.json")
+    (folder / "model.safetensors").write_bytes(b"x")  # only the listing is tested
+    code, out, err = _main(capsys, "models")
+    assert code == 0, err
+    assert "encoder 24x1024 (16 heads), decoder 12x768 (12 heads)" in out
+    code, out, _ = _main(capsys, "--json", "models")
+    models = {m["name"]: m for m in json.loads(out)["models"]}
+    assert models["fast3r-vitl-512"]["architecture"].startswith("encoder 24x1024 (16 heads), decoder 12x768")
+    assert models["demo"]["architecture"].startswith("encoder ")
+    assert weights.is_cached("fast3r-vitl-512", tmp_path / "cache" / "models")
 
 
 def test_download_refuses_without_license(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -21,7 +22,7 @@ PARITY = Path(__file__).resolve().parents[1] / "data" / "parity"
 KEYS = ("pts3d_in_other_view", "conf", "pts3d_local", "conf_local")
 
 
-@pytest.fixture(scope="module", params=["model_small", "model_small_mixed"])
+@pytest.fixture(scope="module", params=["model_small", "model_small_mixed", "model_small_widths"])
 def case(request, tmp_path_factory):
     name = request.param
     folder = write_model_folder(PARITY / name, tmp_path_factory.mktemp(name))
@@ -56,7 +57,9 @@ def test_intermediate_layers_match(case):
         _assert_close(tokens[0][0].numpy(), data["debug.encoder_out.view0"], "encoder view0")
         hooks = model.fuse(tokens, torch.from_numpy(data["image_ids"])[None])
     assert model.config.hooks == (0, 5, 7, 10)
-    for k, h in zip(model.config.hooks, hooks, strict=True):
+    widths = (model.config.encoder_args.embed_dim,) + (model.config.decoder_args.embed_dim,) * 3
+    for k, h, width in zip(model.config.hooks, hooks, widths, strict=True):
+        assert h.shape[-1] == width  # hook 0: encoder width; the others: decoder width
         _assert_close(h[0].numpy(), data[f"debug.decoder_layer{k}"], f"decoder layer {k}")
 
 
@@ -195,3 +198,108 @@ def test_bf16_autocast_runs_and_stays_close(case):
     assert outs[0]["pts3d_local"].dtype == np.float32
     rel = np.abs(outs[0]["pts3d_local"] - ref).mean() / np.abs(ref).mean()
     assert 0 < rel < 0.05
+
+
+def _vitl_keys() -> dict[str, tuple[int, ...]]:
+    keys_file = Path(__file__).resolve().parents[2] / "tests" / "data" / "fast3r-vitl512-keys.txt"
+    expected = {}
+    for line in keys_file.read_text().splitlines():
+        if line.startswith("#") or "alias-of" in line:
+            continue
+        name, rest = line.split(" ", 1)
+        expected[name] = tuple(int(x) for x in rest.split(")")[0].strip("(").split(",") if x.strip())
+    return expected
+
+
+def test_training_config_widths_build_the_published_keys():
+    """Encoder 1024 -> fusion decoder 768 (configs/model/fast3r.yaml: 12 blocks, 12 heads), on meta.
+
+    Expected shapes from the spec, not from our modules: the encoder and its keys are the released
+    ViT-L ones; ``decoder_embed`` is Linear 1024 -> 768; the decoder blocks are 768 wide (MLP 3072);
+    DPT hook 0 reads the encoder output (1024 channels), hooks 1-3 read decoder layers (768 channels).
+    """
+    from fast3r_core.model import DecoderArgs, Fast3R
+
+    vitl = _vitl_keys()
+    enc, dec = 1024, 768
+    expected = {k: s for k, s in vitl.items() if k.startswith("encoder.")}
+    expected["decoder.decoder_embed.weight"] = (dec, enc)
+    expected["decoder.decoder_embed.bias"] = (dec,)
+    for i in range(12):
+        b = f"decoder.dec_blocks.{i}."
+        for norm in ("norm1", "norm2"):
+            expected[b + norm + ".weight"] = expected[b + norm + ".bias"] = (dec,)
+        expected[b + "attn.qkv.weight"], expected[b + "attn.qkv.bias"] = (3 * dec, dec), (3 * dec,)
+        expected[b + "attn.proj.weight"], expected[b + "attn.proj.bias"] = (dec, dec), (dec,)
+        expected[b + "mlp.fc1.weight"], expected[b + "mlp.fc1.bias"] = (4 * dec, dec), (4 * dec,)
+        expected[b + "mlp.fc2.weight"], expected[b + "mlp.fc2.bias"] = (dec, 4 * dec), (dec,)
+    expected["decoder.dec_norm.weight"] = expected["decoder.dec_norm.bias"] = (dec,)
+    for k, s in vitl.items():
+        if k.startswith("downstream_head"):
+            hook = k.split("act_postprocess.")[1][0] if ".act_postprocess." in k else None
+            if hook in ("1", "2", "3") and k.endswith(".0.weight"):
+                s = (s[0], dec, *s[2:])  # 1x1 conv from the decoder width
+            expected[k] = s
+    cfg = Fast3RConfig(decoder_args=DecoderArgs(enc_embed_dim=enc, embed_dim=dec, num_heads=12, depth=12))
+    assert cfg.hooks == (0, 6, 9, 12)
+    with torch.device("meta"):
+        model = Fast3R(cfg)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == expected
+    n_params = sum(math.prod(s) for s in expected.values())
+    assert sum(p.numel() for p in model.parameters()) == n_params
+    # the memory estimate counts the same parameters (it is what the GUI shows before loading)
+    from fast3r_core.memory import estimate_peak_memory
+
+    assert estimate_peak_memory(cfg, [(384, 512)]).weights == 4 * n_params
+
+
+# -- a model whose encoder and decoder widths differ, through every path that reasons about widths -----
+@pytest.fixture(scope="module")
+def widths_model(tmp_path_factory):
+    folder = write_model_folder(PARITY / "model_small_widths", tmp_path_factory.mktemp("widths"))
+    model = fast3r_core.load_model(folder, device="cpu")
+    data = np.load(PARITY / "model_small_widths" / "case.npz")
+    images = [torch.from_numpy(data[f"input{i}"]) for i in range(3)]
+    return model, data, images
+
+
+def test_widths_model_memory_estimate_counts_hooks_at_their_widths(widths_model):
+    from fast3r_core.memory import estimate_peak_memory
+
+    model, _data, _images = widths_model
+    cfg = model.config
+    assert cfg.hook_dims == (192, 96, 96, 96)
+    est = estimate_peak_memory(cfg, [(64, 96)])
+    assert est.weights == 4 * sum(p.numel() for p in model.parameters())
+    # one more view of the same size keeps 24 more tokens in each hooked layer (at that layer's width)
+    one = estimate_peak_memory(cfg, [(64, 96)], head_chunk=1)
+    two = estimate_peak_memory(cfg, [(64, 96)] * 2, head_chunk=1)
+    assert two.heads - one.heads == 24 * (192 + 3 * 96) * 4
+
+
+def test_widths_model_int8_is_close_to_fp32(widths_model):
+    model, data, images = widths_model
+    ref = predict(model, images, data["image_ids"])
+    out = predict(model, images, data["image_ids"], options=InferenceOptions(precision="int8"))
+    for r, o in zip(ref, out, strict=True):
+        rel = np.linalg.norm(o["pts3d_local"] - r["pts3d_local"]) / np.linalg.norm(r["pts3d_local"])
+        assert rel < 0.1
+        assert (o["conf"] > 1).all()
+
+
+def test_widths_model_runs_in_several_passes(widths_model):
+    """A chunked run: 5 views in passes of 3 with view 0 as the anchor. The views of the first pass
+    keep the model's own outputs (only their global points are moved by the pass alignment)."""
+    from fast3r_core.chunking.runner import predict_passes
+
+    model, _data, images = widths_model
+    views = [*images, images[1].flip(-1), images[2].flip(-2)]
+    passes = [(0, 1, 2), (0, 3, 4)]
+    res = predict_passes(model, views, passes, anchors=[0], image_ids=[0, 7, 9, 11, 13])
+    assert sorted(res.preds) == [0, 1, 2, 3, 4]
+    for v in range(5):
+        assert res.preds[v]["pts3d_in_other_view"].shape == (64, 96, 3)
+    first = predict(model, images, [0, 7, 9])
+    for k in ("conf", "pts3d_local", "conf_local"):
+        np.testing.assert_allclose(res.preds[1][k], first[1][k], rtol=1e-5, atol=1e-5)
