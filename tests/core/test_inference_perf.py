@@ -112,10 +112,9 @@ def test_autocast_dtype(device, precision, expected):
     assert autocast_dtype(torch.device(device), precision) is expected
 
 
-@pytest.mark.parametrize("bf16_ok", [True, False])
-def test_auto_precision_on_cuda_prefers_bf16_when_supported(monkeypatch, bf16_ok):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16_ok)
-    expected = torch.bfloat16 if bf16_ok else torch.float16
+@pytest.mark.parametrize(("capability", "expected"), [((8, 6), torch.bfloat16), ((7, 0), torch.float16)])
+def test_auto_precision_on_cuda_prefers_bf16_from_ampere_on(monkeypatch, capability, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda *a, **k: capability)
     assert autocast_dtype(torch.device("cuda"), "auto") is expected
 
 
