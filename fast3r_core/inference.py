@@ -194,8 +194,6 @@ _OOM_MARKERS = (
     "cublas_status_alloc_failed",
     "cudnn_status_alloc_failed",
     "cusolver_status_alloc_failed",
-    "cufft_alloc_failed",
-    "cudnn_status_not_enough_workspace",
 )
 
 
