@@ -20,7 +20,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .chunking.plan import BUDGET_FRACTION
 from .errors import InputError, InsufficientMemoryError
 from .host_memory import release_free_memory, tune_allocator
 from .memory import MemoryEstimate, available_memory, estimate_peak_memory, plan_chunks
@@ -294,9 +293,11 @@ def _plan(
     amp: torch.dtype | None,
     opts: InferenceOptions,
 ) -> tuple[int, int]:
+    from .chunking.plan import BUDGET_FRACTION  # the pass planner's margin (fragmentation, workspaces)
+
     n = len(shapes)
     free = available_memory(device.type, device.index)
-    budget = int(free * BUDGET_FRACTION)  # the pass planner's margin (fragmentation, workspaces)
+    budget = int(free * BUDGET_FRACTION)
     bpe = 2 if amp is not None else 4
     wbytes = next(model.parameters()).element_size()
     enc, head = plan_chunks(
