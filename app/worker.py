@@ -318,7 +318,7 @@ class ReconstructionWorker(QObject):
     def _release_device_cache(self) -> None:
         """Give the GPU cache of the run back (after success, cancel and failure alike), so that the
         next run, and other programs, see it as free; nothing to do on the CPU or before torch loads."""
-        if self._model is None or not self._device or self._device == "cpu" or "torch" not in sys.modules:
+        if not self._device or self._device == "cpu" or "torch" not in sys.modules:
             return
         try:
             from fast3r_core.inference import release_device_cache
