@@ -7,9 +7,9 @@
    ``torch.mps.driver_allocated_memory`` (MPS, a high-water mark sampled at the boundaries only).
    Pass: every measured peak <= its estimate.
 2. ``attention`` (CUDA): a ``torch.profiler`` trace of a fusion-sized forward; lists the attention
-   kernels that ran (flash: ``flash``/``fmha`` in the name; memory-efficient: ``efficient``/``mem_eff``;
+   kernels that ran (flash: ``flash`` in the name; memory-efficient: ``fmha``/``efficient``;
    math: ``bmm`` + ``softmax``) and the host synchronisations (``cudaStreamSynchronize``,
-   ``cudaEventSynchronize``, ``cudaDeviceSynchronize``) per stage; writes a Chrome trace.
+   ``cudaEventSynchronize``, ``cudaDeviceSynchronize``) of the run; writes a Chrome trace.
    Pass: flash (bf16/fp16) and no math-path softmax; one event wait per chunk.
 3. ``accuracy``: bf16 and fp16 against fp32 on a sample scene (``resources/samples/room``, 8 views):
    relative error of the global points and of the confidence, and the camera-centre difference.
@@ -166,7 +166,9 @@ def check_attention(args: argparse.Namespace, device: torch.device, model: Fast3
         for evt in prof.key_averages():
             names[evt.key] = names.get(evt.key, 0) + evt.count
         kernels = {
-            k: v for k, v in names.items() if any(s in k.lower() for s in ("flash", "fmha", "efficient"))
+            k: v
+            for k, v in names.items()
+            if any(s in k.lower() for s in ("flash", "fmha", "efficient", "attention"))
         }
         math_path = {k: v for k, v in names.items() if "softmax" in k.lower()}
         syncs = {k: v for k, v in names.items() if "synchronize" in k.lower()}
