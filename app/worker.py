@@ -315,10 +315,28 @@ class ReconstructionWorker(QObject):
         self._device = str(device)
         return time.perf_counter() - t0
 
+    def _release_device_cache(self) -> None:
+        """Give the GPU cache of the run back (after success, cancel and failure alike), so that the
+        next run, and other programs, see it as free; nothing to do on the CPU or before torch loads."""
+        if not self._device or self._device == "cpu" or "torch" not in sys.modules:
+            return
+        try:
+            from fast3r_core.inference import release_device_cache
+
+            release_device_cache(self._device)
+        except Exception:  # never turn a finished run into a failure
+            log.warning("releasing the %s cache failed", self._device, exc_info=True)
+
     # -- slots ----------------------------------------------------------------------------------------
     @Slot(object)
     def run(self, req: RunRequest) -> None:
         """Load the model if needed and reconstruct ``req.inputs``; answers with one signal."""
+        try:
+            self._run_job(req)
+        finally:  # after the job's except blocks: no traceback holds the run's tensors any more
+            self._release_device_cache()
+
+    def _run_job(self, req: RunRequest) -> None:
         try:
             if req.cancel.is_set():
                 raise Cancelled("Cancelled before the start")
@@ -362,9 +380,11 @@ class ReconstructionWorker(QObject):
                 log.exception("run %d failed", req.job_id)
             else:
                 log.warning("run %d failed: %s", req.job_id, info.message)
-            if info.kind in ("memory", "model"):
-                self._model = None  # free what we can, and retry a clean load next time
+            if info.kind == "model":
+                self._model = None  # retry a clean load next time
                 self._model_key = None
+            # a memory refusal keeps the model: the up-front check allocated nothing, and after an
+            # out-of-memory the engine has freed the run's tensors (the cache is released below)
             self.failed.emit(info)
             return
         log.info(

@@ -2,17 +2,19 @@
 
 Stages: encode (views in chunks, grouped by image size), fuse (one pass of the fusion decoder over the
 tokens of all views), heads (views in chunks, grouped by size). Only the four decoder layers the heads
-read are kept. On CUDA an out-of-memory error releases the cache and retries once with smaller chunks.
+read are kept. On out-of-memory in the encoder or the heads, the cache is released and the views not yet
+done go on in chunks half as large (the tokens and outputs already made are kept); fusion cannot be
+split, so out-of-memory there is an :class:`InsufficientMemoryError` at once.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
-import math
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +35,7 @@ __all__ = [
     "cpu_threads",
     "default_cpu_threads",
     "predict",
+    "release_device_cache",
     "resolve_image_ids",
 ]
 
@@ -48,7 +51,9 @@ class InferenceOptions:
     Attributes
     ----------
     precision : "auto" | "fp32" | "bf16" | "fp16" | "int8"
-        "auto": bf16 autocast on CUDA when supported, else fp16; fp16 on MPS; fp32 on the CPU.
+        "auto": bf16 autocast on CUDA GPUs of compute capability 8.0 and later (Ampere), fp16 on older
+        ones (whose flash / memory-efficient attention kernels do not take bf16); fp16 on MPS; fp32 on
+        the CPU.
         "int8": the fast CPU mode (CPU only): int8 dynamic quantisation of the transformer's linear
         layers, DPT heads in bf16 where the CPU has it (see :mod:`fast3r_core.quantize`).
     num_threads : CPU threads for torch during the run (None: all cores; the GUI passes cores - 1).
@@ -71,6 +76,8 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype | None:
     """The autocast dtype for ``precision`` on ``device``; None means no autocast (fp32 or int8).
 
+    ``device`` is the model's own device: on CUDA "auto" asks that GPU's compute capability (not the
+    current device's, nor ``torch.cuda.is_bf16_supported``, which counts emulated bf16 as support).
     Raises InputError for an unknown precision, and for "int8" on anything but the CPU.
     """
     if precision not in PRECISIONS:
@@ -84,10 +91,28 @@ def autocast_dtype(device: torch.device, precision: str = "auto") -> torch.dtype
     if precision == "fp16":
         return torch.float16
     if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if cuda_has_native_bf16(device) else torch.float16
     if device.type == "mps":
         return torch.float16
     return None  # CPU: fp32 is the faithful default
+
+
+def cuda_has_native_bf16(device: torch.device) -> bool:
+    """Whether the CUDA GPU ``device`` (index None: the current one) computes bf16 natively (sm >= 8.0).
+
+    Before Ampere (T4, V100, RTX 20xx) bf16 is emulated, and the flash and memory-efficient attention
+    kernels refuse it: attention would fall back to the math kernel and its T x T score matrix.
+    """
+    major, _minor = torch.cuda.get_device_capability(device)
+    return major >= 8
+
+
+def device_context(device: torch.device) -> contextlib.AbstractContextManager[object]:
+    """Make ``device`` the current CUDA device for the block (streams, events, pinned memory, dtype checks
+    then concern it, not GPU 0); a no-op context elsewhere."""
+    if device.type == "cuda":
+        return torch.cuda.device(device)
+    return contextlib.nullcontext()
 
 
 @contextlib.contextmanager
@@ -137,11 +162,13 @@ def _check_images(images: Sequence[torch.Tensor], patch: int) -> list[tuple[int,
     return shapes
 
 
-def _groups(shapes: Sequence[tuple[int, int]], chunk: int) -> list[list[int]]:
-    """View indices grouped by shape (first-seen order), each group split into chunks."""
+def _groups(
+    shapes: Sequence[tuple[int, int]], chunk: int, views: Sequence[int] | None = None
+) -> list[list[int]]:
+    """View indices (all, or ``views``) grouped by shape (first-seen order), each group split into chunks."""
     by_shape: dict[tuple[int, int], list[int]] = {}
-    for i, s in enumerate(shapes):
-        by_shape.setdefault(s, []).append(i)
+    for i in range(len(shapes)) if views is None else views:
+        by_shape.setdefault(shapes[i], []).append(i)
     out = []
     for idx in by_shape.values():
         out.extend(idx[k : k + chunk] for k in range(0, len(idx), chunk))
@@ -159,16 +186,81 @@ def _chunk_tokens(hook: torch.Tensor, chunk: list[int], offsets: list[int]) -> t
     return torch.cat([hook[:, offsets[i] : offsets[i + 1]] for i in chunk], dim=0)
 
 
+# What the GPU libraries say when they cannot allocate their workspace: a memory failure too, though
+# PyTorch raises it as a plain RuntimeError without "out of memory" in it.
+_OOM_MARKERS = (
+    "out of memory",
+    "cublas_status_alloc_failed",
+    "cudnn_status_alloc_failed",
+    "cusolver_status_alloc_failed",
+)
+
+
 def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    """An allocation failure: torch's OutOfMemoryError (CUDA, MPS), or cuBLAS / cuDNN unable to allocate."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return any(m in text for m in _OOM_MARKERS)
 
 
-def release_device_cache(device: torch.device) -> None:
-    """Return the CUDA / MPS caching allocator's free blocks to the device (nothing to do on the CPU)."""
+def _oom_reason(exc: BaseException) -> str:
+    """First line of an allocation failure, for the log and the user's message."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
+
+
+def release_device_cache(device: torch.device | str) -> None:
+    """Return the CUDA / MPS caching allocator's free blocks to the device (nothing to do on the CPU).
+
+    Call it where no traceback holds the tensors of a failed attempt (not inside an ``except`` block).
+    """
+    device = torch.device(device)
     if device.type == "cuda":
-        torch.cuda.empty_cache()
+        with torch.cuda.device(device):
+            torch.cuda.empty_cache()
     elif device.type == "mps":
         torch.mps.empty_cache()
+
+
+class _ChunkSync:
+    """Waits at a chunk boundary until the device has run the kernels queued so far.
+
+    CUDA and MPS only queue kernels: without a wait, encode and fuse would "finish" at once, progress
+    would jump and a Cancel would wait for the whole queue. One event is recorded after each chunk and
+    waited for, so progress reports work done and the cancel check comes at most a chunk late. On the
+    CPU it does nothing.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device_type = device.type
+
+    def wait(self) -> None:
+        if self.device_type == "cuda":
+            event = torch.cuda.Event()
+        elif self.device_type == "mps":
+            event = torch.mps.event.Event()
+        else:
+            return
+        event.record()
+        event.synchronize()
+
+
+def _pinned(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """``batch`` in page-locked memory when it is on the host and goes to CUDA (the copy is then
+    asynchronous); images already on the GPU are left alone (pin_memory would raise)."""
+    if device.type == "cuda" and batch.device.type == "cpu":
+        return batch.pin_memory()
+    return batch
+
+
+def _autocast(device: torch.device, amp: torch.dtype | None) -> contextlib.AbstractContextManager[object]:
+    """Autocast to ``amp`` on the device (None: none). The weight-cast cache is off: it would hold a
+    low-precision copy of every weight for the whole run (1.2 GiB for ViT-L) to save one cast per
+    layer and chunk, which costs little."""
+    if amp is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=amp, cache_enabled=False)
 
 
 def memory_estimate(
@@ -190,6 +282,7 @@ def memory_estimate(
         encoder_chunk=encoder_chunk,
         head_chunk=head_chunk,
         int8=int8,
+        device_type=device.type,
     )
 
 
@@ -200,11 +293,16 @@ def _plan(
     amp: torch.dtype | None,
     opts: InferenceOptions,
 ) -> tuple[int, int]:
+    from .chunking.plan import BUDGET_FRACTION  # the pass planner's margin (fragmentation, workspaces)
+
     n = len(shapes)
     free = available_memory(device.type, device.index)
+    budget = int(free * BUDGET_FRACTION)
     bpe = 2 if amp is not None else 4
     wbytes = next(model.parameters()).element_size()
-    enc, head = plan_chunks(model.config, shapes, free, bytes_per_el=bpe, weight_bytes_per_el=wbytes)
+    enc, head = plan_chunks(
+        model.config, shapes, budget, bytes_per_el=bpe, weight_bytes_per_el=wbytes, device_type=device.type
+    )
     if device.type == "cpu":
         # On the CPU large chunks bring no speed (a few thousand token rows already fill the GEMMs)
         # but cost memory: ~4k tokens per encoder chunk, ~200k pixels per head chunk.
@@ -222,6 +320,7 @@ def _plan(
             weight_bytes_per_el=wbytes,
             encoder_chunk=enc,
             head_chunk=head,
+            device_type=device.type,
         )
         need = est.total - est.weights  # the weights are already resident
         from .quantize import is_quantized
@@ -229,14 +328,66 @@ def _plan(
         if opts.precision == "int8" and not is_quantized(model):  # made on the first int8 run
             q8 = estimate_peak_memory(model.config, shapes, weight_bytes_per_el=wbytes, int8=True)
             need += q8.weights - est.weights
-        if need > free:
+        if need > budget:
             size = max(max(s) for s in shapes)
             hint = "use 224 px instead of 512 px, or fewer views" if size > 224 else "use fewer views"
             raise InsufficientMemoryError(
                 f"{n} views at {size} px need {est.describe()}, but only {free / 2**30:.1f} GiB is free "
-                f"on {device.type}: {hint}"
+                f"on {device.type} ({BUDGET_FRACTION:.0%} of it is planned for): {hint}"
             )
     return max(1, min(enc, n)), max(1, min(head, n))
+
+
+def _in_chunks(
+    name: str,
+    shapes: Sequence[tuple[int, int]],
+    chunk: int,
+    step: Callable[[list[int]], None],
+    device: torch.device,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> None:
+    """Run ``step`` on every view, in chunks of up to ``chunk`` views of one shape, with progress.
+
+    After each chunk the device's queue is waited for (:class:`_ChunkSync`), so progress and cancel
+    are honest. On out-of-memory the views already done are kept and the rest go on in chunks half as
+    large; the cache is released *after* the ``except`` block, when the traceback no longer holds the
+    failed attempt's tensors. A chunk of one view that does not fit raises InsufficientMemoryError.
+    """
+    n = len(shapes)
+    todo = list(range(n))
+    sync = _ChunkSync(device)
+    report(progress, name, 0, n)
+    while todo:
+        reason = ""
+        for views in _groups(shapes, chunk, todo):
+            check_cancel(cancel)
+            try:
+                step(views)
+            except (RuntimeError, torch.OutOfMemoryError) as exc:
+                if not _is_oom(exc):
+                    raise
+                reason = _oom_reason(exc)
+                break
+            sync.wait()
+            done = set(views)
+            todo = [i for i in todo if i not in done]
+            report(progress, name, n - len(todo), n)
+        if not reason:
+            return
+        gc.collect()  # any cycle through the failed attempt's frames
+        release_device_cache(device)
+        if chunk == 1:
+            raise InsufficientMemoryError(_oom_message(n, shapes, device, name, reason))
+        log.warning(
+            "%s: out of memory with chunks of %d views (%s); the %d views left go on in chunks of %d",
+            name,
+            chunk,
+            reason,
+            len(todo),
+            max(1, chunk // 2),
+        )
+        chunk = max(1, chunk // 2)
 
 
 @torch.inference_mode()
@@ -253,50 +404,51 @@ def _run(
     cancel: threading.Event | None,
 ) -> list[dict[str, np.ndarray]]:
     n = len(images)
-    autocast = (
-        torch.autocast(device_type=device.type, dtype=amp) if amp is not None else contextlib.nullcontext()
-    )
-    pin = device.type == "cuda"
     # record_function ranges name the stages in torch.profiler traces (bench/profile_ops.py); ~us each
     stage = torch.profiler.record_function
-    with autocast:
+    with _autocast(device, amp):
         tokens: list[torch.Tensor | None] = [None] * n
-        done = 0
-        report(progress, "encode", 0, n)
-        for chunk in _groups(shapes, enc_chunk):
-            check_cancel(cancel)
+
+        def encode(chunk: list[int]) -> None:
             with stage("encode"):
-                batch = torch.stack([images[i] for i in chunk])
-                if pin:
-                    batch = batch.pin_memory()  # page-locked: the copy below is asynchronous
+                batch = _pinned(torch.stack([images[i] for i in chunk]), device)
                 out = model.encode(batch.to(device, non_blocking=True))
                 for j, i in enumerate(chunk):
                     tokens[i] = out[j : j + 1]
-            done += len(chunk)
-            report(progress, "encode", done, n)
+
+        _in_chunks("encode", shapes, enc_chunk, encode, device, progress, cancel)
         release_free_memory()
         check_cancel(cancel)
         report(progress, "fuse", 0, 1)
-        with stage("fuse"):
-            hooks = model.fuse(tokens, ids[None].to(device))  # type: ignore[arg-type]
-        del tokens
+        reason = ""
+        try:
+            with stage("fuse"):
+                hooks = model.fuse(tokens, ids[None].to(device))  # type: ignore[arg-type]
+        except (RuntimeError, torch.OutOfMemoryError) as exc:
+            if not _is_oom(exc):
+                raise
+            reason = _oom_reason(exc)  # smaller chunks cannot help: fusion takes all tokens at once
+        tokens.clear()
+        if reason:
+            gc.collect()
+            release_device_cache(device)
+            raise InsufficientMemoryError(_oom_message(n, shapes, device, "fuse", reason))
+        _ChunkSync(device).wait()
         release_free_memory()  # the encoder's and fusion's freed blocks: keeps the heads' peak down
         report(progress, "fuse", 1, 1)
         counts = [(h // model.patch_size) * (w // model.patch_size) for h, w in shapes]
         offsets = np.concatenate([[0], np.cumsum(counts)]).tolist()
         results: list[dict[str, np.ndarray] | None] = [None] * n
-        done = 0
-        report(progress, "heads", 0, n)
-        for chunk in _groups(shapes, head_chunk):
-            check_cancel(cancel)
+
+        def heads(chunk: list[int]) -> None:
             with stage("heads"):
                 per_hook = [_chunk_tokens(hk, chunk, offsets) for hk in hooks]
                 out = model.heads(per_hook, shapes[chunk[0]])
                 host = {k: out[k].to("cpu", torch.float32).numpy() for k in OUTPUT_KEYS}  # one sync/chunk
                 for j, i in enumerate(chunk):
                     results[i] = {k: np.ascontiguousarray(host[k][j]) for k in OUTPUT_KEYS}
-            done += len(chunk)
-            report(progress, "heads", done, n)
+
+        _in_chunks("heads", shapes, head_chunk, heads, device, progress, cancel)
     release_free_memory()
     return results  # type: ignore[return-value]
 
@@ -353,33 +505,22 @@ def predict(
         enc_chunk,
         head_chunk,
     )
-    # On out-of-memory: release the cache and retry once with chunks 4x smaller (unless already 1/1).
-    attempts = [(enc_chunk, head_chunk)]
-    if (enc_chunk, head_chunk) != (1, 1):
-        attempts.append((max(1, math.ceil(enc_chunk / 4)), max(1, math.ceil(head_chunk / 4))))
-    with cpu_threads(opts.num_threads if device.type == "cpu" else None):
-        for k, (enc, head) in enumerate(attempts):
-            if k:
-                log.warning(
-                    "out of memory with chunks %d/%d; retrying with %d/%d", *attempts[k - 1], enc, head
-                )
-            try:
-                return _run(model, images, shapes, ids, device, amp, enc, head, progress, cancel)
-            except (RuntimeError, torch.OutOfMemoryError) as exc:
-                if not _is_oom(exc):
-                    raise
-                release_device_cache(device)
-                if k == len(attempts) - 1:
-                    raise InsufficientMemoryError(_oom_message(len(images), shapes, device)) from exc
-    raise AssertionError("unreachable: the last attempt returns or raises")
+    # each stage retries its own out-of-memory with smaller chunks (_in_chunks); nothing is re-run
+    with device_context(device), cpu_threads(opts.num_threads if device.type == "cpu" else None):
+        return _run(model, images, shapes, ids, device, amp, enc_chunk, head_chunk, progress, cancel)
 
 
-def _oom_message(n: int, shapes: Sequence[tuple[int, int]], device: torch.device) -> str:
+def _oom_message(
+    n: int, shapes: Sequence[tuple[int, int]], device: torch.device, stage: str, reason: str
+) -> str:
     size = max(max(s) for s in shapes)
     hint = "try 224 px instead of 512 px, or fewer views" if size > 224 else "try fewer views"
-    return (
-        f"Out of memory on {device.type} with {n} views at {size} px, even with the smallest chunks: {hint}"
+    where = (
+        "in the fusion decoder, which takes the tokens of all views at once"
+        if stage == "fuse"
+        else f"in the {stage} stage, even one view at a time"
     )
+    return f"Out of memory on {device.type} with {n} views at {size} px {where}: {hint}. ({reason})"
 
 
 def default_cpu_threads(leave_free: int = 0) -> int:

@@ -401,6 +401,7 @@ def _plan_addition(
         host_memory=device.type != "cuda",
         bytes_per_el=2 if amp is not None else 4,
         weight_bytes_per_el=next(model.parameters()).element_size(),
+        device_type=device.type,
     )
     per_pass = max(2, min(per_pass, len(shapes)))  # below 2: one small pass; the model's check decides
     if opts.anchors is not None:
@@ -423,7 +424,7 @@ def _plan_addition(
         passes=passes,
         budget=budget,
         need=estimate_pass_bytes(
-            model.config, largest, max(len(p) for p in passes), 2 if amp is not None else 4
+            model.config, largest, max(len(p) for p in passes), 2 if amp is not None else 4, device.type
         ),
         automatic=opts.max_views_per_pass is None,
     )

@@ -158,6 +158,7 @@ def max_views_that_fit(
     upper: int,
     bytes_per_el: int = 4,
     weight_bytes_per_el: int = 4,
+    device_type: str = "cpu",
 ) -> int:
     """Largest n in 1..upper whose one-pass estimate (weights excluded, smallest chunks) fits ``budget``.
 
@@ -173,6 +174,7 @@ def max_views_that_fit(
             weight_bytes_per_el=weight_bytes_per_el,
             encoder_chunk=1,
             head_chunk=1,
+            device_type=device_type,
         )
         return est.total - est.weights
 
@@ -198,6 +200,7 @@ def resolve_pass_size(
     host_memory: bool = True,
     bytes_per_el: int = 4,
     weight_bytes_per_el: int = 4,
+    device_type: str = "cpu",
 ) -> tuple[int, int | None]:
     """The largest pass (anchors included) and the budget it was planned for.
 
@@ -234,6 +237,7 @@ def resolve_pass_size(
         upper=min(upper, MAX_VIEWS_PER_PASS),
         bytes_per_el=bytes_per_el,
         weight_bytes_per_el=weight_bytes_per_el,
+        device_type=device_type,
     )
     return size, budget
 
@@ -268,6 +272,7 @@ def plan_passes(
     host_memory: bool = True,
     bytes_per_el: int = 4,
     weight_bytes_per_el: int = 4,
+    device_type: str = "cpu",
 ) -> ChunkPlan:
     """Decide single pass or chunks for a new reconstruction, and which views go into which pass.
 
@@ -282,6 +287,8 @@ def plan_passes(
     anchors : anchors per pass (None = automatic: a third of a pass, 1..8). View 0 is always one.
     anchor_order : candidate anchors in order of preference, view 0 first (from
         :func:`fast3r_core.chunking.anchors.select_anchors`); default: evenly spread by input order.
+    device_type : "cpu", "cuda" or "mps": how the estimate sizes tensors (see
+        :func:`fast3r_core.memory.estimate_peak_memory`).
     host_memory : the device shares the host's memory (CPU, MPS): the outputs of every view, kept on
         the host until the end, are taken out of the budget of a pass.
 
@@ -306,12 +313,13 @@ def plan_passes(
         host_memory=host_memory,
         bytes_per_el=bytes_per_el,
         weight_bytes_per_el=weight_bytes_per_el,
+        device_type=device_type,
     )
     automatic = max_views_per_pass is None
     largest = max(view_shapes, key=lambda s: s[0] * s[1])
     if per_pass >= n or per_pass < 2:
         # everything fits, or not even two views fit: one pass (the model's check then refuses it)
-        need = estimate_pass_bytes(cfg, largest, n, bytes_per_el) if cfg is not None else None
+        need = estimate_pass_bytes(cfg, largest, n, bytes_per_el, device_type) if cfg is not None else None
         return ChunkPlan(n, n, (), (tuple(range(n)),), budget, need, automatic)
     m = anchors if anchors is not None else auto_anchor_count(per_pass, n)
     m = min(m, n - 1)
@@ -329,14 +337,18 @@ def plan_passes(
     taken = set(chosen)
     passes = passes_with_anchors(chosen, [v for v in range(n) if v not in taken], per_pass)
     need = (
-        estimate_pass_bytes(cfg, largest, max(len(p) for p in passes), bytes_per_el)
+        estimate_pass_bytes(cfg, largest, max(len(p) for p in passes), bytes_per_el, device_type)
         if cfg is not None
         else None
     )
     return ChunkPlan(n, per_pass, chosen, passes, budget, need, automatic)
 
 
-def estimate_pass_bytes(cfg: Fast3RConfig, shape: tuple[int, int], n: int, bytes_per_el: int = 4) -> int:
+def estimate_pass_bytes(
+    cfg: Fast3RConfig, shape: tuple[int, int], n: int, bytes_per_el: int = 4, device_type: str = "cpu"
+) -> int:
     """Estimated bytes of one pass of ``n`` views of ``shape`` (H, W), weights excluded, smallest chunks."""
-    est = estimate_peak_memory(cfg, [shape] * n, bytes_per_el=bytes_per_el, encoder_chunk=1, head_chunk=1)
+    est = estimate_peak_memory(
+        cfg, [shape] * n, bytes_per_el=bytes_per_el, encoder_chunk=1, head_chunk=1, device_type=device_type
+    )
     return est.total - est.weights

@@ -323,4 +323,5 @@ def plan_for_model(
         host_memory=device.type != "cuda",
         bytes_per_el=2 if amp is not None else 4,
         weight_bytes_per_el=next(model.parameters()).element_size(),
+        device_type=device.type,
     )

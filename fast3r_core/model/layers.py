@@ -11,7 +11,53 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Attention", "Block", "Mlp", "RoPE2D"]
+__all__ = ["SCORE_BLOCK_BYTES", "Attention", "Block", "Mlp", "RoPE2D", "attention", "query_block_rows"]
+
+#: Largest score matrix (B * heads * Tq * Tk elements of the compute dtype, in bytes) that one attention
+#: call may build where attention materialises it. Apple's MPS backend does (no fused kernel for these
+#: shapes) and aborts or returns wrong numbers past 2**32 bytes (PyTorch issues 149261, 179592); 2**30
+#: keeps a wide margin. ``fast3r_core.memory`` counts these blocks (its copy of the number is tested).
+SCORE_BLOCK_BYTES = 1 << 30
+#: Device types whose scaled_dot_product_attention materialises the scores. CPU (flash kernel) and CUDA
+#: (flash / memory-efficient kernels) do not, and never take the blocked path.
+MATERIALISING_DEVICES = frozenset({"mps"})
+
+
+def query_block_rows(batch: int, heads: int, q_len: int, k_len: int, itemsize: int, device_type: str) -> int:
+    """Queries per attention call so that each call's score matrix stays within SCORE_BLOCK_BYTES.
+
+    Returns ``q_len`` (one call, the fused kernels' path) unless ``device_type`` materialises the scores
+    and they would exceed the bound; never less than 1.
+    """
+    if device_type not in MATERIALISING_DEVICES:
+        return q_len
+    per_row = batch * heads * k_len * itemsize
+    if per_row * q_len <= SCORE_BLOCK_BYTES:
+        return q_len
+    return max(1, SCORE_BLOCK_BYTES // per_row)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """SDPA of q (B, nh, Tq, hd), k, v (B, nh, Tk, hd) -> (B, nh, Tq, hd) in (B, Tq, nh, hd) memory or SDPA's.
+
+    Where the backend builds the score matrix (MPS) and it would exceed :data:`SCORE_BLOCK_BYTES`, the
+    queries are split into blocks of rows, each attending to all keys: exact, since the softmax is per
+    query row. Elsewhere this is one ``scaled_dot_product_attention`` call.
+    """
+    B, nh, Tq, _ = q.shape
+    rows = query_block_rows(B, nh, Tq, k.shape[2], q.element_size(), q.device.type)
+    if rows >= Tq:
+        return F.scaled_dot_product_attention(q, k, v, scale=scale)
+    first = F.scaled_dot_product_attention(q[:, :, :rows], k, v, scale=scale)
+    # (B, Tq, nh, hd) memory, so that the caller's transpose + reshape is a view
+    out = first.new_empty(B, Tq, nh, first.shape[-1])
+    out[:, :rows] = first.transpose(1, 2)
+    del first
+    for s in range(rows, Tq, rows):
+        out[:, s : s + rows] = F.scaled_dot_product_attention(
+            q[:, :, s : s + rows], k, v, scale=scale
+        ).transpose(1, 2)
+    return out.transpose(1, 2)
 
 
 class RoPE2D(nn.Module):
@@ -107,11 +153,11 @@ class Attention(nn.Module):
             q, k = self.rope(qkv[:, :, :2], *grid).unbind(2)  # each (B, T, nh, hd)
         else:
             q, k = qkv[:, :, 0], qkv[:, :, 1]
-        out = F.scaled_dot_product_attention(
+        out = attention(
             q.transpose(1, 2),
             k.transpose(1, 2),
             v.transpose(1, 2),
-            scale=self.scale if scale is None else scale,
+            self.scale if scale is None else scale,
         )  # (B, nh, T, hd)
         out = out.transpose(1, 2).reshape(B, T, C)  # a view when SDPA returns (B, T, nh, hd) memory
         return self.proj(out)
