@@ -627,6 +627,16 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_link_images(parser: argparse.ArgumentParser) -> None:
+    """``--link-images`` (reconstruct, export): hard links instead of copies in images/."""
+    parser.add_argument(
+        "--link-images",
+        action="store_true",
+        help="hard-link the photos into the COLMAP / Nerfstudio images/ folders instead of copying them "
+        "(saves space; but a tool that edits those images in place then edits your originals)",
+    )
+
+
 def _add_chunking(parser: argparse.ArgumentParser) -> None:
     """``--max-views-per-pass`` and ``--anchors`` (reconstruct, add)."""
     parser.add_argument(
@@ -753,6 +763,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated outputs among " + ",".join(RECONSTRUCT_FORMATS) + " (default: all)",
     )
     _add_chunking(p)
+    _add_link_images(p)
     p.set_defaults(handler=_cmd_reconstruct)
 
     # add ----------------------------------------------------------------------------------------
@@ -792,6 +803,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("-o", "--out", required=True, metavar="PATH")
     _add_percentile(p)
+    _add_link_images(p)
     p.set_defaults(handler=_cmd_export)
 
     # info ---------------------------------------------------------------------------------------
@@ -881,6 +893,8 @@ def _export_outputs(
     formats: Sequence[str],
     top_percent: float,
     progress: Callable[[ProgressEvent], None],
+    *,
+    link_images: bool = False,
 ) -> tuple[dict[str, Path], dict[str, int], float | None]:
     """Write ``formats`` into ``folder``: (output paths, points written per format, COLMAP error)."""
     from fast3r_core import export
@@ -901,15 +915,15 @@ def _export_outputs(
         elif fmt == "nerfstudio":
             # points.ply beside transforms.json; the "ply" output (written after) has the same points
             # plus those of views without a pose, which nerfstudio leaves out.
-            export.export_nerfstudio(rec, dest, ply_file_path=OUTPUT_NAMES["ply"], top_percent=top_percent)
+            export.export_nerfstudio(
+                rec, dest, ply_file_path=OUTPUT_NAMES["ply"], top_percent=top_percent, link_images=link_images
+            )
             kept = rec.select(top_percent=top_percent, views=rec.pose_ok)
             counts[fmt] = len(kept)
         elif fmt == "colmap":
-            report = export.export_colmap(rec, dest, top_percent=top_percent)
+            report = export.export_colmap(rec, dest, top_percent=top_percent, link_images=link_images)
             counts[fmt] = int(report.n_points)
             reproj = float(report.mean_reproj_px)
-            if report.missing_images:
-                log.warning("COLMAP export: source photos not found: %s", ", ".join(report.missing_images))
         elif fmt == "project":
             save_project(rec, dest)
         paths[fmt] = dest
@@ -992,7 +1006,9 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
             )
 
         t = time.perf_counter()
-        paths, counts, reproj = _export_outputs(rec, out.staging, args.formats, top_percent, progress)
+        paths, counts, reproj = _export_outputs(
+            rec, out.staging, args.formats, top_percent, progress, link_images=args.link_images
+        )
         out.commit()
         timings["export"] = time.perf_counter() - t
     progress.close()
@@ -1061,6 +1077,8 @@ def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress
     kwargs: dict[str, Any] = {}
     if args.format in _POINT_FORMATS:
         kwargs["top_percent"] = _top_percent(args.conf_percentile)
+    if args.format in ("colmap", "nerfstudio"):
+        kwargs["link_images"] = args.link_images
     progress(ProgressEvent("export", 0, 1, args.format))
     result = fmt.function(rec, dest, **kwargs)
     progress(ProgressEvent("export", 1, 1, args.format))

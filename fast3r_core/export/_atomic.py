@@ -146,19 +146,19 @@ def atomic_write(
             f.close()
 
 
-def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, link: bool = True) -> str:
-    """Put a copy of ``src`` at ``dest`` atomically, as a hard link when possible.
+def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, link: bool = False) -> str:
+    """Put a copy of ``src`` at ``dest`` atomically (a hard link only when ``link`` asks for one).
 
-    A hard link costs no space and no time; it is not possible across file systems or on some
-    (FAT, network shares), and then the file is copied. Note that a hard link shares its content with
-    the source: editing one edits the other.
+    A hard link costs no space and no time, but it shares its content with the source: editing one
+    edits the other, so it is never the default. It is not possible across file systems or on some
+    (FAT, network shares), and then the file is copied.
 
     Parameters
     ----------
     src, dest : path-like
         Source file and destination file (replaced if it exists).
     link : bool
-        Try a hard link first.
+        Try a hard link first (default False: a real copy).
 
     Returns
     -------

@@ -81,7 +81,8 @@ class ColmapExportReport:
     skipped_views : tuple of int
         Selected views left out because their pose estimation failed.
     missing_images : tuple of str
-        Source photos that were not found (the model refers to them anyway).
+        Source photos that were not written: not found, not an image, or not the recorded size (the
+        model refers to them anyway).
     sparse_dir : Path
         The folder holding cameras/images/points3D.
     images_dir : Path
@@ -125,7 +126,7 @@ def export_colmap(
     max_reproj_px: float = 2.0,
     copy_images: bool = True,
     images_dir: str | os.PathLike[str] | None = None,
-    link_images: bool = True,
+    link_images: bool = False,
 ) -> ColmapExportReport:
     """Export cameras, poses and points as a COLMAP sparse model (see the module docstring).
 
@@ -148,14 +149,16 @@ def export_colmap(
     max_reproj_px : float
         Largest accepted reprojection error in original pixels.
     copy_images : bool
-        Write the photos into ``folder/images`` (hard links when possible; photos with an EXIF
-        rotation are re-encoded upright; non-JPEG/PNG photos are converted to JPEG). When False, the
+        Write copies of the photos into ``folder/images`` (photos with an EXIF rotation are re-encoded
+        upright; non-JPEG/PNG photos are converted to JPEG). Only files that open as images of the
+        recorded size are written; the others are listed in ``missing_images``. When False, the
         names refer to the photos in place, relative to ``images_dir``.
     images_dir : path-like or None
         Without ``copy_images``: the folder image names are relative to (default: the deepest folder
         holding all the photos). Ignored when copying.
     link_images : bool
-        Try hard links before copying.
+        Hard-link the photos instead of copying them (when the file system allows). A linked image is
+        the user's original: a tool that resizes ``images/`` in place would change it. Off by default.
 
     Returns
     -------

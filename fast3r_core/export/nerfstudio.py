@@ -53,7 +53,7 @@ def export_nerfstudio(
     source: PointSource = "global",
     voxel_size: float | None = None,
     copy_images: bool = True,
-    link_images: bool = True,
+    link_images: bool = False,
 ) -> Path:
     """Write a Nerfstudio dataset (see the module docstring for the conventions).
 
@@ -69,10 +69,12 @@ def export_nerfstudio(
         Point selection for the PLY, as in :func:`~fast3r_core.export.ply.select_points`. ``views`` also
         selects the frames. Views whose pose estimation failed are left out.
     copy_images : bool
-        Put the photos in ``images/`` beside the json (hard links when possible; EXIF-rotated photos
-        re-encoded upright). When False, ``file_path`` points to the photos where they are.
+        Put copies of the photos in ``images/`` beside the json (EXIF-rotated photos re-encoded
+        upright; only files that open as images of the recorded size). When False, ``file_path``
+        points to the photos where they are.
     link_images : bool
-        Try hard links before copying.
+        Hard-link the photos instead of copying them (off by default: an edit of a linked image edits
+        the user's original).
 
     Returns
     -------
