@@ -897,6 +897,8 @@ def _export_outputs(
     link_images: bool = False,
 ) -> tuple[dict[str, Path], dict[str, int], float | None]:
     """Write ``formats`` into ``folder``: (output paths, points written per format, COLMAP error)."""
+    import numpy as np
+
     from fast3r_core import export
     from fast3r_core.result import save_project
 
@@ -918,8 +920,8 @@ def _export_outputs(
             export.export_nerfstudio(
                 rec, dest, ply_file_path=OUTPUT_NAMES["ply"], top_percent=top_percent, link_images=link_images
             )
-            kept = rec.select(top_percent=top_percent, views=rec.pose_ok)
-            counts[fmt] = len(kept)
+            kept = rec.points().prefix(rec.points().count_top_percent(top_percent))
+            counts[fmt] = int(np.count_nonzero(rec.pose_ok[kept.view]))  # no copy of the points
         elif fmt == "colmap":
             report = export.export_colmap(rec, dest, top_percent=top_percent, link_images=link_images)
             counts[fmt] = int(report.n_points)
@@ -964,6 +966,11 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
             progress=progress,
         )
         t_images = time.perf_counter() - t
+        # the result and the exports must fit too: refuse now rather than run out of memory at the end
+        from fast3r_core.output_memory import check_output_memory
+
+        used = pipeline._subsample(list(loaded.views), args.max_views)
+        check_output_memory([v.true_shape for v in used], args.formats, top_percent=top_percent)
         skipped = [(str(s.path), s.reason) for s in loaded.skipped]
         if skipped:
             progress.close()

@@ -27,6 +27,7 @@ from fast3r_core.chunking.plan import MAX_AUTO_ANCHORS, ChunkPlan
 from fast3r_core.errors import InputError, NoImagesError
 from fast3r_core.geometry import intrinsics_model_to_original
 from fast3r_core.images import PathInput, SkippedFile, ViewInput, load_inputs
+from fast3r_core.output_memory import check_output_memory
 from fast3r_core.poses import PoseEstimate, align_local_to_global, estimate_poses_detailed
 from fast3r_core.progress import ProgressCallback, check_cancel, report
 from fast3r_core.result import Reconstruction, project_size
@@ -259,6 +260,7 @@ def reconstruct(
     views = _load_views(inputs, opts, rep, progress, cancel)
     timings["images"] = time.perf_counter() - t0
     check_cancel(cancel)
+    check_output_memory([v.true_shape for v in views])  # the result must fit, not only the passes
 
     t = time.perf_counter()
     plan = _plan_reconstruction(model, views, opts)

@@ -117,7 +117,7 @@ def test_ply_atomic_on_failure(tmp_path: Path, rec: Reconstruction, monkeypatch)
     path = tmp_path / "keep.ply"
     path.write_bytes(b"old content")
 
-    def boom(points):
+    def boom(*args):
         raise RuntimeError("interrupted")
 
     monkeypatch.setattr(ply_module, "_vertex_records", boom)

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from fast3r_core import cli
-from fast3r_core.errors import ProjectFileError
 from fast3r_core.export import export_colmap, export_nerfstudio
 from fast3r_core.result import Reconstruction, load_project, save_project
 from tests.core.recon_factory import make_synthetic_reconstruction
@@ -55,7 +54,9 @@ def _edit_meta(path: Path, edit: Any) -> None:
     members = _read_members(path)
     meta = json.loads(members["meta.json"])
     out = edit(meta)
-    members["meta.json"] = out if isinstance(out, bytes) else json.dumps(out if out is not None else meta).encode()
+    if not isinstance(out, bytes):
+        out = json.dumps(out if out is not None else meta).encode()
+    members["meta.json"] = out
     _write_members(path, members)
 
 
@@ -76,7 +77,7 @@ def _all_bytes(folder: Path) -> list[bytes]:
 def test_project_pointing_at_private_files_exports_only_images(
     tmp_path: Path, fmt: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rec, path = _project(tmp_path)
+    _, path = _project(tmp_path)
     secret_dir = tmp_path / "home" / ".ssh"
     secret_dir.mkdir(parents=True)
     (secret_dir / "id_rsa").write_bytes(SECRET)
@@ -91,7 +92,7 @@ def test_project_pointing_at_private_files_exports_only_images(
 
     _edit_meta(path, edit)
     out = tmp_path / "export"
-    code, stdout, err = _main(capsys, "export", path, "--format", fmt, "--out", out)
+    code, _, err = _main(capsys, "export", path, "--format", fmt, "--out", out)
     assert code == 0, err
     assert all(SECRET not in data for data in _all_bytes(out))
     images = sorted(p.name for p in (out / "images").iterdir())
@@ -101,7 +102,7 @@ def test_project_pointing_at_private_files_exports_only_images(
 
 
 def test_image_of_another_size_is_not_copied(tmp_path: Path) -> None:
-    rec, path = _project(tmp_path)
+    _, path = _project(tmp_path)
     from PIL import Image
 
     # a real photo of the user's, but not the one the view was made from (wrong size)
@@ -142,3 +143,104 @@ def test_cli_link_images_option(tmp_path: Path, capsys: pytest.CaptureFixture[st
     code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", tmp_path / "link", "--link-images")
     assert code == 0, err
     assert os.stat(tmp_path / "link" / "images" / "view_00.png").st_ino == os.stat(original).st_ino
+
+
+# ------------------------------------------------------------------------------------------------
+# 4. The outputs of a large run are counted, bounded, and refused before the run when they cannot fit
+# ------------------------------------------------------------------------------------------------
+def _big_reconstruction(n_views: int = 64, side: int = 128) -> Reconstruction:
+    """A stand-in result of ``n_views`` square views (random finite points): n_views * side**2 points."""
+    rng = np.random.default_rng(0)
+    k = np.array([[side, 0, side / 2], [0, side, side / 2], [0, 0, 1]], dtype=np.float64)
+    pts = [rng.standard_normal((side, side, 3), dtype=np.float32) for _ in range(n_views)]
+    conf = [1 + rng.random((side, side), dtype=np.float32) for _ in range(n_views)]
+    return Reconstruction(
+        pts3d=pts,
+        conf=conf,
+        pts3d_local=pts,
+        conf_local=conf,
+        colors=[rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_views)],
+        cam_to_world=np.tile(np.eye(4), (n_views, 1, 1)),
+        intrinsics=np.tile(k, (n_views, 1, 1)),
+        intrinsics_original=np.tile(k, (n_views, 1, 1)),
+        original_sizes=np.full((n_views, 2), side, dtype=np.int64),
+        resized_sizes=np.full((n_views, 2), side, dtype=np.int64),
+        crop_boxes=np.tile(np.array([0, 0, side, side], dtype=np.int64), (n_views, 1)),
+        image_paths=[f"/nonexistent/{v}.jpg" for v in range(n_views)],
+        model_name="stand-in",
+    )
+
+
+def _traced_peak(fn: Any) -> int:
+    """Peak bytes allocated (numpy included) while ``fn()`` runs, above what was allocated before."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fn()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        tracemalloc.stop()
+
+
+def test_confidence_ordering_memory_is_as_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fast3r_core import output_memory, result
+
+    monkeypatch.setattr(result, "_CHUNK", 1 << 15)  # the chunks of a run of 100 M points: ~1 %
+    rec = _big_reconstruction()
+    n = rec.n_pixels
+    peak = _traced_peak(lambda: rec.global_points)
+    budget = (output_memory.POINT_SET_BYTES + output_memory.ORDERING_TRANSIENT_BYTES) * n
+    assert peak <= budget + 2_000_000, f"{peak / n:.1f} bytes a point"
+
+
+@pytest.mark.parametrize("fmt", ["ply", "glb", "nerfstudio", "colmap"])
+def test_point_exports_stream_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
+    from fast3r_core import export, output_memory, result
+    from fast3r_core.export import glb, ply
+
+    monkeypatch.setattr(result, "_CHUNK", 1 << 15)
+    monkeypatch.setattr(ply, "CHUNK_POINTS", 1 << 15)
+    monkeypatch.setattr(glb, "CHUNK_POINTS", 1 << 15)
+    rec = _big_reconstruction()
+    _ = rec.global_points  # built once and kept (counted as "points")
+    n = rec.n_pixels
+    fn = export.FORMATS[fmt].function
+    peak = _traced_peak(lambda: fn(rec, tmp_path / f"out.{fmt}"))
+    per_point = output_memory.COLMAP_BYTES_PER_POINT if fmt == "colmap" else 0
+    assert peak <= per_point * n + 6_000_000, f"{fmt}: {peak / n:.1f} bytes a point"
+
+
+def test_outputs_that_cannot_fit_are_refused_before_the_run() -> None:
+    from fast3r_core.errors import InsufficientMemoryError
+    from fast3r_core.output_memory import check_output_memory, estimate_output_memory
+
+    shapes = [(224, 224)] * 2000
+    est = estimate_output_memory(shapes, ["ply", "glb", "colmap", "project"], top_percent=90)
+    assert est.n_points == 2000 * 224 * 224
+    assert 7e9 < est.total < 10e9  # bench/outputs.py measures this run (bench/README.md)
+    with pytest.raises(InsufficientMemoryError, match=r"--max-views \d+"):
+        check_output_memory(shapes, ["colmap"], top_percent=90, available=6 * 1024**3)
+    check_output_memory(shapes[:500], ["colmap"], top_percent=90, available=6 * 1024**3)
+
+
+def test_cli_refuses_a_result_too_big_before_loading_the_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import psutil
+
+    from fast3r_core import weights
+    from tests.tiny import write_views
+
+    write_views(tmp_path / "images", 3)
+
+    class _Mem:
+        available = 1_000_000  # 1 MB: 3 views of 224 px do not fit
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: _Mem())
+    monkeypatch.setattr(weights, "load_model", lambda *a, **k: pytest.fail("the model must not be loaded"))
+    out = tmp_path / "out"
+    code, _, err = _main(capsys, "reconstruct", tmp_path / "images", "-o", out, "-m", "demo", "--size", "224")
+    assert code == 2 and "memory" in err and "--max-views" in err
+    assert not (tmp_path / "out").exists()
