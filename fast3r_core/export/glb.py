@@ -63,7 +63,8 @@ def _default_frustum_depth(rec: Reconstruction) -> float:
     depths = []
     for v in range(rec.n_views):
         p = rec.pts3d[v][::8, ::8].reshape(-1, 3).astype(np.float64)
-        z = p @ w2c[v, 2, :3] + w2c[v, 2, 3]
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite points are filtered next
+            z = p @ w2c[v, 2, :3] + w2c[v, 2, 3]
         z = z[np.isfinite(z) & (z > 0)]
         if z.size:
             depths.append(float(np.median(z)))

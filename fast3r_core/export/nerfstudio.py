@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fast3r_core.errors import ExportError
 from fast3r_core.export._atomic import atomic_write, ensure_dir
 from fast3r_core.export._images import place_images, plan_image_names
 from fast3r_core.export._views import posed_views
@@ -147,8 +148,13 @@ def export_nerfstudio(
         "model_name": rec.model_name,
         "views": used_views,
     }
-    with atomic_write(json_path, "w") as f:
-        json.dump(meta, f, indent=2)
+    try:
+        with atomic_write(json_path, "w") as f:
+            json.dump(meta, f, indent=2, allow_nan=False)  # never NaN/Infinity: they are not JSON
+    except ValueError as exc:
+        raise ExportError(
+            f"Cannot write {str(json_path)!r}: a camera is not finite (NaN or infinity)"
+        ) from exc
     place_images(rec, plan, link=link_images)
     log.info("wrote Nerfstudio dataset %s (%d frames)", json_path, len(frames))
     return json_path

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from fast3r_core import cli
+from fast3r_core.errors import ProjectFileError
 from fast3r_core.export import export_colmap, export_nerfstudio
 from fast3r_core.result import Reconstruction, load_project, save_project
 from tests.core.recon_factory import make_synthetic_reconstruction
@@ -244,3 +245,174 @@ def test_cli_refuses_a_result_too_big_before_loading_the_model(
     code, _, err = _main(capsys, "reconstruct", tmp_path / "images", "-o", out, "-m", "demo", "--size", "224")
     assert code == 2 and "memory" in err and "--max-views" in err
     assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# 5. Zip bombs: declared sizes checked before reading, only the members in use are read
+# ------------------------------------------------------------------------------------------------
+def test_meta_json_bomb_is_refused_unread(tmp_path: Path) -> None:
+    _, path = _project(tmp_path)
+    members = _read_members(path)
+    meta = members["meta.json"]
+    bomb = meta[:-1] + b" " * (100 * 1024**2) + meta[-1:]  # 100 MB, ~100 kB deflated
+    _write_members(path, {"meta.json": bomb, "arrays.npz": members["arrays.npz"]}, zipfile.ZIP_DEFLATED)
+    assert path.stat().st_size < 2_000_000
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(ProjectFileError, match=r"meta\.json declares \d+ bytes"):
+        load_project(path)
+    assert tracemalloc.get_traced_memory()[1] < 5_000_000
+    tracemalloc.stop()
+
+
+def _with_npz_members(path: Path, extra: dict[str, bytes], replace: bool = False) -> None:
+    """Rewrite the project's arrays.npz with ``extra`` members (deflated) added or replacing others."""
+    import io
+
+    members = _read_members(path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(members["arrays.npz"])) as src, zipfile.ZipFile(buf, "w") as dst:
+        for name in src.namelist():
+            if not (replace and name in extra):
+                dst.writestr(name, src.read(name))
+        for name, data in extra.items():
+            dst.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    members["arrays.npz"] = buf.getvalue()
+    _write_members(path, members)
+
+
+def test_unused_npz_member_is_never_read(tmp_path: Path) -> None:
+    import tracemalloc
+
+    rec, path = _project(tmp_path)
+    _with_npz_members(path, {"junk.npy": bytes(300 * 1024**2)})  # 300 MB of zeros, ~300 kB deflated
+    tracemalloc.start()
+    back = load_project(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert back.n_views == rec.n_views
+    assert peak < 50_000_000, f"{peak / 1e6:.0f} MB"
+
+
+@pytest.mark.parametrize("how", ["size", "shape"])
+def test_oversized_array_member_is_refused_unread(tmp_path: Path, how: str) -> None:
+    import io
+
+    _, path = _project(tmp_path)
+    if how == "size":  # a pointmap member that declares 300 MB
+        buf = io.BytesIO()
+        np.save(buf, np.zeros((300, 1024, 1024), np.uint8))
+        data = buf.getvalue()
+    else:  # a header announcing a huge array (numpy would allocate it before reading)
+        buf = io.BytesIO()
+        np.save(buf, np.zeros((1, 1, 3), np.float32))
+        data = buf.getvalue().replace(b"(1, 1, 3)", b"(90000, 90000, 3)")
+    _with_npz_members(path, {"pts3d_0000.npy": data}, replace=True)
+    import tracemalloc
+
+    tracemalloc.start()
+    with pytest.raises(ProjectFileError, match="corrupt"):
+        load_project(path)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 20_000_000, f"{peak / 1e6:.0f} MB"
+
+
+# ------------------------------------------------------------------------------------------------
+# 6. Malformed meta.json values: exit 2, naming the field
+# ------------------------------------------------------------------------------------------------
+def _raw_replace(old: str, new: str) -> Any:
+    def edit(meta: dict) -> bytes:
+        text = json.dumps(meta)
+        assert old in text
+        return text.replace(old, new, 1).encode()
+
+    return edit
+
+
+DEEP = '"options": {"x": ' + "[" * 100000 + "]" * 100000 + ", "
+MALFORMED = {
+    "n_views_5000_digits": (
+        lambda m: _raw_replace('"n_views": 3', '"n_views": ' + "9" * 5000)(m),
+        "meta.json",
+    ),
+    "n_views_infinity": (_raw_replace('"n_views": 3', '"n_views": Infinity'), "n_views"),
+    "n_views_float": (lambda m: {**m, "n_views": 3.0}, "n_views"),
+    "n_views_huge": (lambda m: {**m, "n_views": 10**12}, "n_views"),
+    "images_string": (lambda m: {**m, "images": "abc"}, "images"),
+    "images_numbers": (lambda m: {**m, "images": [1, 2, 3]}, "images[0]"),
+    "timings_list": (lambda m: {**m, "timings": [1, 2]}, "timings"),
+    "deep_nesting": (_raw_replace('"options": {', DEEP), "meta.json"),
+    "passes_string": (lambda m: {**m, "runs": [{"views": [0, 1, 2], "passes": "3"}]}, "runs[0].passes"),
+    "run_views_out_of_range": (lambda m: {**m, "runs": [{"views": [0, 7]}]}, "runs[0].views"),
+    "view_shapes_negative": (lambda m: {**m, "view_shapes": [[-1, 5]] * 3}, "view_shapes[0]"),
+    "model_name_number": (lambda m: {**m, "model_name": 5}, "model_name"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_meta_is_a_project_error_naming_the_field(
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit, field = MALFORMED[case]
+    _, path = _project(tmp_path)
+    _edit_meta(path, edit)
+    with pytest.raises(ProjectFileError) as info:
+        load_project(path)
+    assert field in str(info.value)
+    code, _, err = _main(capsys, "info", path)
+    assert code == 2, err
+    assert err.startswith("error:") and field in err and "internal error" not in err
+
+
+# ------------------------------------------------------------------------------------------------
+# 7. NaN / inf: refused on load; never written as JSON
+# ------------------------------------------------------------------------------------------------
+def _with_array(path: Path, key: str, edit: Any) -> None:
+    import io
+
+    members = _read_members(path)
+    with np.load(io.BytesIO(members["arrays.npz"])) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays[key] = edit(arrays[key].copy())
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    members["arrays.npz"] = buf.getvalue()
+    _write_members(path, members)
+
+
+@pytest.mark.parametrize("key", ["cam_to_world", "intrinsics_original"])
+@pytest.mark.parametrize("fmt", ["glb", "colmap", "cameras", "nerfstudio"])
+def test_non_finite_cameras_are_refused(
+    tmp_path: Path, key: str, fmt: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = _project(tmp_path)
+
+    def poison(a: np.ndarray) -> np.ndarray:
+        a[1, 0, 0] = np.nan
+        a[2, 1, 1] = np.inf
+        return a
+
+    _with_array(path, key, poison)
+    out = tmp_path / "out"
+    code, _, err = _main(capsys, "export", path, "-f", fmt, "-o", out)
+    assert code == 2 and key in err and "1, 2" in err
+    assert not out.exists()
+
+
+def test_in_memory_non_finite_camera_never_writes_invalid_json(tmp_path: Path) -> None:
+    import dataclasses
+
+    from fast3r_core.errors import ExportError
+    from fast3r_core.export import export_cameras_json
+
+    rec = make_synthetic_reconstruction(2)
+    c2w = rec.cam_to_world.copy()
+    c2w[1, 0, 3] = np.nan
+    bad = dataclasses.replace(rec, cam_to_world=c2w)
+    with pytest.raises(ExportError, match="not finite"):
+        export_cameras_json(bad, tmp_path / "c.json")
+    with pytest.raises(ExportError, match="not finite"):
+        export_nerfstudio(bad, tmp_path / "ns", copy_images=False)
+    assert not (tmp_path / "c.json").exists() and not (tmp_path / "ns" / "transforms.json").exists()
