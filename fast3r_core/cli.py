@@ -124,6 +124,22 @@ _MAX_LISTED = 8
 # ------------------------------------------------------------------------------------------------
 # Console output and progress
 # ------------------------------------------------------------------------------------------------
+# Control characters (C0 but newline and tab, DEL, C1) and the bidirectional overrides: a file name or
+# a project field can hold them, and printed raw they drive the terminal (clear the screen, set the
+# title) or reorder what is shown. Everything printed goes through _escape_controls.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_controls(text: str, *, json_style: bool = False) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``; ``\\u001b`` in JSON)."""
+
+    def esc(m: re.Match[str]) -> str:
+        code = ord(m.group())
+        return f"\\u{code:04x}" if json_style or code > 0xFF else f"\\x{code:02x}"
+
+    return _CONTROL_RE.sub(esc, text)
+
+
 class _Console:
     """The CLI's own user output: results on stdout, warnings and errors on stderr.
 
@@ -138,7 +154,8 @@ class _Console:
         self.stderr_line: Callable[[str], None] = lambda text: self._write(sys.stderr, text)
 
     @staticmethod
-    def _write(stream: TextIO, text: str) -> None:
+    def _write(stream: TextIO, text: str, *, json_style: bool = False) -> None:
+        text = _escape_controls(text, json_style=json_style)
         try:
             stream.write(text + "\n")
         except UnicodeEncodeError:  # a console that cannot show a non-ASCII path
@@ -153,7 +170,8 @@ class _Console:
 
     def json(self, data: Any) -> None:
         """The JSON document of a command, on stdout."""
-        self._write(sys.stdout, json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+        # json.dumps escapes C0 only; the other control characters become \\uXXXX (still valid JSON)
+        self._write(sys.stdout, json.dumps(_jsonable(data), indent=2, ensure_ascii=False), json_style=True)
 
     def warning(self, text: str) -> None:
         """``warning: ...`` on stderr (not in quiet mode)."""
@@ -262,7 +280,7 @@ class _Progress:
             if self._bar is not None:
                 from tqdm import tqdm
 
-                tqdm.write(text, file=sys.stderr)
+                tqdm.write(_escape_controls(text), file=sys.stderr)
             else:
                 _Console._write(sys.stderr, text)
 

@@ -416,3 +416,40 @@ def test_in_memory_non_finite_camera_never_writes_invalid_json(tmp_path: Path) -
     with pytest.raises(ExportError, match="not finite"):
         export_nerfstudio(bad, tmp_path / "ns", copy_images=False)
     assert not (tmp_path / "c.json").exists() and not (tmp_path / "ns" / "transforms.json").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# 8. Terminal escape sequences in names are shown escaped, never sent to the terminal
+# ------------------------------------------------------------------------------------------------
+EVIL = "\x1b]0;pwned\x07\x1b[2J\x9b31m\u202eevil\r"
+
+
+def test_info_escapes_control_characters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = make_synthetic_reconstruction(2, model_name=f"model{EVIL}")
+    import dataclasses
+
+    rec = dataclasses.replace(rec, image_paths=(f"/photos/a{EVIL}.jpg", "/photos/b.jpg"))
+    path = save_project(rec, tmp_path / "p.f3r")
+    code, out, err = _main(capsys, "info", path)
+    assert code == 0, err
+    for ch in ("\x1b", "\x07", "\x9b", "\u202e", "\r"):
+        assert ch not in out and ch not in err
+    assert "\\x1b]0;pwned\\x07\\x1b[2J\\x9b31m\\u202eevil\\x0d" in out
+
+    code, out, err = _main(capsys, "info", path, "--json")
+    assert code == 0, err
+    assert "\x9b" not in out and "\x1b" not in out and "\u202e" not in out
+    doc = json.loads(out)
+    assert doc["model"] == f"model{EVIL}"  # escaped for the terminal, the same string for a program
+    assert doc["per_view"][0]["image"].endswith(f"a{EVIL}.jpg")
+
+
+def test_warnings_escape_control_characters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import dataclasses
+
+    rec = make_synthetic_reconstruction(2)
+    rec = dataclasses.replace(rec, image_paths=(f"/nonexistent/a{EVIL}.png", "/nonexistent/b.png"))
+    path = save_project(rec, tmp_path / "p.f3r")
+    code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", tmp_path / "c")
+    assert code == 0
+    assert "not in the export" in err and "\x1b" not in err and "\\x1b" in err
