@@ -453,3 +453,232 @@ def test_warnings_escape_control_characters(tmp_path: Path, capsys: pytest.Captu
     code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", tmp_path / "c")
     assert code == 0
     assert "not in the export" in err and "\x1b" not in err and "\\x1b" in err
+
+
+# ------------------------------------------------------------------------------------------------
+# 10. Interrupted writes: exports are atomic, stale files of killed runs are cleaned, SIGTERM = Ctrl-C
+# ------------------------------------------------------------------------------------------------
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, check=True
+    )
+    return int(proc.stdout)
+
+
+def _hidden_leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if ".partial-" in p.name or p.name.endswith(".tmp"))
+
+
+@pytest.mark.parametrize("fmt", ["colmap", "nerfstudio"])
+def test_ctrl_c_during_a_folder_export_leaves_nothing(
+    tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from fast3r_core.export import colmap, nerfstudio
+
+    _, path = _project(tmp_path)
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt  # after sparse/0/*.bin (or transforms.json) were written
+
+    monkeypatch.setattr(colmap if fmt == "colmap" else nerfstudio, "place_images", interrupt)
+    out = tmp_path / "export"
+    code, _, err = _main(capsys, "export", path, "-f", fmt, "-o", out)
+    assert code == 130, err
+    assert not out.exists()
+    assert _hidden_leftovers(tmp_path) == []
+
+
+def test_stale_files_of_killed_runs_are_cleaned_at_the_next_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = _project(tmp_path)
+    dead = _dead_pid()
+    out = tmp_path / "colmap"
+    stale_dir = tmp_path / f".colmap.partial-{dead}-abc123"
+    (stale_dir / "sparse").mkdir(parents=True)
+    (stale_dir / "sparse" / "big.bin").write_bytes(b"x" * 1000)
+    live_dir = tmp_path / f".colmap.partial-{os.getpid()}-live99"  # a run in progress: kept
+    live_dir.mkdir()
+    stale_tmp = tmp_path / f".points.ply.{dead}-q1w2e3.tmp"
+    stale_tmp.write_bytes(b"x")
+    code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", out)
+    assert code == 0, err
+    assert not stale_dir.exists() and live_dir.exists()
+    code, _, err = _main(capsys, "export", path, "-f", "ply", "-o", tmp_path / "points.ply")
+    assert code == 0, err
+    assert not stale_tmp.exists()
+
+
+def test_outputs_left_aside_by_a_killed_swap_are_restored(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = _project(tmp_path)
+    out = tmp_path / "colmap"
+    code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", out)
+    assert code == 0, err
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    # killed between "move the old outputs aside" and "move the new ones in"
+    aside = tmp_path / f".colmap.old-{_dead_pid()}-zz9"
+    os.rename(out, aside)
+    code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", out)
+    assert code == 0, err
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert not aside.exists()
+
+
+def test_rerun_over_a_previous_output_swaps_whole_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A previous output is replaced as a whole (two renames), never merged file by file: a killed
+    run cannot leave cameras.json of one run beside transforms.json of another."""
+    from tests.tiny import make_tiny_model, write_views
+
+    model = make_tiny_model(tmp_path / "model")
+    write_views(tmp_path / "a", 3)
+    write_views(tmp_path / "b", 2)
+    out = tmp_path / "out"
+    args = ("-o", out, "-m", model, "--size", "224", "--formats", "cameras,nerfstudio")
+    code, _, err = _main(capsys, "reconstruct", tmp_path / "a", *args)
+    assert code == 0, err
+    monkeypatch.setattr(cli._OutputFolder, "_merge", lambda *a: pytest.fail("merged file by file"))
+    code, _, err = _main(capsys, "reconstruct", tmp_path / "b", *args)
+    assert code == 0, err
+    frames = json.loads((out / "transforms.json").read_text())["frames"]
+    assert len(json.loads((out / "cameras.json").read_text())["views"]) == len(frames) == 2
+    assert _hidden_leftovers(tmp_path) == []
+
+
+def test_sigterm_cleans_up_like_ctrl_c(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    from tests.tiny import write_views
+
+    write_views(tmp_path / "images", 2)
+    script = textwrap.dedent(
+        f"""
+        import os, signal, sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from fast3r_core import cli, images, weights
+
+        def terminate(*args, **kwargs):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+            raise SystemExit("SIGTERM was ignored")
+
+        weights.load_model = terminate
+        sys.exit(cli.main(["reconstruct", {str(tmp_path / "images")!r}, "-o", {str(tmp_path / "out")!r},
+                           "-m", "demo", "--size", "224"]))
+        """
+    )
+    env = dict(os.environ, FAST3R_LOG_DIR=str(tmp_path / "logs"), FAST3R_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == cli.EXIT_TERMINATED, proc.stderr
+    assert "terminated" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists() and _hidden_leftovers(tmp_path) == []
+
+
+def test_video_frames_go_to_the_cache_dir_and_are_pruned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import cv2
+
+    from fast3r_core import images
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("FAST3R_CACHE_DIR", str(cache))
+    root = cache / "video-frames"
+    old = root / "old-0123456789abcdef"
+    old.mkdir(parents=True)
+    (old / "frame_000000.jpg").write_bytes(b"x" * 100)
+    (old / "frames.json").write_text("{}")
+    stamp = time.time() - 40 * 86400  # unused for 40 days
+    os.utime(old / "frames.json", (stamp, stamp))
+    user = root / "mine"  # not ours: never touched
+    user.mkdir()
+    (user / "notes.txt").write_text("x")
+
+    video = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for i in range(10):
+        writer.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    writer.release()
+    frames = images.extract_video_frames(video, fps=5.0)
+    assert frames and all(root in f.path.parents for f in frames)
+    assert not old.exists() and (user / "notes.txt").exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# 11. Never overwrite a file the program did not write
+# ------------------------------------------------------------------------------------------------
+def test_export_refuses_a_folder_with_the_users_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = _project(tmp_path)
+    out = tmp_path / "mine"
+    (out / "images").mkdir(parents=True)
+    (out / "images" / "view_00.png").write_bytes(b"my own photo")
+    (out / "notes.txt").write_text("mine")
+    code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", out)
+    assert code == 2 and "--overwrite" in err and "notes.txt" in err
+    assert (out / "images" / "view_00.png").read_bytes() == b"my own photo"
+    assert sorted(p.name for p in out.iterdir()) == ["images", "notes.txt"]
+    code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", out, "--overwrite")
+    assert code == 0, err
+    assert (out / "notes.txt").read_text() == "mine" and (out / "sparse" / "0" / "images.bin").is_file()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"), [("ply", "points.ply"), ("glb", "scene.glb"), ("cameras", "c.json")]
+)
+def test_export_refuses_to_replace_the_users_file(
+    tmp_path: Path, fmt: str, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, path = _project(tmp_path)
+    dest = tmp_path / name
+    dest.write_bytes(b"the user's own file")
+    code, _, err = _main(capsys, "export", path, "-f", fmt, "-o", dest)
+    assert code == 2 and "--overwrite" in err
+    assert dest.read_bytes() == b"the user's own file"
+    code, _, err = _main(capsys, "export", path, "-f", fmt, "-o", dest, "--overwrite")
+    assert code == 0, err
+    code, _, err = _main(capsys, "export", path, "-f", fmt, "-o", dest)  # ours now: replaced freely
+    assert code == 0, err
+
+
+# ------------------------------------------------------------------------------------------------
+# 12. add -o checks that it can write before the run
+# ------------------------------------------------------------------------------------------------
+def test_add_checks_the_destination_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import tempfile
+
+    from fast3r_core import weights
+    from tests.tiny import write_views
+
+    _, path = _project(tmp_path)
+    write_views(tmp_path / "more", 1)
+    dest_dir = tmp_path / "readonly"
+    dest_dir.mkdir()
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*args: Any, dir: Any = None, **kwargs: Any) -> Any:
+        if dir is not None and Path(dir) == dest_dir:
+            raise PermissionError(13, "Permission denied")  # root ignores chmod: simulate it
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(weights, "load_model", lambda *a, **k: pytest.fail("ran before checking -o"))
+    monkeypatch.setattr(cli, "_precheck_model", lambda *a: None)
+    code, _, err = _main(capsys, "add", path, tmp_path / "more", "-o", dest_dir / "more.f3r", "-m", "demo")
+    assert code == 2, err
+    assert "Permission denied" in err and str(dest_dir) in err
