@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -682,3 +683,59 @@ def test_add_checks_the_destination_before_the_run(
     code, _, err = _main(capsys, "add", path, tmp_path / "more", "-o", dest_dir / "more.f3r", "-m", "demo")
     assert code == 2, err
     assert "Permission denied" in err and str(dest_dir) in err
+
+
+# ------------------------------------------------------------------------------------------------
+# 9. A config is checked against the weights' header (and bounded) before anything is built
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("model"))
+
+
+def _model_with_config(tmp_path: Path, tiny_folder: Path, edit: Any) -> Path:
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_folder, folder)
+    cfg = json.loads((folder / "config.json").read_text())
+    edit(cfg)
+    (folder / "config.json").write_text(json.dumps(cfg))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("part", "key", "value", "message"),
+    [
+        ("encoder_args", "depth", 10**6, "encoder_args.depth"),
+        ("decoder_args", "depth", 10**6, "decoder_args.depth"),
+        ("encoder_args", "embed_dim", 2**40, "encoder_args.embed_dim"),
+        ("decoder_args", "mlp_ratio", 1e9, "decoder_args.mlp_ratio"),
+        ("encoder_args", "depth", 200, "encoder depth 200 in the config, 2 blocks in the weights"),
+        ("decoder_args", "depth", 100, "decoder depth 100 in the config, 4 blocks in the weights"),
+        ("decoder_args", "mlp_ratio", 8, "decoder.dec_blocks.0.mlp.fc1.weight"),
+    ],
+)
+def test_absurd_config_beside_real_weights_is_refused_before_building(
+    tmp_path: Path,
+    tiny_folder: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    part: str,
+    key: str,
+    value: Any,
+    message: str,
+) -> None:
+    from fast3r_core import weights
+    from fast3r_core.errors import CheckpointError, ConfigError
+    from fast3r_core.model import fast3r
+
+    folder = _model_with_config(tmp_path, tiny_folder, lambda c: c[part].__setitem__(key, value))
+
+    def no_build(*args: Any, **kwargs: Any) -> None:
+        pytest.fail("the model was built before the config was checked")
+
+    monkeypatch.setattr(fast3r.Fast3R, "__init__", no_build)
+    with pytest.raises((ConfigError, CheckpointError), match=re.escape(message)):
+        weights.load_model(folder, "cpu")
