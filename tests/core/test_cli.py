@@ -190,7 +190,8 @@ def test_reconstruct_human_output_progress_and_quiet(
     assert any(ln.startswith("images ") and ln.endswith("2/2") for ln in lines), err
     assert any(ln.startswith("encode ") for ln in lines), err
     assert any(ln.startswith("export ") for ln in lines), err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [cli.MANIFEST_NAME, "cameras.json", "points.ply"]
+    listing = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert listing == [cli.MANIFEST_NAME, "cameras.json", "points.ply"]
 
     code, out, err = _reconstruct(capsys, tiny_model, images, tmp_path / "out2", "--quiet")
     assert code == 0
@@ -605,7 +606,7 @@ def test_ctrl_c_leaves_nothing(
     existing.mkdir()
     (existing / "keep.txt").write_text("x", encoding="utf-8")
     code, _, _ = _main(
-        capsys, "reconstruct", folder, "--out", existing, "--model", tiny_model, "--size", "224", "--overwrite"
+        capsys, "reconstruct", folder, "-o", existing, "--model", tiny_model, "--size", "224", "--overwrite"
     )
     assert code == 130
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
