@@ -92,6 +92,12 @@ def export_nerfstudio(
     root = ensure_dir(json_path.parent)
     posed = posed_views(rec, views)
     used_views = posed.views
+    finite = (
+        np.isfinite(rec.cam_to_world[used_views]).all()
+        and np.isfinite(rec.intrinsics_original[used_views]).all()
+    )
+    if not finite:  # checked before anything is written
+        raise ExportError(f"Cannot write {str(json_path)!r}: a camera is not finite (NaN or infinity)")
 
     plan = plan_image_names(rec, used_views, copy_to=root / "images" if copy_images else None)
     frames: list[dict[str, Any]] = []

@@ -417,6 +417,7 @@ def test_in_memory_non_finite_camera_never_writes_invalid_json(tmp_path: Path) -
     with pytest.raises(ExportError, match="not finite"):
         export_nerfstudio(bad, tmp_path / "ns", copy_images=False)
     assert not (tmp_path / "c.json").exists() and not (tmp_path / "ns" / "transforms.json").exists()
+    assert not (tmp_path / "ns" / "points.ply").exists(), "nothing written before the refusal"
 
 
 # ------------------------------------------------------------------------------------------------
