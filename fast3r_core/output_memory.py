@@ -143,6 +143,7 @@ def check_output_memory(
     *,
     top_percent: float = 100.0,
     available: int | None = None,
+    resident: int = 0,
 ) -> OutputMemoryEstimate:
     """Refuse a run whose result and exports cannot fit in the host's memory, before it starts.
 
@@ -152,6 +153,9 @@ def check_output_memory(
         As in :func:`estimate_output_memory`.
     available : int or None
         Bytes of host memory the run may use; default the available RAM now (psutil).
+    resident : int
+        Bytes of the estimate already in memory, hence already out of ``available`` (the result a
+        run adds views to).
 
     Returns
     -------
@@ -169,10 +173,10 @@ def check_output_memory(
         import psutil
 
         available = int(psutil.virtual_memory().available)
-    if est.total <= available * OUTPUT_FRACTION:
+    if est.total - resident <= available * OUTPUT_FRACTION:
         log.debug("outputs of %d views: %s of %.1f GB", len(view_shapes), est.describe(), available / GB)
         return est
-    fit = max_views_for_outputs(view_shapes, available, formats, top_percent=top_percent)
+    fit = max_views_for_outputs(view_shapes, available + resident, formats, top_percent=top_percent)
     raise InsufficientMemoryError(
         f"The result of {len(view_shapes)} views ({est.n_points / 1e6:.0f} M points) would need "
         f"{est.describe()} of memory for the points and the exports, more than the "

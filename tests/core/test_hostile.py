@@ -740,3 +740,27 @@ def test_absurd_config_beside_real_weights_is_refused_before_building(
     monkeypatch.setattr(fast3r.Fast3R, "__init__", no_build)
     with pytest.raises((ConfigError, CheckpointError), match=re.escape(message)):
         weights.load_model(folder, "cpu")
+
+
+def test_adding_views_counts_the_grown_result(
+    tiny_folder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psutil
+
+    from fast3r_core import pipeline, weights
+    from fast3r_core.errors import InsufficientMemoryError
+    from tests.tiny import write_views
+
+    model = weights.load_model(tiny_folder, "cpu")
+    write_views(tmp_path / "a", 2)
+    write_views(tmp_path / "b", 2, size=(120, 90))
+    opts = pipeline.ReconstructOptions(size=224)
+    base = pipeline.reconstruct(tmp_path / "a", model, opts)
+
+    class _Mem:
+        available = 2_000_000  # far below what 4 views of 224 px need
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: _Mem())
+    monkeypatch.setattr(pipeline, "_plan_addition", lambda *a: pytest.fail("ran before the memory check"))
+    with pytest.raises(InsufficientMemoryError, match="--max-views"):
+        pipeline.add_views(base, tmp_path / "b", model, opts)
