@@ -15,6 +15,7 @@ Exit codes
 1  internal error (a bug): one line on stderr, the traceback goes to the log file only
 2  bad input or usage: one line ``error: ...`` on stderr, never a traceback
 130 cancelled (Ctrl-C): nothing half-written is left behind
+143 terminated (SIGTERM): cleaned up like Ctrl-C
 
 Output: results and summaries go to stdout (``--json``: one JSON document on stdout and nothing else);
 progress, warnings and errors go to stderr. Progress is a tqdm bar per stage on a terminal and plain
@@ -45,6 +46,7 @@ import math
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -72,9 +74,11 @@ __all__ = [
     "EXIT_CANCELLED",
     "EXIT_INTERNAL",
     "EXIT_OK",
+    "EXIT_TERMINATED",
     "EXIT_USAGE",
     "LOG_DIR_ENV",
     "LOG_FILE_NAME",
+    "MANIFEST_NAME",
     "OUTPUT_NAMES",
     "RECONSTRUCT_FORMATS",
     "build_parser",
@@ -88,6 +92,7 @@ EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 #: Environment variable: folder of the log file (tests, portable installs).
 LOG_DIR_ENV = "FAST3R_LOG_DIR"
@@ -124,6 +129,22 @@ _MAX_LISTED = 8
 # ------------------------------------------------------------------------------------------------
 # Console output and progress
 # ------------------------------------------------------------------------------------------------
+# Control characters (C0 but newline and tab, DEL, C1) and the bidirectional overrides: a file name or
+# a project field can hold them, and printed raw they drive the terminal (clear the screen, set the
+# title) or reorder what is shown. Everything printed goes through _escape_controls.
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape_controls(text: str, *, json_style: bool = False) -> str:
+    """``text`` with every control character shown as an escape (``\\x1b``; ``\\u001b`` in JSON)."""
+
+    def esc(m: re.Match[str]) -> str:
+        code = ord(m.group())
+        return f"\\u{code:04x}" if json_style or code > 0xFF else f"\\x{code:02x}"
+
+    return _CONTROL_RE.sub(esc, text)
+
+
 class _Console:
     """The CLI's own user output: results on stdout, warnings and errors on stderr.
 
@@ -138,7 +159,8 @@ class _Console:
         self.stderr_line: Callable[[str], None] = lambda text: self._write(sys.stderr, text)
 
     @staticmethod
-    def _write(stream: TextIO, text: str) -> None:
+    def _write(stream: TextIO, text: str, *, json_style: bool = False) -> None:
+        text = _escape_controls(text, json_style=json_style)
         try:
             stream.write(text + "\n")
         except UnicodeEncodeError:  # a console that cannot show a non-ASCII path
@@ -153,7 +175,8 @@ class _Console:
 
     def json(self, data: Any) -> None:
         """The JSON document of a command, on stdout."""
-        self._write(sys.stdout, json.dumps(_jsonable(data), indent=2, ensure_ascii=False))
+        # json.dumps escapes C0 only; the other control characters become \\uXXXX (still valid JSON)
+        self._write(sys.stdout, json.dumps(_jsonable(data), indent=2, ensure_ascii=False), json_style=True)
 
     def warning(self, text: str) -> None:
         """``warning: ...`` on stderr (not in quiet mode)."""
@@ -262,7 +285,7 @@ class _Progress:
             if self._bar is not None:
                 from tqdm import tqdm
 
-                tqdm.write(text, file=sys.stderr)
+                tqdm.write(_escape_controls(text), file=sys.stderr)
             else:
                 _Console._write(sys.stderr, text)
 
@@ -429,17 +452,62 @@ class _LogSetup:
 # ------------------------------------------------------------------------------------------------
 # Output folder: checked before the model runs, filled atomically
 # ------------------------------------------------------------------------------------------------
-class _OutputFolder:
-    """The ``--out`` folder of ``reconstruct``, written through a staging folder.
+MANIFEST_NAME = ".fast3r-outputs.json"
+"""File in an output folder listing the files this program wrote there (so a later run may replace
+them, and only them)."""
+_MANIFEST_FORMAT = "fast3r-outputs"
 
-    Creation checks that the folder can be created and written (before anything slow runs). Outputs are
-    written into a hidden staging folder beside it (inside it when its parent is read-only), then moved
-    into place by :meth:`commit`. :meth:`discard` removes the staging folder and the folders this run
-    created, so a failed or cancelled run leaves nothing behind. Files of the same names are replaced;
-    other files in the folder (also inside colmap/ and images/) are never touched.
+
+def _read_manifest(folder: Path) -> set[str] | None:
+    """Relative paths (forward slashes) listed in ``folder``'s manifest; None when there is none."""
+    try:
+        data = json.loads((folder / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != _MANIFEST_FORMAT:
+        return None
+    files = data.get("files")
+    if not isinstance(files, list):
+        return None
+    return {f for f in files if isinstance(f, str)}
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Every file and symlink under ``folder`` (relative, forward slashes), without the manifest."""
+    out = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        for name in files + [d for d in dirs if os.path.islink(os.path.join(root, d))]:
+            p = (rel / name).as_posix()
+            if p != MANIFEST_NAME:
+                out.append(p)
+    return sorted(out)
+
+
+class _OutputFolder:
+    """An output folder (``reconstruct --out``, ``export`` to a folder), written through a staging folder.
+
+    Creation checks that the folder can be created and written (before anything slow runs) and that
+    it is new, empty, or a previous output of this program (its manifest lists every file in it);
+    a folder holding anything else is refused unless ``overwrite``. Stale staging folders and
+    temporary files of killed runs are removed first.
+
+    Outputs are written into a hidden staging folder beside it (inside it when its parent is
+    read-only), then moved into place by :meth:`commit`: when the folder holds only our files, it is
+    swapped with the staging folder by two renames, so a reader (or a killed run) never sees old and
+    new outputs mixed (``replace_all``: earlier outputs this run does not write again go too, as a
+    result folder holds one result). Otherwise (files of the user's there with ``overwrite``, or
+    earlier outputs of another command) the staged files are moved in one by one: files of the same
+    names are replaced, the others kept. :meth:`discard` removes the staging
+    folder and the folders this run created, so a failed or cancelled run leaves nothing behind.
     """
 
-    def __init__(self, out: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, out: str | os.PathLike[str], *, overwrite: bool = False, replace_all: bool = False
+    ) -> None:
+        self.replace_all = replace_all
+        from fast3r_core.export._atomic import clean_stale
+
         self.out = Path(os.path.abspath(os.fspath(out)))
         self._created: list[Path] = []
         missing = []
@@ -449,6 +517,21 @@ class _OutputFolder:
             p = p.parent
         if self.out.exists() and not self.out.is_dir():
             raise InputError(f"The output folder {self.out} is a file, not a folder")
+        clean_stale(self.out.parent, restore_to=self.out)
+        if self.out.is_dir():
+            clean_stale(self.out)
+        self.previous = _read_manifest(self.out) if self.out.is_dir() else None
+        present = _files_under(self.out) if self.out.is_dir() else []
+        self.foreign = [f for f in present if f not in (self.previous or set())]
+        if self.foreign and not overwrite:
+            shown = ", ".join(self.foreign[:5]) + (
+                f" and {len(self.foreign) - 5} more" if len(self.foreign) > 5 else ""
+            )
+            raise InputError(
+                f"The output folder {self.out} holds files this program did not write ({shown}). "
+                "Choose a new or empty folder, or pass --overwrite to write into it anyway (files of the "
+                "same names are then replaced, the others kept)."
+            )
         try:
             self.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -462,27 +545,59 @@ class _OutputFolder:
             self._remove_created()
             reason = exc.strerror or exc
             raise InputError(f"Cannot write into the output folder {self.out}: {reason}") from exc
-        prefix = f".{self.out.name or 'out'}.partial-"
+        prefix = f".{self.out.name or 'out'}.partial-{os.getpid()}-"
+        self._beside = True
         try:
             self.staging = Path(tempfile.mkdtemp(prefix=prefix, dir=self.out.parent))
         except OSError:
             self.staging = Path(tempfile.mkdtemp(prefix=prefix, dir=self.out))
+            self._beside = False
         log.debug("staging outputs in %s", self.staging)
 
     def commit(self) -> list[Path]:
         """Move the staged outputs into the output folder; return the top-level outputs.
 
-        Folders are merged file by file: a staged file replaces the file of the same name, files of
-        other names already in the output folder (e.g. a dense COLMAP model in colmap/) are kept.
         Conflicts (a file where a folder goes or the reverse) are found before anything is moved.
         """
         entries = sorted(self.staging.iterdir())
-        for entry in entries:
-            self._check_merge(entry, self.out / entry.name)
-        for entry in entries:
-            self._merge(entry, self.out / entry.name)
-        shutil.rmtree(self.staging, ignore_errors=True)
+        written = _files_under(self.staging)
+        replaced = self.replace_all or (self.previous or set()) <= set(written)
+        if self._beside and not self.foreign and replaced:
+            # everything there is ours and is replaced: swap the folders, no mixed state ever
+            self._write_manifest(self.staging, written)
+            self._swap()
+        else:
+            for entry in entries:
+                self._check_merge(entry, self.out / entry.name)
+            for entry in entries:
+                self._merge(entry, self.out / entry.name)
+            shutil.rmtree(self.staging, ignore_errors=True)
+            self._write_manifest(self.out, sorted((self.previous or set()) | set(written)))
         return [self.out / e.name for e in entries]
+
+    def _swap(self) -> None:
+        """Replace the folder by the staging folder: two renames (a previous output is moved aside)."""
+        aside = None
+        if any(self.out.iterdir()):
+            aside = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-{os.getpid()}-", dir=self.out.parent))
+            os.replace(self.out, aside)  # onto the empty folder mkdtemp made
+        else:
+            self.out.rmdir()
+        try:
+            os.replace(self.staging, self.out)
+        except OSError:
+            if aside is not None:
+                os.replace(aside, self.out)  # put the previous outputs back
+            raise
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+
+    @staticmethod
+    def _write_manifest(folder: Path, files: list[str]) -> None:
+        from fast3r_core.export._atomic import atomic_write
+
+        with atomic_write(folder / MANIFEST_NAME, "w") as f:
+            json.dump({"format": _MANIFEST_FORMAT, "files": files}, f, indent=0)
 
     @staticmethod
     def _is_dir(p: Path) -> bool:
@@ -627,6 +742,26 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_overwrite(parser: argparse.ArgumentParser) -> None:
+    """``--overwrite`` (reconstruct, export): write into a folder that holds files of the user's."""
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an output folder (or over a file) that this program did not write: files of the "
+        "same names are replaced. Without it, only a new or empty folder or a previous output is used",
+    )
+
+
+def _add_link_images(parser: argparse.ArgumentParser) -> None:
+    """``--link-images`` (reconstruct, export): hard links instead of copies in images/."""
+    parser.add_argument(
+        "--link-images",
+        action="store_true",
+        help="hard-link the photos into the COLMAP / Nerfstudio images/ folders instead of copying them "
+        "(saves space; but a tool that edits those images in place then edits your originals)",
+    )
+
+
 def _add_chunking(parser: argparse.ArgumentParser) -> None:
     """``--max-views-per-pass`` and ``--anchors`` (reconstruct, add)."""
     parser.add_argument(
@@ -753,6 +888,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated outputs among " + ",".join(RECONSTRUCT_FORMATS) + " (default: all)",
     )
     _add_chunking(p)
+    _add_link_images(p)
+    _add_overwrite(p)
     p.set_defaults(handler=_cmd_reconstruct)
 
     # add ----------------------------------------------------------------------------------------
@@ -792,6 +929,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-f", "--format", required=True, choices=EXPORT_FORMATS)
     p.add_argument("-o", "--out", required=True, metavar="PATH")
     _add_percentile(p)
+    _add_link_images(p)
+    _add_overwrite(p)
     p.set_defaults(handler=_cmd_export)
 
     # info ---------------------------------------------------------------------------------------
@@ -881,8 +1020,12 @@ def _export_outputs(
     formats: Sequence[str],
     top_percent: float,
     progress: Callable[[ProgressEvent], None],
+    *,
+    link_images: bool = False,
 ) -> tuple[dict[str, Path], dict[str, int], float | None]:
     """Write ``formats`` into ``folder``: (output paths, points written per format, COLMAP error)."""
+    import numpy as np
+
     from fast3r_core import export
     from fast3r_core.result import save_project
 
@@ -901,15 +1044,15 @@ def _export_outputs(
         elif fmt == "nerfstudio":
             # points.ply beside transforms.json; the "ply" output (written after) has the same points
             # plus those of views without a pose, which nerfstudio leaves out.
-            export.export_nerfstudio(rec, dest, ply_file_path=OUTPUT_NAMES["ply"], top_percent=top_percent)
-            kept = rec.select(top_percent=top_percent, views=rec.pose_ok)
-            counts[fmt] = len(kept)
+            export.export_nerfstudio(
+                rec, dest, ply_file_path=OUTPUT_NAMES["ply"], top_percent=top_percent, link_images=link_images
+            )
+            kept = rec.points().prefix(rec.points().count_top_percent(top_percent))
+            counts[fmt] = int(np.count_nonzero(rec.pose_ok[kept.view]))  # no copy of the points
         elif fmt == "colmap":
-            report = export.export_colmap(rec, dest, top_percent=top_percent)
+            report = export.export_colmap(rec, dest, top_percent=top_percent, link_images=link_images)
             counts[fmt] = int(report.n_points)
             reproj = float(report.mean_reproj_px)
-            if report.missing_images:
-                log.warning("COLMAP export: source photos not found: %s", ", ".join(report.missing_images))
         elif fmt == "project":
             save_project(rec, dest)
         paths[fmt] = dest
@@ -921,7 +1064,8 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
     """``fast3r reconstruct``: inputs -> model -> every requested output in ``--out``."""
     t_start = time.perf_counter()
     top_percent = _top_percent(args.conf_percentile)
-    out = _OutputFolder(args.out)  # fail fast: before images and model
+    # fail fast: before images and model
+    out = _OutputFolder(args.out, overwrite=args.overwrite, replace_all=True)
     with _staged(out):
         from fast3r_core import images, pipeline, weights
 
@@ -950,6 +1094,11 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
             progress=progress,
         )
         t_images = time.perf_counter() - t
+        # the result and the exports must fit too: refuse now rather than run out of memory at the end
+        from fast3r_core.output_memory import check_output_memory
+
+        used = pipeline._subsample(list(loaded.views), args.max_views)
+        check_output_memory([v.true_shape for v in used], args.formats, top_percent=top_percent)
         skipped = [(str(s.path), s.reason) for s in loaded.skipped]
         if skipped:
             progress.close()
@@ -992,7 +1141,9 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
             )
 
         t = time.perf_counter()
-        paths, counts, reproj = _export_outputs(rec, out.staging, args.formats, top_percent, progress)
+        paths, counts, reproj = _export_outputs(
+            rec, out.staging, args.formats, top_percent, progress, link_images=args.link_images
+        )
         out.commit()
         timings["export"] = time.perf_counter() - t
     progress.close()
@@ -1059,11 +1210,35 @@ def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress
     dest = Path(args.out)
     if not fmt.is_folder and dest.is_dir():
         dest = dest / fmt.default_name
+    staged: _OutputFolder | None = None
+    target = dest
+    if fmt.is_folder:
+        # the whole export appears at once (staging folder, then renames), or not at all
+        if dest.suffix.lower() == ".json":  # nerfstudio's transforms.json named by the user
+            staged = _OutputFolder(dest.parent, overwrite=args.overwrite)
+            target = staged.staging / dest.name
+        else:
+            staged = _OutputFolder(dest, overwrite=args.overwrite)
+            target = staged.staging
+    else:
+        from fast3r_core.export._atomic import clean_stale
+
+        clean_stale(dest.parent)
+        _check_file_destination(dest, args.format, args.overwrite)
     kwargs: dict[str, Any] = {}
     if args.format in _POINT_FORMATS:
         kwargs["top_percent"] = _top_percent(args.conf_percentile)
+    if args.format in ("colmap", "nerfstudio"):
+        kwargs["link_images"] = args.link_images
     progress(ProgressEvent("export", 0, 1, args.format))
-    result = fmt.function(rec, dest, **kwargs)
+    if staged is not None:
+        with _staged(staged):
+            result = fmt.function(rec, target, **kwargs)
+            staged.commit()
+        if args.format == "nerfstudio":
+            result = dest if dest.suffix.lower() == ".json" else dest / Path(result).name
+    else:
+        result = fmt.function(rec, target, **kwargs)
     progress(ProgressEvent("export", 1, 1, args.format))
     progress.close()
 
@@ -1073,6 +1248,7 @@ def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress
     elif args.format == "colmap":
         summary["points_written"] = int(result.n_points)
         summary["colmap_mean_reprojection_error_px"] = float(result.mean_reproj_px)
+        summary["missing_images"] = list(result.missing_images)
     elif args.format == "nerfstudio":
         summary["output"] = Path(result).resolve()
     elif args.format == "cameras":
@@ -1087,6 +1263,35 @@ def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress
         detail = f" ({summary['cameras']} cameras)"
     console.out(f"Wrote {summary['output']}{detail}")
     return EXIT_OK
+
+
+_SIGNATURES: dict[str, bytes] = {
+    "ply": b"comment Fast3R Studio point cloud",
+    "glb": b'"generator":"Fast3R Studio"',
+    "cameras": b'"convention": "cam_to_world maps camera coordinates',
+}
+
+
+def _check_file_destination(dest: Path, fmt: str, overwrite: bool) -> None:
+    """Refuse to replace an existing file that this program did not write (unless ``overwrite``).
+
+    A file of ours is recognised by its content (the PLY header comment, the GLB generator, the
+    cameras.json convention), read from its first 64 kB.
+    """
+    if overwrite or not (dest.exists() or dest.is_symlink()):
+        return
+    if dest.is_file() and not dest.is_symlink():
+        try:
+            with open(dest, "rb") as f:
+                head = f.read(65536)
+        except OSError:
+            head = b""
+        if _SIGNATURES.get(fmt, b"\0never") in head:
+            return
+    raise InputError(
+        f"{dest} already exists and was not written by this program; choose another name, or pass "
+        "--overwrite to replace it"
+    )
 
 
 def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
@@ -1198,6 +1403,17 @@ def _cmd_add(args: argparse.Namespace, console: _Console, progress: _Progress) -
         raise InputError(f"--out {str(dest)!r} is a folder; give a project file name (e.g. more.f3r)")
     if not dest.parent.is_dir():
         raise InputError(f"the folder of --out {str(dest)!r} does not exist")
+    from fast3r_core.export._atomic import clean_stale
+
+    clean_stale(dest.parent)
+    try:  # fail now, not after the whole run: the result is written there at the end
+        fd, probe = tempfile.mkstemp(prefix=".fast3r-write-test-", dir=dest.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"Cannot write into {str(dest.parent)!r}: {exc.strerror or exc}") from exc
+    if dest.exists() and not os.access(dest, os.W_OK):
+        raise InputError(f"Cannot write {str(dest)!r}: it is read-only")
     model_source = args.model or base.model_name
     if not model_source:
         raise InputError("the project does not name its model: pass --model")
@@ -1356,6 +1572,24 @@ def _exit_code(code: object) -> int:
     return code if isinstance(code, int) else EXIT_USAGE
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds (and cleans up) like Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated()
+
+
+def _catch_sigterm() -> Any:
+    """Install the SIGTERM handler (main thread only); return the previous one, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``fast3r`` command line with ``argv`` (default ``sys.argv[1:]``); return the exit code.
 
@@ -1381,8 +1615,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.warning(logs.problem)
     shown = list(argv) if argv is not None else sys.argv[1:]
     log.info("fast3r %s: %s", __version__, " ".join(["fast3r", *shown]))
+    old_sigterm = _catch_sigterm()
     try:
         return int(args.handler(args, console, progress))
+    except _Terminated:
+        progress.close()
+        log.info("terminated (SIGTERM)")
+        console.error("terminated")
+        return EXIT_TERMINATED
     except (KeyboardInterrupt, Cancelled):
         progress.close()
         log.info("cancelled by the user")
@@ -1410,6 +1650,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.error(f"internal error: {type(exc).__name__}: {exc} ({logs.details_hint()})")
         return EXIT_INTERNAL
     finally:
+        if old_sigterm is not None:
+            signal.signal(signal.SIGTERM, old_sigterm)
         progress.close()
         logs.close()
 

@@ -66,6 +66,7 @@ __all__ = [
     "load_images",
     "load_inputs",
     "load_video",
+    "prune_frames_cache",
     "resize_crop_geometry",
 ]
 
@@ -787,11 +788,68 @@ def load_images(paths: PathInput, size: int = 512) -> list[ViewInput]:
 # ----------------------------------------------------------------------------------------------
 
 
+#: Sampled video frames kept in the default cache folder: the least recently used folders beyond this
+#: size, and any unused for :data:`FRAMES_MAX_AGE_DAYS`, are removed after each extraction.
+FRAMES_CACHE_MAX_BYTES = 2 * 1024**3
+FRAMES_MAX_AGE_DAYS = 30
+
+
 def default_frames_root() -> Path:
-    """Default folder for sampled video frames: ``<user cache>/fast3r-studio/video-frames``."""
+    """Default folder for sampled video frames: ``$FAST3R_CACHE_DIR/video-frames`` when that variable
+    is set (like the models), else ``<user cache>/fast3r-studio/video-frames``."""
+    root = os.environ.get("FAST3R_CACHE_DIR")
+    if root:
+        return Path(root).expanduser() / "video-frames"
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("fast3r-studio")) / "video-frames"
+
+
+def prune_frames_cache(
+    root: str | os.PathLike[str] | None = None,
+    *,
+    keep: Path | None = None,
+    max_bytes: int = FRAMES_CACHE_MAX_BYTES,
+    max_age_days: float = FRAMES_MAX_AGE_DAYS,
+) -> list[Path]:
+    """Remove old frame folders from the video-frames cache; return the removed folders.
+
+    Only folders this program made are considered (a ``frames.json`` manifest, or nothing but
+    ``frame_*.jpg`` files: an interrupted extraction). A folder's age is its manifest's modification
+    time (touched on every reuse). ``keep`` (the folder just used) is never removed.
+    """
+    import shutil
+    import time
+
+    base = Path(root) if root is not None else default_frames_root()
+    try:
+        entries = [e for e in base.iterdir() if e.is_dir() and not e.is_symlink()]
+    except OSError:
+        return []
+    folders: list[tuple[float, int, Path]] = []
+    for d in entries:
+        try:
+            names = [f.name for f in d.iterdir()]
+            ours = _MANIFEST in names or all(n.startswith("frame_") and n.endswith(".jpg") for n in names)
+            if not ours or (keep is not None and d.resolve() == keep.resolve()):
+                continue
+            stamp = (d / _MANIFEST).stat().st_mtime if _MANIFEST in names else d.stat().st_mtime
+            size = sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+        except OSError:
+            continue
+        folders.append((stamp, size, d))
+    folders.sort()  # oldest first
+    total = sum(size for _, size, _ in folders)
+    now = time.time()
+    removed: list[Path] = []
+    for stamp, size, d in folders:
+        if total <= max_bytes and now - stamp <= max_age_days * 86400:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        total -= size
+        removed.append(d)
+        logger.info("removed cached video frames %s", d)
+    return removed
 
 
 def _video_key(path: Path, fps: float, max_frames: int) -> str:
@@ -882,9 +940,14 @@ def extract_video_frames(
         raise InputError(f"Invalid maximum frame count {max_frames!r}: expected an integer >= 1")
     key = _video_key(p, fps, max_frames)
     folder = Path(frames_dir) if frames_dir is not None else default_frames_root() / f"{p.stem[:40]}-{key}"
+    in_cache = folder.parent.resolve() == default_frames_root().resolve()
     cached = _read_manifest(folder, key)
     if cached is not None:
         logger.info("Reusing %d frames of %s from %s", len(cached), p, folder)
+        try:
+            os.utime(folder / _MANIFEST)  # recently used: kept by prune_frames_cache
+        except OSError:
+            pass
         report(progress, "video", len(cached), len(cached))
         return cached
 
@@ -943,6 +1006,8 @@ def extract_video_frames(
     if not frames:
         raise InputError(f"{not_video} (no frame could be read)")
     _write_manifest(folder, key, p, frames)
+    if in_cache:
+        prune_frames_cache(folder.parent, keep=folder)
     return frames
 
 

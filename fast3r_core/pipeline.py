@@ -27,6 +27,7 @@ from fast3r_core.chunking.plan import MAX_AUTO_ANCHORS, ChunkPlan
 from fast3r_core.errors import InputError, NoImagesError
 from fast3r_core.geometry import intrinsics_model_to_original
 from fast3r_core.images import PathInput, SkippedFile, ViewInput, load_inputs
+from fast3r_core.output_memory import RESULT_BYTES_PER_PIXEL, check_output_memory
 from fast3r_core.poses import PoseEstimate, align_local_to_global, estimate_poses_detailed
 from fast3r_core.progress import ProgressCallback, check_cancel, report
 from fast3r_core.result import Reconstruction, project_size
@@ -265,6 +266,7 @@ def reconstruct(
     views = _load_views(inputs, opts, rep, progress, cancel)
     timings["images"] = time.perf_counter() - t0
     check_cancel(cancel)
+    check_output_memory([v.true_shape for v in views])  # the result must fit, not only the passes
 
     t = time.perf_counter()
     plan = _plan_reconstruction(model, views, opts)
@@ -497,6 +499,10 @@ def add_views(
     views = fresh
     timings["images"] = time.perf_counter() - t0
     check_cancel(cancel)
+    base_shapes = [base.view_shape(v) for v in range(base.n_views)]
+    check_output_memory(  # the grown result must fit; the base's arrays are already in memory
+        base_shapes + [v.true_shape for v in views], resident=RESULT_BYTES_PER_PIXEL * base.n_pixels
+    )
 
     t = time.perf_counter()
     plan, anchor_ids = _plan_addition(model, base, views, opts)

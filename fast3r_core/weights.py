@@ -49,7 +49,7 @@ from .progress import ProgressCallback, check_cancel, report
 if TYPE_CHECKING:
     import torch
 
-    from .model import Fast3R
+    from .model import Fast3R, Fast3RConfig
 
 __all__ = [
     "CACHE_ENV",
@@ -58,6 +58,7 @@ __all__ = [
     "WEIGHTS_NAME",
     "ModelInfo",
     "ModelStatus",
+    "check_config_matches_weights",
     "choose_device",
     "download_model",
     "is_cached",
@@ -914,6 +915,69 @@ def _check_keys(
     )
 
 
+_BLOCK_RE = re.compile(r"^(encoder\.enc_blocks|decoder\.dec_blocks)\.(\d+)\.")
+
+
+def check_config_matches_weights(
+    config: Fast3RConfig, shapes: dict[str, tuple[int, ...]], config_path: Path, weights_path: Path
+) -> None:
+    """Check a config against a weights file's header (key names and shapes) before building anything.
+
+    A config is as untrusted as the weights beside it: an absurd depth or width would otherwise build
+    a model for minutes and take gigabytes before the key check could say they do not match. The
+    depths are checked against the numbered blocks in the file, the widths against the shapes of the
+    patch embedding, the decoder input projection and the first MLP of each stack.
+
+    Parameters
+    ----------
+    config : Fast3RConfig
+        The parsed (and bounded, see :meth:`Fast3RConfig.validate`) config.
+    shapes : dict of str to tuple of int
+        Tensor name -> shape, from the weights file's header.
+    config_path, weights_path : Path
+        For the message.
+
+    Raises
+    ------
+    CheckpointError
+        Naming each disagreement.
+    """
+    mapping = _normalise_keys(list(shapes), None)
+    blocks: dict[str, set[int]] = {"encoder.enc_blocks": set(), "decoder.dec_blocks": set()}
+    for key in mapping:
+        m = _BLOCK_RE.match(key)
+        if m:
+            blocks[m.group(1)].add(int(m.group(2)))
+    e, d = config.encoder_args, config.decoder_args
+    problems = []
+    for prefix, name, depth in (
+        ("encoder.enc_blocks", "encoder", e.depth),
+        ("decoder.dec_blocks", "decoder", d.depth),
+    ):
+        found = len(blocks[prefix])
+        if found != depth:
+            problems.append(f"{name} depth {depth} in the config, {found} blocks in the weights")
+
+    def shape(key: str) -> tuple[int, ...] | None:
+        return tuple(shapes[mapping[key]]) if key in mapping else None
+
+    expected = {
+        "encoder.patch_embed.proj.weight": (e.embed_dim, 3, e.patch_size, e.patch_size),
+        "decoder.decoder_embed.weight": (d.embed_dim, d.enc_embed_dim),
+        "encoder.enc_blocks.0.mlp.fc1.weight": (int(e.embed_dim * e.mlp_ratio), e.embed_dim),
+        "decoder.dec_blocks.0.mlp.fc1.weight": (int(d.embed_dim * d.mlp_ratio), d.embed_dim),
+    }
+    for key, want in expected.items():
+        got = shape(key)
+        if got is not None and got != want:
+            problems.append(f"{key}: {list(got)} in the weights, {list(want)} from the config")
+    if problems:
+        raise CheckpointError(
+            f"The weights {weights_path} do not fit the model described by {config_path}: "
+            + "; ".join(problems)
+        )
+
+
 # ------------------------------------------------------------------------------------------------
 # Device and dtype
 # ------------------------------------------------------------------------------------------------
@@ -1032,6 +1096,7 @@ def load_model(
         "(--device cpu) or half precision"
     )
     try:
+        check_config_matches_weights(config, reader.shapes, config_path, weights_path)
         try:
             # built on the meta device: no time and no memory spent on a random init that the weights
             # overwrite; the parameters get memory (uninitialised) on the target device only below

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +21,20 @@ from typing import IO
 
 from fast3r_core.errors import ExportError, Fast3RError
 
-__all__ = ["atomic_copy", "atomic_path", "atomic_write", "ensure_dir"]
+__all__ = [
+    "TMP_SUFFIX",
+    "atomic_copy",
+    "atomic_path",
+    "atomic_write",
+    "clean_stale",
+    "ensure_dir",
+    "pid_alive",
+]
+
+TMP_SUFFIX = ".tmp"
+"""Temporary files are named ``.<final name>.<pid>-<random>.tmp``: the pid tells a stale one."""
+_STALE_RE = re.compile(r"^\..+\.(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
+_STALE_DIR_RE = re.compile(r"^\..+\.(?P<kind>partial|old)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +91,9 @@ def atomic_path(
     if dest.is_dir():
         raise error(f"Cannot write {str(dest)!r}: a folder of that name exists")
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{dest.name}.{os.getpid()}-", suffix=TMP_SUFFIX, dir=dest.parent
+        )
     except OSError as exc:
         raise error(f"Cannot write {str(dest)!r}: {exc.strerror or exc}") from exc
     os.close(fd)
@@ -146,19 +162,19 @@ def atomic_write(
             f.close()
 
 
-def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, link: bool = True) -> str:
-    """Put a copy of ``src`` at ``dest`` atomically, as a hard link when possible.
+def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, link: bool = False) -> str:
+    """Put a copy of ``src`` at ``dest`` atomically (a hard link only when ``link`` asks for one).
 
-    A hard link costs no space and no time; it is not possible across file systems or on some
-    (FAT, network shares), and then the file is copied. Note that a hard link shares its content with
-    the source: editing one edits the other.
+    A hard link costs no space and no time, but it shares its content with the source: editing one
+    edits the other, so it is never the default. It is not possible across file systems or on some
+    (FAT, network shares), and then the file is copied.
 
     Parameters
     ----------
     src, dest : path-like
         Source file and destination file (replaced if it exists).
     link : bool
-        Try a hard link first.
+        Try a hard link first (default False: a real copy).
 
     Returns
     -------
@@ -184,6 +200,62 @@ def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, li
                 log.debug("hard link %s -> %s failed, copying", src, dest)
         shutil.copyfile(src, tmp)
     return "copy"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this id exists (on this machine). Errs on the side of "alive"."""
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's) or cannot tell
+    return True
+
+
+def clean_stale(folder: str | os.PathLike[str], *, restore_to: Path | None = None) -> int:
+    """Remove what killed runs of this program left in ``folder``: temporary files and staging folders.
+
+    Only names this program makes are considered (``.<name>.<pid>-<random>.tmp`` files and
+    ``.<name>.partial-<pid>-<random>`` / ``.<name>.old-<pid>-<random>`` folders), and only when the
+    process ``<pid>`` no longer exists, so a run in progress is never disturbed. An ``.old-`` folder
+    (the previous outputs, moved aside while new ones were moved in) is renamed back to
+    ``restore_to`` when that is missing, else removed.
+
+    Returns
+    -------
+    int
+        Number of entries removed or restored. Errors are logged, never raised.
+    """
+    done = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        m_file = _STALE_RE.match(entry.name)
+        m_dir = _STALE_DIR_RE.match(entry.name)
+        try:
+            if m_file and entry.is_file(follow_symlinks=False) and not pid_alive(int(m_file["pid"])):
+                os.unlink(entry.path)
+            elif m_dir and entry.is_dir(follow_symlinks=False) and not pid_alive(int(m_dir["pid"])):
+                if m_dir["kind"] == "old" and restore_to is not None and not os.path.lexists(restore_to):
+                    os.rename(entry.path, restore_to)
+                    log.warning("restored %s, left aside by a run that was killed", restore_to)
+                else:
+                    shutil.rmtree(entry.path)
+            else:
+                continue
+        except OSError as exc:
+            log.debug("cannot clean %s: %s", entry.path, exc)
+            continue
+        log.info("removed %s, left behind by a run that was killed", entry.path)
+        done += 1
+    return done
 
 
 @functools.cache

@@ -4,7 +4,14 @@ Trainers (Gaussian splatting, Nerfstudio) open ``<folder>/images/<name>`` and ex
 the ones the cameras describe: the photo as the user sees it, that is after its EXIF orientation,
 because our intrinsics are in pixels of that upright image. Most readers (PIL without
 ``exif_transpose``, OpenCV with some flags, COLMAP) ignore the EXIF orientation, so a rotated photo is
-written re-encoded upright; an upright JPEG/PNG is hard-linked (or copied when linking fails).
+written re-encoded upright; an upright JPEG/PNG is copied as it is.
+
+A project file is untrusted input: its image paths are data and may point anywhere (``~/.ssh/id_rsa``,
+``../../secret``). Only a file that opens as an image of the size the reconstruction recorded for its
+view is ever written into an export; anything else is left out and reported, never copied "as is".
+Copies are real copies by default, so that a tool that edits the exported images (resizing them, as
+Gaussian-splatting scripts do) never edits the user's originals; hard links only on request
+(``link=True``).
 """
 
 from __future__ import annotations
@@ -114,14 +121,30 @@ def plan_image_names(
 
 
 def place_images(
-    rec: Reconstruction, plan: ImagePlan, *, link: bool = True, jpeg_quality: int = 95
+    rec: Reconstruction, plan: ImagePlan, *, link: bool = False, jpeg_quality: int = 95
 ) -> list[str]:
     """Write the planned images into ``plan.images_dir`` (no-op when ``plan.copy`` is False).
+
+    A source is written only when it opens as an image (Pillow) whose upright size is the original
+    size recorded for its view; other files are never copied (see the module docstring).
+
+    Parameters
+    ----------
+    rec : Reconstruction
+        Provides the source paths and the original (upright) sizes.
+    plan : ImagePlan
+        From :func:`plan_image_names`.
+    link : bool
+        Hard-link upright JPEG/PNG sources instead of copying them (falls back to a copy when the file
+        system refuses). A hard link shares the file: editing the exported image edits the original.
+    jpeg_quality : int
+        Quality of re-encoded (rotated or converted) images.
 
     Returns
     -------
     list of str
-        Source paths that do not exist (they were skipped, with a warning).
+        Source paths that were not written: missing, not an image, or not the recorded size (one
+        warning lists them).
 
     Raises
     ------
@@ -133,6 +156,7 @@ def place_images(
         for v in plan.names:
             if not os.path.isfile(rec.image_paths[v]):
                 missing.append(rec.image_paths[v])
+        _warn_missing(missing)
         return missing
     from PIL import Image, ImageOps, UnidentifiedImageError  # Pillow only where images are written
 
@@ -141,32 +165,57 @@ def place_images(
         src = Path(rec.image_paths[v])
         dest = plan.images_dir / name
         if not src.is_file():
-            log.warning("source image %s of view %d is missing; not copied", src, v)
+            log.debug("source image %s of view %d is missing; not copied", src, v)
             missing.append(str(src))
             continue
         expected = (int(rec.original_sizes[v, 0]), int(rec.original_sizes[v, 1]))
         try:
             im = Image.open(src)
-        except (UnidentifiedImageError, OSError) as exc:
-            log.warning("cannot read %s (%s); copying it as is", src, exc)
-            atomic_copy(src, dest, link=link)
+        except (UnidentifiedImageError, OSError, ValueError) as exc:
+            # Never copied as is: a project may point at any file (a key, a password store).
+            log.debug("%s of view %d is not an image (%s); not copied", src, v, exc)
+            missing.append(str(src))
             continue
         with im:
-            orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
-            if orientation in (None, 1) and im.size == expected and src.suffix.lower() in _PASSTHROUGH:
+            try:
+                orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+                upright = im.size if orientation in (None, 1, 2, 3, 4) else im.size[::-1]
+            except (OSError, ValueError, SyntaxError) as exc:
+                log.debug("cannot read the metadata of %s (%s); not copied", src, exc)
+                missing.append(str(src))
+                continue
+            if tuple(upright) != expected:
+                log.debug(
+                    "%s is %dx%d upright, view %d was %dx%d: not its photo; not copied",
+                    src, *upright, v, *expected,
+                )  # fmt: skip
+                missing.append(str(src))
+                continue
+            if orientation in (None, 1) and src.suffix.lower() in _PASSTHROUGH:
                 atomic_copy(src, dest, link=link)
                 continue
             try:
                 out = ImageOps.exif_transpose(im)
-            except OSError as exc:
-                raise ExportError(f"Cannot read the image {str(src)!r}: {exc}") from exc
-        if out.size != expected:
-            log.warning(
-                "image %s is %dx%d upright but the reconstruction expects %dx%d", src, *out.size, *expected
-            )
+            except (OSError, ValueError, SyntaxError) as exc:
+                log.debug("cannot decode %s (%s); not copied", src, exc)
+                missing.append(str(src))
+                continue
         with atomic_path(dest) as tmp:
             if dest.suffix.lower() in (".jpg", ".jpeg"):
                 out.convert("RGB").save(tmp, format="JPEG", quality=jpeg_quality)
             else:
                 out.save(tmp, format="PNG")
+    _warn_missing(missing)
     return missing
+
+
+def _warn_missing(missing: list[str]) -> None:
+    """One warning naming the images an export could not include."""
+    if not missing:
+        return
+    shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+    log.warning(
+        "%d image(s) not found, not images, or not the photos of their views; not in the export: %s",
+        len(missing),
+        shown,
+    )

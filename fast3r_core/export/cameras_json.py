@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fast3r_core.errors import ExportError
 from fast3r_core.export._atomic import atomic_write
 
 if TYPE_CHECKING:
@@ -80,7 +81,10 @@ def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> in
             }
         )
     doc = {"convention": CAMERAS_JSON_CONVENTION, "model_name": rec.model_name, "views": views}
-    with atomic_write(Path(path), "w") as f:
-        json.dump(doc, f, indent=2)
+    try:
+        with atomic_write(Path(path), "w") as f:
+            json.dump(doc, f, indent=2, allow_nan=False)  # never NaN/Infinity: they are not JSON
+    except ValueError as exc:
+        raise ExportError(f"Cannot write {str(path)!r}: a camera is not finite (NaN or infinity)") from exc
     log.info("wrote %d cameras to %s", len(views), path)
     return len(views)

@@ -21,6 +21,7 @@ camera_t, image_t, point2D_t are uint32; point3D_t is uint64; the PINHOLE model 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -81,7 +82,8 @@ class ColmapExportReport:
     skipped_views : tuple of int
         Selected views left out because their pose estimation failed.
     missing_images : tuple of str
-        Source photos that were not found (the model refers to them anyway).
+        Source photos that were not written: not found, not an image, or not the recorded size (the
+        model refers to them anyway).
     sparse_dir : Path
         The folder holding cameras/images/points3D.
     images_dir : Path
@@ -125,7 +127,7 @@ def export_colmap(
     max_reproj_px: float = 2.0,
     copy_images: bool = True,
     images_dir: str | os.PathLike[str] | None = None,
-    link_images: bool = True,
+    link_images: bool = False,
 ) -> ColmapExportReport:
     """Export cameras, poses and points as a COLMAP sparse model (see the module docstring).
 
@@ -148,14 +150,16 @@ def export_colmap(
     max_reproj_px : float
         Largest accepted reprojection error in original pixels.
     copy_images : bool
-        Write the photos into ``folder/images`` (hard links when possible; photos with an EXIF
-        rotation are re-encoded upright; non-JPEG/PNG photos are converted to JPEG). When False, the
+        Write copies of the photos into ``folder/images`` (photos with an EXIF rotation are re-encoded
+        upright; non-JPEG/PNG photos are converted to JPEG). Only files that open as images of the
+        recorded size are written; the others are listed in ``missing_images``. When False, the
         names refer to the photos in place, relative to ``images_dir``.
     images_dir : path-like or None
         Without ``copy_images``: the folder image names are relative to (default: the deepest folder
         holding all the photos). Ignored when copying.
     link_images : bool
-        Try hard links before copying.
+        Hard-link the photos instead of copying them (when the file system allows). A linked image is
+        the user's original: a tool that resizes ``images/`` in place would change it. Off by default.
 
     Returns
     -------
@@ -188,85 +192,78 @@ def export_colmap(
     )
 
     w2c = rec.world_to_cam
-    views_out: list[_ViewModel] = []
-    point_chunks: list[np.ndarray] = []
-    errors_all: list[np.ndarray] = []
-    next_id = 1
+    cams = [_camera(rec, v, plan.names[v], w2c) for v in used_views]
+    n_points = 0
+    err_sum = 0.0
     dropped = 0
-    for v in used_views:
-        idx = by_view[starts[v] : starts[v + 1]]
-        xyz = points.xyz[idx].astype(np.float64)
-        obs = rec.model_to_original_pixels(np.full(idx.size, v), points.pixel[idx])
-        k = rec.intrinsics_original[v]
-        cam = xyz @ w2c[v, :3, :3].T + w2c[v, :3, 3]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            proj = cam[:, :2] / cam[:, 2:3] * np.array([k[0, 0], k[1, 1]]) + k[:2, 2]
-        err = np.linalg.norm(proj - obs, axis=1)
-        keep = (cam[:, 2] > 0) & np.isfinite(err) & (err <= max_reproj_px)
-        n_keep = int(np.count_nonzero(keep))
-        dropped += idx.size - n_keep
-        ids = np.arange(next_id, next_id + n_keep, dtype=np.uint64)
-        next_id += n_keep
+    # Written view by view: only one view's points are converted at a time (bounded memory);
+    # the point count in each file's header is filled in at the end.
+    with contextlib.ExitStack() as stack:
+        bins = [stack.enter_context(atomic_write(sparse / n)) for n in _BIN_NAMES] if binary else None
+        txts = [stack.enter_context(atomic_write(sparse / n, "w")) for n in _TXT_NAMES] if text else None
+        if bins is not None:
+            _write_cameras_bin(bins[0], cams)
+            bins[1].write(struct.pack("<Q", len(cams)))
+            bins[2].write(struct.pack("<Q", 0))  # placeholder
+        if txts is not None:
+            _write_cameras_txt(txts[0], cams)
+            images_mark = _begin_images_txt(txts[1])
+            points_mark = _begin_points3d_txt(txts[2])
+        for vm in cams:
+            v = vm.view
+            idx = by_view[starts[v] : starts[v + 1]]
+            xyz = points.xyz[idx].astype(np.float64)
+            obs = rec.model_to_original_pixels(np.full(idx.size, v), points.pixel[idx])
+            k = rec.intrinsics_original[v]
+            cam = xyz @ w2c[v, :3, :3].T + w2c[v, :3, 3]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                proj = cam[:, :2] / cam[:, 2:3] * np.array([k[0, 0], k[1, 1]]) + k[:2, 2]
+            err = np.linalg.norm(proj - obs, axis=1)
+            keep = (cam[:, 2] > 0) & np.isfinite(err) & (err <= max_reproj_px)
+            n_keep = int(np.count_nonzero(keep))
+            dropped += idx.size - n_keep
+            ids = np.arange(n_points + 1, n_points + 1 + n_keep, dtype=np.uint64)
+            n_points += n_keep
+            err_sum += float(err[keep].sum())
 
-        p2d = np.empty(n_keep, dtype=_POINT2D_DTYPE)
-        p2d["x"] = obs[keep, 0] + COLMAP_PIXEL_OFFSET
-        p2d["y"] = obs[keep, 1] + COLMAP_PIXEL_OFFSET
-        p2d["point3D_id"] = ids
+            vm.points2d = np.empty(n_keep, dtype=_POINT2D_DTYPE)
+            vm.points2d["x"] = obs[keep, 0] + COLMAP_PIXEL_OFFSET
+            vm.points2d["y"] = obs[keep, 1] + COLMAP_PIXEL_OFFSET
+            vm.points2d["point3D_id"] = ids
 
-        p3d = np.empty(n_keep, dtype=_POINT3D_DTYPE)
-        p3d["point3D_id"] = ids
-        p3d["xyz"] = xyz[keep]
-        p3d["rgb"] = points.rgb[idx[keep]]
-        p3d["error"] = err[keep]
-        p3d["track_length"] = 1
-        p3d["image_id"] = v + 1
-        p3d["point2D_idx"] = np.arange(n_keep, dtype=np.uint32)
-        point_chunks.append(p3d)
-        errors_all.append(err[keep])
+            p3d = np.empty(n_keep, dtype=_POINT3D_DTYPE)
+            p3d["point3D_id"] = ids
+            p3d["xyz"] = xyz[keep]
+            p3d["rgb"] = points.rgb[idx[keep]]
+            p3d["error"] = err[keep]
+            p3d["track_length"] = 1
+            p3d["image_id"] = v + 1
+            p3d["point2D_idx"] = np.arange(n_keep, dtype=np.uint32)
+            del xyz, obs, cam, proj, err, keep
+            if bins is not None:
+                _write_image_bin(bins[1], vm)
+                bins[2].write(memoryview(p3d).cast("B"))
+            if txts is not None:
+                _write_image_txt(txts[1], vm)
+                _write_points3d_txt(txts[2], p3d)
+            vm.points2d = vm.points2d[:0]  # written: let it go
+        if bins is not None:
+            bins[2].seek(0)
+            bins[2].write(struct.pack("<Q", n_points))
+        if txts is not None:
+            _end_images_txt(txts[1], images_mark, len(cams), n_points)
+            _end_points3d_txt(txts[2], points_mark, n_points)
 
-        views_out.append(
-            _ViewModel(
-                view=v,
-                name=plan.names[v],
-                width=int(rec.original_sizes[v, 0]),
-                height=int(rec.original_sizes[v, 1]),
-                params=np.array(
-                    [k[0, 0], k[1, 1], k[0, 2] + COLMAP_PIXEL_OFFSET, k[1, 2] + COLMAP_PIXEL_OFFSET]
-                ),
-                qvec=rotmat_to_quat_wxyz(w2c[v, :3, :3]),
-                tvec=w2c[v, :3, 3].copy(),
-                points2d=p2d,
-            )
-        )
-
-    points3d = np.concatenate(point_chunks) if point_chunks else np.empty(0, dtype=_POINT3D_DTYPE)
-    errors = np.concatenate(errors_all) if errors_all else np.empty(0)
-    mean_err = float(errors.mean()) if errors.size else float("nan")
+    mean_err = err_sum / n_points if n_points else float("nan")
     if dropped:
         log.info("COLMAP export: dropped %d points reprojecting > %.2f px", dropped, max_reproj_px)
 
-    if binary:
-        with atomic_write(sparse / "cameras.bin") as f:
-            _write_cameras_bin(f, views_out)
-        with atomic_write(sparse / "images.bin") as f:
-            _write_images_bin(f, views_out)
-        with atomic_write(sparse / "points3D.bin") as f:
-            f.write(struct.pack("<Q", points3d.size))
-            f.write(memoryview(points3d).cast("B"))
-    if text:
-        with atomic_write(sparse / "cameras.txt", "w") as f:
-            _write_cameras_txt(f, views_out)
-        with atomic_write(sparse / "images.txt", "w") as f:
-            _write_images_txt(f, views_out)
-        with atomic_write(sparse / "points3D.txt", "w") as f:
-            _write_points3d_txt(f, points3d)
-
     missing = place_images(rec, plan, link=link_images)
     report = ColmapExportReport(
-        n_points=int(points3d.size),
+        n_points=int(n_points),
         mean_reproj_px=mean_err,
         dropped=int(dropped),
-        n_images=len(views_out),
+        n_images=len(cams),
         skipped_views=posed.skipped,
         missing_images=tuple(missing),
         sparse_dir=sparse,
@@ -282,6 +279,27 @@ def export_colmap(
     return report
 
 
+_BIN_NAMES = ("cameras.bin", "images.bin", "points3D.bin")
+_TXT_NAMES = ("cameras.txt", "images.txt", "points3D.txt")
+_MARK_WIDTH = 48
+"""Characters reserved in a text file's header for the counts known only at the end."""
+
+
+def _camera(rec: Reconstruction, v: int, name: str, w2c: np.ndarray) -> _ViewModel:
+    """View ``v``'s camera and pose (its 2-D points are filled in later)."""
+    k = rec.intrinsics_original[v]
+    return _ViewModel(
+        view=v,
+        name=name,
+        width=int(rec.original_sizes[v, 0]),
+        height=int(rec.original_sizes[v, 1]),
+        params=np.array([k[0, 0], k[1, 1], k[0, 2] + COLMAP_PIXEL_OFFSET, k[1, 2] + COLMAP_PIXEL_OFFSET]),
+        qvec=rotmat_to_quat_wxyz(w2c[v, :3, :3]),
+        tvec=w2c[v, :3, 3].copy(),
+        points2d=np.empty(0, dtype=_POINT2D_DTYPE),
+    )
+
+
 # -- binary writers ---------------------------------------------------------------------------------
 
 
@@ -292,17 +310,15 @@ def _write_cameras_bin(f: IO[bytes], views: list[_ViewModel]) -> None:
         f.write(struct.pack("<4d", *vm.params))
 
 
-def _write_images_bin(f: IO[bytes], views: list[_ViewModel]) -> None:
-    f.write(struct.pack("<Q", len(views)))
-    for vm in views:
-        f.write(struct.pack("<I4d3dI", vm.view + 1, *vm.qvec, *vm.tvec, vm.view + 1))
-        try:
-            name = vm.name.encode("utf-8")
-        except UnicodeEncodeError as exc:
-            raise ExportError(f"Image name {vm.name!r} cannot be encoded") from exc
-        f.write(name + b"\0")
-        f.write(struct.pack("<Q", vm.points2d.size))
-        f.write(memoryview(vm.points2d).cast("B"))
+def _write_image_bin(f: IO[bytes], vm: _ViewModel) -> None:
+    f.write(struct.pack("<I4d3dI", vm.view + 1, *vm.qvec, *vm.tvec, vm.view + 1))
+    try:
+        name = vm.name.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ExportError(f"Image name {vm.name!r} cannot be encoded") from exc
+    f.write(name + b"\0")
+    f.write(struct.pack("<Q", vm.points2d.size))
+    f.write(memoryview(vm.points2d).cast("B"))
 
 
 # -- text writers -----------------------------------------------------------------------------------
@@ -317,27 +333,54 @@ def _write_cameras_txt(f: IO[str], views: list[_ViewModel]) -> None:
         f.write(f"{vm.view + 1} PINHOLE {vm.width} {vm.height} {params}\n")
 
 
-def _write_images_txt(f: IO[str], views: list[_ViewModel]) -> None:
-    n_obs = sum(vm.points2d.size for vm in views)
+def _mark(f: IO[str]) -> int:
+    """Reserve a header line to be filled by :func:`_fill`; returns its position."""
+    pos = f.tell()
+    f.write("#" + " " * (_MARK_WIDTH - 1) + "\n")
+    return pos
+
+
+def _fill(f: IO[str], pos: int, text: str) -> None:
+    end = f.tell()
+    f.seek(pos)
+    f.write(text[:_MARK_WIDTH].ljust(_MARK_WIDTH))
+    f.seek(end)
+
+
+def _begin_images_txt(f: IO[str]) -> int:
     f.write("# Image list with two lines of data per image:\n")
     f.write("#   IMAGE_ID, QW, QX, QY, QZ, TX, TY, TZ, CAMERA_ID, NAME\n")
     f.write("#   POINTS2D[] as (X, Y, POINT3D_ID)\n")
-    f.write(f"# Number of images: {len(views)}, mean observations per image: {n_obs / max(len(views), 1)}\n")
-    for vm in views:
-        pose = " ".join(repr(float(x)) for x in (*vm.qvec, *vm.tvec))
-        f.write(f"{vm.view + 1} {pose} {vm.view + 1} {vm.name}\n")
-        p = vm.points2d
-        if p.size:
-            cols = np.column_stack([p["x"], p["y"], p["point3D_id"].astype(np.float64)])
-            # One line for the whole image: triples separated by spaces.
-            np.savetxt(f, cols, fmt="%.17g %.17g %d", newline=" ")
-        f.write("\n")
+    return _mark(f)
+
+
+def _end_images_txt(f: IO[str], pos: int, n_images: int, n_obs: int) -> None:
+    mean = n_obs / max(n_images, 1)
+    _fill(f, pos, f"# Number of images: {n_images}, mean observations per image: {mean:.6g}")
+
+
+def _write_image_txt(f: IO[str], vm: _ViewModel) -> None:
+    pose = " ".join(repr(float(x)) for x in (*vm.qvec, *vm.tvec))
+    f.write(f"{vm.view + 1} {pose} {vm.view + 1} {vm.name}\n")
+    p = vm.points2d
+    if p.size:
+        cols = np.column_stack([p["x"], p["y"], p["point3D_id"].astype(np.float64)])
+        # One line for the whole image: triples separated by spaces.
+        np.savetxt(f, cols, fmt="%.17g %.17g %d", newline=" ")
+    f.write("\n")
+
+
+def _begin_points3d_txt(f: IO[str]) -> int:
+    f.write("# 3D point list with one line of data per point:\n")
+    f.write("#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n")
+    return _mark(f)
+
+
+def _end_points3d_txt(f: IO[str], pos: int, n_points: int) -> None:
+    _fill(f, pos, f"# Number of points: {n_points}, mean track length: {1.0 if n_points else 0.0}")
 
 
 def _write_points3d_txt(f: IO[str], p: np.ndarray) -> None:
-    f.write("# 3D point list with one line of data per point:\n")
-    f.write("#   POINT3D_ID, X, Y, Z, R, G, B, ERROR, TRACK[] as (IMAGE_ID, POINT2D_IDX)\n")
-    f.write(f"# Number of points: {p.size}, mean track length: {1.0 if p.size else 0.0}\n")
     if not p.size:
         return
     cols = np.column_stack(

@@ -6,7 +6,8 @@ camera of view 0 in OpenCV axes (x right, y down, z forward), so every position 
 origin looking down -Z with +Y up, like a glTF camera, and the scene opens upright in Blender or a
 web viewer.
 
-Geometry (as trimesh writes it): a mesh "points" with one primitive of mode 0 (POINTS) carrying
+Geometry (the layout trimesh writes, written here directly and in chunks so that a cloud of any size
+needs little memory): a mesh "points" with one primitive of mode 0 (POINTS) carrying
 POSITION and COLOR_0, and one mesh per view "camera_<v>" with a primitive of mode 1 (LINES) and a
 per-view colour: 4 edges from the camera centre to the far-plane corners, the 4 far-plane edges, and a
 small triangle on the far plane's top edge that shows which way is up in the image.
@@ -15,17 +16,19 @@ small triangle on the far plane's top edge that shows which way is up in the ima
 from __future__ import annotations
 
 import colorsys
+import json
 import logging
 import os
+import struct
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from fast3r_core.errors import ExportError, InputError
 from fast3r_core.export._atomic import atomic_write
-from fast3r_core.export.ply import select_points
+from fast3r_core.export.ply import CHUNK_POINTS, select_points
 from fast3r_core.geometry import OPENCV_TO_OPENGL, frustum_segments
 
 if TYPE_CHECKING:
@@ -60,7 +63,8 @@ def _default_frustum_depth(rec: Reconstruction) -> float:
     depths = []
     for v in range(rec.n_views):
         p = rec.pts3d[v][::8, ::8].reshape(-1, 3).astype(np.float64)
-        z = p @ w2c[v, 2, :3] + w2c[v, 2, 3]
+        with np.errstate(invalid="ignore", over="ignore"):  # non-finite points are filtered next
+            z = p @ w2c[v, 2, :3] + w2c[v, 2, 3]
         z = z[np.isfinite(z) & (z > 0)]
         if z.size:
             depths.append(float(np.median(z)))
@@ -105,24 +109,14 @@ def export_glb(
     ExportError
         The destination cannot be written, or nothing at all is left to write.
     """
-    import trimesh  # imported here: trimesh is slow to import and only this exporter needs it
-    from trimesh.path.entities import Line
-
     points = select_points(
         rec, threshold=threshold, top_percent=top_percent, views=views, source=source, voxel_size=voxel_size
     )
     if frustum_scale is not None and not frustum_scale > 0:
         raise InputError(f"frustum scale must be positive, got {frustum_scale}")
 
-    scene = trimesh.Scene()
-    scene.metadata["fast3r"] = {
-        "convention": "glTF axes: (x, -y, -z) of the OpenCV world (camera of view 0)",
-        "model_name": rec.model_name,
-    }
-    if len(points):
-        xyz = points.xyz @ _WORLD_TO_GLTF.T.astype(np.float32)
-        scene.add_geometry(trimesh.PointCloud(xyz, colors=points.rgb), geom_name="points")
-
+    # (name, positions (n, 3) float32 in glTF axes or None for the points, RGBA (n, 4) uint8, mode)
+    cams: list[tuple[str, np.ndarray, np.ndarray]] = []
     if cameras:
         depth = frustum_scale if frustum_scale is not None else _default_frustum_depth(rec)
         lut = rec.view_mask(views)
@@ -137,18 +131,135 @@ def export_glb(
                 int(rec.original_sizes[v, 1]),
                 depth,
             )
-            verts = seg.reshape(-1, 3) @ _WORLD_TO_GLTF.T
-            entities = [Line([2 * i, 2 * i + 1]) for i in range(len(seg))]
-            colors = np.tile(np.append(palette[v], 255).astype(np.uint8), (len(seg), 1))
-            scene.add_geometry(
-                trimesh.path.Path3D(entities=entities, vertices=verts, colors=colors),
-                geom_name=f"camera_{v:03d}",
-            )
+            verts = (seg.reshape(-1, 3) @ _WORLD_TO_GLTF.T).astype(np.float32)
+            if not np.isfinite(verts).all():
+                log.warning("view %d: its camera is not finite; no frustum drawn", v)
+                continue
+            colors = np.tile(np.append(palette[v], 255).astype(np.uint8), (len(verts), 1))
+            cams.append((f"camera_{v:03d}", verts, colors))
 
-    if not scene.geometry:
+    if not len(points) and not cams:
         raise ExportError(f"Nothing to write to {str(path)!r}: no point passes the filter and no camera")
-    data = trimesh.exchange.gltf.export_glb(scene)
     with atomic_write(Path(path), "wb") as f:
-        f.write(data)
-    log.info("wrote %d points and %d cameras to %s", len(points), len(scene.geometry) - 1, path)
+        _write_glb(f, points.xyz, points.rgb, cams, rec.model_name)
+    log.info("wrote %d points and %d cameras to %s", len(points), len(cams), path)
     return len(points)
+
+
+def _write_glb(
+    f: IO[bytes],
+    xyz: np.ndarray,
+    rgb: np.ndarray,
+    cams: list[tuple[str, np.ndarray, np.ndarray]],
+    model_name: str,
+) -> None:
+    """Write a GLB: a POINTS mesh "points" (if any point) and a LINES mesh per camera.
+
+    The points are converted to glTF axes and written in chunks of
+    :data:`~fast3r_core.export.ply.CHUNK_POINTS`, so the working memory does not grow with the cloud.
+
+    Parameters
+    ----------
+    f : binary file
+        Destination, positioned at 0.
+    xyz : np.ndarray, (N, 3) float32
+        Points in the world frame (OpenCV axes); written as ``(x, -y, -z)``.
+    rgb : np.ndarray, (N, 3) uint8
+        Their colours (written as RGBA, alpha 255).
+    cams : list of (name, (n, 3) float32 positions in glTF axes, (n, 4) uint8 RGBA)
+        Line segments of each camera (pairs of vertices).
+    model_name : str
+        Stored in the scene's extras.
+    """
+    n = int(xyz.shape[0])
+    flip = _WORLD_TO_GLTF.astype(np.float32).T
+    accessors: list[dict] = []
+    views: list[dict] = []
+    meshes: list[dict] = []
+    offset = 0
+
+    def add_view(length: int) -> int:
+        nonlocal offset
+        views.append({"buffer": 0, "byteOffset": offset, "byteLength": length})
+        offset += length + (-length % 4)  # 4-byte aligned
+        return len(views) - 1
+
+    def add_mesh(name: str, count: int, lo: list[float], hi: list[float], mode: int) -> None:
+        pos = len(accessors)
+        accessors.append(
+            {"componentType": 5126, "type": "VEC3", "byteOffset": 0, "bufferView": add_view(12 * count),
+             "count": count, "max": hi, "min": lo}
+        )  # fmt: skip
+        accessors.append(
+            {"componentType": 5121, "normalized": True, "type": "VEC4", "byteOffset": 0,
+             "bufferView": add_view(4 * count), "count": count}
+        )  # fmt: skip
+        prim = {"attributes": {"POSITION": pos, "COLOR_0": pos + 1}, "mode": mode, "material": 0}
+        meshes.append({"name": name, "primitives": [prim]})
+
+    chunks = range(0, n, CHUNK_POINTS)
+    if n:
+        lo = np.full(3, np.inf, np.float32)
+        hi = np.full(3, -np.inf, np.float32)
+        for start in chunks:
+            part = xyz[start : start + CHUNK_POINTS] @ flip
+            lo = np.minimum(lo, part.min(axis=0))
+            hi = np.maximum(hi, part.max(axis=0))
+        add_mesh("points", n, lo.tolist(), hi.tolist(), 0)
+    for name, verts, _ in cams:
+        add_mesh(name, len(verts), verts.min(axis=0).tolist(), verts.max(axis=0).tolist(), 1)
+
+    doc = {
+        "scene": 0,
+        "scenes": [
+            {
+                "extras": {
+                    "fast3r": {
+                        "convention": "glTF axes: (x, -y, -z) of the OpenCV world (camera of view 0)",
+                        "model_name": model_name,
+                    }
+                },
+                "nodes": list(range(len(meshes))),
+            }
+        ],
+        "asset": {"version": "2.0", "generator": "Fast3R Studio"},
+        "accessors": accessors,
+        "meshes": meshes,
+        "materials": [
+            {
+                "pbrMetallicRoughness": {
+                    "baseColorFactor": [1, 1, 1, 1],
+                    "metallicFactor": 0,
+                    "roughnessFactor": 0,
+                }
+            }
+        ],
+        "nodes": [{"name": m["name"], "mesh": i} for i, m in enumerate(meshes)],
+        "buffers": [{"byteLength": offset}],
+        "bufferViews": views,
+    }
+    text = json.dumps(doc, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    text += b" " * (-len(text) % 4)
+    f.write(struct.pack("<4sII", b"glTF", 2, 12 + 8 + len(text) + 8 + offset))
+    f.write(struct.pack("<I4s", len(text), b"JSON"))
+    f.write(text)
+    f.write(struct.pack("<I4s", offset, b"BIN\0"))
+
+    def pad(length: int) -> None:
+        f.write(b"\0" * (-length % 4))
+
+    if n:
+        for start in chunks:
+            f.write(np.ascontiguousarray(xyz[start : start + CHUNK_POINTS] @ flip, dtype="<f4").tobytes())
+        pad(12 * n)
+        for start in chunks:
+            part = rgb[start : start + CHUNK_POINTS]
+            rgba = np.full((len(part), 4), 255, dtype=np.uint8)
+            rgba[:, :3] = part
+            f.write(rgba.tobytes())
+        pad(4 * n)
+    for _, verts, colors in cams:
+        f.write(np.ascontiguousarray(verts, dtype="<f4").tobytes())
+        pad(12 * len(verts))
+        f.write(np.ascontiguousarray(colors, dtype=np.uint8).tobytes())
+        pad(4 * len(verts))

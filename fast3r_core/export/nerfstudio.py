@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fast3r_core.errors import ExportError
 from fast3r_core.export._atomic import atomic_write, ensure_dir
 from fast3r_core.export._images import place_images, plan_image_names
 from fast3r_core.export._views import posed_views
@@ -53,7 +54,7 @@ def export_nerfstudio(
     source: PointSource = "global",
     voxel_size: float | None = None,
     copy_images: bool = True,
-    link_images: bool = True,
+    link_images: bool = False,
 ) -> Path:
     """Write a Nerfstudio dataset (see the module docstring for the conventions).
 
@@ -69,10 +70,12 @@ def export_nerfstudio(
         Point selection for the PLY, as in :func:`~fast3r_core.export.ply.select_points`. ``views`` also
         selects the frames. Views whose pose estimation failed are left out.
     copy_images : bool
-        Put the photos in ``images/`` beside the json (hard links when possible; EXIF-rotated photos
-        re-encoded upright). When False, ``file_path`` points to the photos where they are.
+        Put copies of the photos in ``images/`` beside the json (EXIF-rotated photos re-encoded
+        upright; only files that open as images of the recorded size). When False, ``file_path``
+        points to the photos where they are.
     link_images : bool
-        Try hard links before copying.
+        Hard-link the photos instead of copying them (off by default: an edit of a linked image edits
+        the user's original).
 
     Returns
     -------
@@ -89,6 +92,12 @@ def export_nerfstudio(
     root = ensure_dir(json_path.parent)
     posed = posed_views(rec, views)
     used_views = posed.views
+    finite = (
+        np.isfinite(rec.cam_to_world[used_views]).all()
+        and np.isfinite(rec.intrinsics_original[used_views]).all()
+    )
+    if not finite:  # checked before anything is written
+        raise ExportError(f"Cannot write {str(json_path)!r}: a camera is not finite (NaN or infinity)")
 
     plan = plan_image_names(rec, used_views, copy_to=root / "images" if copy_images else None)
     frames: list[dict[str, Any]] = []
@@ -145,8 +154,13 @@ def export_nerfstudio(
         "model_name": rec.model_name,
         "views": used_views,
     }
-    with atomic_write(json_path, "w") as f:
-        json.dump(meta, f, indent=2)
+    try:
+        with atomic_write(json_path, "w") as f:
+            json.dump(meta, f, indent=2, allow_nan=False)  # never NaN/Infinity: they are not JSON
+    except ValueError as exc:
+        raise ExportError(
+            f"Cannot write {str(json_path)!r}: a camera is not finite (NaN or infinity)"
+        ) from exc
     place_images(rec, plan, link=link_images)
     log.info("wrote Nerfstudio dataset %s (%d frames)", json_path, len(frames))
     return json_path

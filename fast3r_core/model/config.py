@@ -111,7 +111,8 @@ class Fast3RConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise :class:`ConfigError` if the values cannot build a model."""
+        """Raise :class:`ConfigError` if the values cannot build a model (or are absurdly large)."""
+        _check_bounds(self)
         e, d, h = self.encoder_args, self.decoder_args, self.head_args
         if e.encoder_type != "croco":
             raise ConfigError(f"encoder_type {e.encoder_type!r} is not supported (only 'croco')")
@@ -210,3 +211,53 @@ class Fast3RConfig:
 
     def to_json(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=1, sort_keys=True), encoding="utf-8")
+
+
+# Upper bounds of every numeric value: a config.json is untrusted input, and a depth of 10**6 would
+# otherwise build for minutes. They are far above any real model (the published one: depth 24, width
+# 1024, 16 heads, 512 px).
+_INT_BOUNDS: dict[str, dict[str, tuple[int, int]]] = {
+    "encoder_args": {
+        "img_size": (16, 8192),
+        "patch_size": (1, 64),
+        "embed_dim": (4, 16384),
+        "num_heads": (1, 256),
+        "depth": (1, 256),
+    },
+    "decoder_args": {
+        "enc_embed_dim": (4, 16384),
+        "embed_dim": (4, 16384),
+        "num_heads": (1, 256),
+        "depth": (4, 256),
+    },
+    "head_args": {"patch_size": (1, 64), "dpt_feature_dim": (1, 4096), "dpt_last_dim": (1, 4096)},
+}
+_RATIO_BOUNDS = (0.0, 16.0)
+
+
+def _check_bounds(cfg: Fast3RConfig) -> None:
+    """Types and ranges of every numeric value, naming the first one out of bounds."""
+    for part, bounds in _INT_BOUNDS.items():
+        args = getattr(cfg, part)
+        for name, (lo, hi) in bounds.items():
+            v = getattr(args, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ConfigError(f"config.json: {part}.{name} must be an integer in {lo}..{hi}, got {v!r}")
+    for part in ("encoder_args", "decoder_args"):
+        v = getattr(cfg, part).mlp_ratio
+        lo, hi = _RATIO_BOUNDS
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo < v <= hi):
+            raise ConfigError(
+                f"config.json: {part}.mlp_ratio must be a number in ({lo:g}, {hi:g}], got {v!r}"
+            )
+    dims = cfg.head_args.dpt_layer_dims
+    if not isinstance(dims, list) or not all(
+        isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 16384 for x in dims
+    ):
+        raise ConfigError(f"config.json: head_args.dpt_layer_dims must be integers in 1..16384, got {dims!r}")
+    for name in ("depth_mode", "conf_mode"):
+        mode = getattr(cfg.head_args, name)
+        if not isinstance(mode, list) or len(mode) != 3:
+            raise ConfigError(f"config.json: head_args.{name} must be [kind, min, max], got {mode!r}")
+    if not isinstance(cfg.encoder_args.pos_embed, str) or len(cfg.encoder_args.pos_embed) > 64:
+        raise ConfigError("config.json: encoder_args.pos_embed must be a short string like 'RoPE100'")

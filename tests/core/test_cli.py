@@ -190,7 +190,8 @@ def test_reconstruct_human_output_progress_and_quiet(
     assert any(ln.startswith("images ") and ln.endswith("2/2") for ln in lines), err
     assert any(ln.startswith("encode ") for ln in lines), err
     assert any(ln.startswith("export ") for ln in lines), err
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cameras.json", "points.ply"]
+    listing = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert listing == [cli.MANIFEST_NAME, "cameras.json", "points.ply"]
 
     code, out, err = _reconstruct(capsys, tiny_model, images, tmp_path / "out2", "--quiet")
     assert code == 0
@@ -208,18 +209,22 @@ def test_reconstruct_replaces_outputs_keeps_other_files(
     (out / "colmap" / "stale.txt").write_text("old", encoding="utf-8")
     (out / "notes.txt").write_text("mine", encoding="utf-8")
     (out / "points.ply").write_text("old", encoding="utf-8")
+    # the user's own files: refused, nothing touched (issue 16: never overwrite what we did not write)
     code, _, err = _reconstruct(capsys, tiny_model, images, out, "--formats", "ply,colmap")
+    assert code == 2 and "--overwrite" in _one_error_line(err) and "notes.txt" in err
+    assert (out / "points.ply").read_text(encoding="utf-8") == "old"
+    code, _, err = _reconstruct(capsys, tiny_model, images, out, "--formats", "ply,colmap", "--overwrite")
     assert code == 0, err
     assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert (out / "points.ply").read_bytes().startswith(b"ply\n")
     assert (out / "colmap" / "stale.txt").read_text(encoding="utf-8") == "old"  # merged, not replaced
     assert (out / "colmap" / "sparse" / "0" / "points3D.bin").is_file()
-    assert sorted(p.name for p in out.iterdir()) == ["colmap", "notes.txt", "points.ply"]
+    assert sorted(p.name for p in out.iterdir()) == [cli.MANIFEST_NAME, "colmap", "notes.txt", "points.ply"]
 
     (out / "points.ply").unlink()
     (out / "points.ply").mkdir()  # a folder where an output file goes: refused, nothing moved
     (out / "colmap" / "sparse" / "0" / "points3D.bin").unlink()
-    code, _, err = _reconstruct(capsys, tiny_model, images, out, "--formats", "ply,colmap")
+    code, _, err = _reconstruct(capsys, tiny_model, images, out, "--formats", "ply,colmap", "--overwrite")
     assert code == 2
     assert "in the way" in _one_error_line(err)
     assert not (out / "colmap" / "sparse" / "0" / "points3D.bin").exists()
@@ -627,7 +632,7 @@ def test_ctrl_c_leaves_nothing(
     existing.mkdir()
     (existing / "keep.txt").write_text("x", encoding="utf-8")
     code, _, _ = _main(
-        capsys, "reconstruct", folder, "--out", existing, "--model", tiny_model, "--size", "224"
+        capsys, "reconstruct", folder, "-o", existing, "--model", tiny_model, "--size", "224", "--overwrite"
     )
     assert code == 130
     assert [p.name for p in existing.iterdir()] == ["keep.txt"]
