@@ -467,8 +467,8 @@ class Controller(QObject):
         self.inputs = list(req.inputs)
         self.run_started = time.perf_counter()
         log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts["size"])
+        self.host.submit(req)  # first: the actions read ``busy`` when the state changes
         self._set_state(RunState.LOADING if self.loaded_model != model else RunState.RUNNING)
-        self.host.submit(req)
         for p in req.inputs[:1] if len(req.inputs) == 1 else []:
             self.settings.add_recent(p)
         return job_id
