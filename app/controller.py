@@ -1,4 +1,4 @@
-"""The app's state machine: idle -> loading -> running -> done / failed / cancelled.
+"""The app's state machine: idle -> loading -> running (-> cancelling) -> done / failed / cancelled.
 
 The controller owns the worker thread (:class:`~app.worker.WorkerHost`), the shown
 :class:`~app.state.ViewerState` and the background tasks for project files and exports. The window
@@ -49,11 +49,13 @@ _LOADING_STAGES = frozenset({"download", "verify", "load"})
 
 
 class RunState(str, enum.Enum):
-    """Where the controller is. LOADING = the model is being downloaded or loaded."""
+    """Where the controller is. LOADING = the model is being downloaded or loaded; CANCELLING = a cancel
+    was asked and the run has not stopped yet."""
 
     IDLE = "idle"
     LOADING = "loading"
     RUNNING = "running"
+    CANCELLING = "cancelling"
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -532,19 +534,26 @@ class Controller(QObject):
         )
         return self._model
 
+    @property
+    def cancelling(self) -> bool:
+        """A cancel was asked and the run has not answered yet."""
+        return self._run_state == RunState.CANCELLING
+
     def cancel(self) -> None:
-        """Stop the current run (the previous result stays)."""
-        if self.host.busy:
-            self.message.emit("Cancelling...")
+        """Stop the current run (the previous result stays). The state is CANCELLING until the worker
+        answers (the core stops within about a second, at its next check point)."""
+        if self.host.busy and not self.cancelling:
             self.host.cancel()
+            self.message.emit("Cancelling...")
+            self._set_state(RunState.CANCELLING)
 
     def _current(self, job_id: int) -> bool:
         return self._job is not None and self._job.job_id == job_id
 
     @Slot(int, str, int, int, str)
     def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None:
-        if not self._current(job_id):
-            return
+        if not self._current(job_id) or self.cancelling:
+            return  # a cancelled run's last events: the panel keeps saying "Cancelling..."
         if stage in _LOADING_STAGES:
             self._set_state(RunState.LOADING)
         else:
@@ -554,7 +563,7 @@ class Controller(QObject):
     @Slot(int, str, str)
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
         self.loaded_model, self.loaded_device = name, device
-        if self._current(job_id):
+        if self._current(job_id) and not self.cancelling:
             self._set_state(RunState.RUNNING)
         self.model_changed.emit()
 

@@ -514,7 +514,7 @@ class MainWindow(QMainWindow):
         ):
             act.setEnabled(has)
         self.act_render_playback.setEnabled(has and self.state.reconstruction.n_views > 1 if has else False)
-        self.act_cancel.setEnabled(busy)
+        self.act_cancel.setEnabled(busy and not self.controller.cancelling)
         self.act_rerun.setEnabled(bool(self.controller.inputs) and not busy)
         self.act_add_images.setEnabled(has and not busy)
 
@@ -580,10 +580,13 @@ class MainWindow(QMainWindow):
 
     def _on_run_state(self, value: str) -> None:
         st = RunState(value)
-        running = st in (RunState.LOADING, RunState.RUNNING)
+        running = st in (RunState.LOADING, RunState.RUNNING, RunState.CANCELLING)
         shown = not self.progress_panel.isHidden()
         self.drop_hint.set_running(running, len(self.controller.inputs))
-        if running and not shown:
+        if st == RunState.CANCELLING:
+            self.progress_panel.set_cancelling()
+            self.statusBar().showMessage("Cancelling...")  # until the run's answer replaces it
+        elif running and (not shown or self.progress_panel.cancelling):
             self.progress_panel.set_running(True, "Loading the model..." if st == RunState.LOADING else "")
             self.progress_panel.setVisible(True)
         elif not running and shown:

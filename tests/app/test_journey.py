@@ -28,3 +28,35 @@ def test_cancel_is_enabled_in_the_second_run_and_rerun_disabled(qtbot, make_wind
         assert not win.act_add_images.isEnabled()
     assert not win.act_cancel.isEnabled()
     assert win.act_rerun.isEnabled()
+
+
+# -- 2. "Cancelling..." until the run has stopped ----------------------------------------------------
+def test_cancel_says_cancelling_until_the_run_stopped(qtbot, make_window, images):
+    from app.controller import RunState
+
+    win = make_window()
+    c = win.controller
+    fired: list[str] = []
+
+    def on_progress(stage: str, done: int, total: int, msg: str) -> None:
+        if stage == "encode" and not fired:
+            fired.append(stage)
+            win.act_cancel.trigger()  # Esc
+            assert c.run_state == RunState.CANCELLING
+            assert win.progress_panel.stage_label.text() == "Cancelling..."
+            assert not win.progress_panel.cancel_button.isEnabled()
+            assert not win.act_cancel.isEnabled()
+            assert win.statusBar().currentMessage() == "Cancelling..."
+            # a late progress event of the stopping run does not bring the stage back
+            c._on_progress(c._job.job_id, "fuse", 1, 4, "")
+            assert win.progress_panel.stage_label.text() == "Cancelling..."
+            assert c.run_state == RunState.CANCELLING
+
+    c.progress.connect(on_progress)
+    with qtbot.waitSignal(c.host.cancelled, timeout=60_000):
+        assert win.start_run([str(images)])
+    assert fired
+    assert c.run_state == RunState.CANCELLED
+    assert win.progress_panel.isHidden()
+    assert not win.act_cancel.isEnabled()
+    assert win.statusBar().currentMessage().startswith("Run cancelled")
