@@ -579,7 +579,7 @@ class Controller(QObject):
         # views added to an opened project: Save writes that project (the one the run started from)
         self.project_path = self._add_origin if added else None
         self._add_origin = None
-        self._show(res.reconstruction)
+        note = self._show(res.reconstruction)
         self._set_state(RunState.DONE)
         self.run_finished.emit(res)
         rep = res.report
@@ -594,6 +594,8 @@ class Controller(QObject):
             parts.append(f"{len(rep.skipped)} file(s) skipped")
         if rep.failed_poses:
             parts.append(f"pose failed for {len(rep.failed_poses)} view(s)")
+        if note:
+            parts.append(note)
         self.message.emit("; ".join(parts))
 
     @Slot(object)
@@ -615,9 +617,37 @@ class Controller(QObject):
         self._set_state(RunState.CANCELLED)
         self.message.emit("Run cancelled; the previous result is kept")
 
-    def _show(self, rec: Reconstruction) -> None:
+    def _show(self, rec: Reconstruction) -> str:
+        """Show ``rec``; returns a note for the status message ("" or why the filter changed)."""
+        note = self._reset_threshold_for(rec)
         self.state.set_reconstruction(rec)
         self.result_ready.emit(rec)
+        return note
+
+    @staticmethod
+    def _scene_key(rec: Reconstruction | None) -> tuple[str, str] | None:
+        """(model, first image) of a result: two results with the same key share a confidence scale."""
+        if rec is None:
+            return None
+        return (rec.model_name, str(rec.image_paths[0]) if rec.image_paths else "")
+
+    def _reset_threshold_for(self, rec: Reconstruction) -> str:
+        """Go back to "keep top %" when an absolute confidence threshold would not mean the same thing.
+
+        Confidence scales differ between models and scenes: a threshold is kept only when the new result
+        comes from the same model and scene as the one shown (a re-run, added images). Returns the
+        note that tells the user ("" when nothing changed).
+        """
+        st = self.state
+        if st.get("conf_mode") != "threshold":
+            return ""
+        if self._scene_key(st.reconstruction) == self._scene_key(rec):
+            return ""
+        st.set("conf_mode", "top_percent")
+        return (
+            f"confidence filter reset to the top {float(st.get('top_percent')):g} % (a threshold is "
+            "kept only for the same scene and model: confidence scales differ)"
+        )
 
     # -- projects -------------------------------------------------------------------------------------
     def open_project(self, path: str | os.PathLike[str]) -> None:
@@ -637,8 +667,8 @@ class Controller(QObject):
             self.project_path = Path(src)
             self.last_report = None
             self.settings.add_recent(src)
-            self._show(rec)
-            self.message.emit(f"Opened {Path(src).name} ({rec.n_views} views)")
+            note = self._show(rec)
+            self.message.emit(f"Opened {Path(src).name} ({rec.n_views} views){'; ' + note if note else ''}")
             self.project_loaded.emit(src)
 
         self.tasks.submit(job, done, self._task_failed("project"))

@@ -6,8 +6,8 @@ at 512 px on a CPU. :func:`cancel_points` adds check points inside them for the 
 
 * before every transformer block, and after its attention and its MLP (encoder and fusion
   decoder);
-* after every stage of both DPT heads (the four token-map adapters, the four refinement blocks and
-  the output convolutions);
+* after every stage of both DPT heads (the four token-map adapters, each residual unit of the four
+  refinement blocks, every layer of the output convolutions);
 
 and reports the fusion decoder's progress per block (stage ``"fuse"``, done = blocks run, total =
 depth). A check that finds the event set raises :class:`~fast3r_core.errors.Cancelled` out of the
@@ -42,8 +42,10 @@ def _sub_stages(model: nn.Module) -> list[nn.Module]:
         if isinstance(m, Block):
             points += [m.attn, m.mlp]
         elif isinstance(m, _DPT):
-            points += [*m.act_postprocess, m.scratch.refinenet4, m.scratch.refinenet3]
-            points += [m.scratch.refinenet2, m.scratch.refinenet1, m.head]
+            sc = m.scratch
+            points += [*m.act_postprocess, *m.head]
+            for ref in (sc.refinenet4, sc.refinenet3, sc.refinenet2, sc.refinenet1):
+                points += [ref.resConfUnit1, ref.resConfUnit2, ref]
     return points
 
 
