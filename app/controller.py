@@ -307,6 +307,7 @@ class Controller(QObject):
         self._device = self.settings.get("device")
         self._size = int(self.settings.get("size"))
         self.loaded_model = ""  # name of the model loaded on the worker ("" = none yet)
+        self.loaded_source = ""  # the model source (as given to set_model) it was loaded from
         self.loaded_device = ""
         self.last_result: RunResult | None = None
         self.last_report: RunReport | None = None
@@ -470,7 +471,7 @@ class Controller(QObject):
         self.run_started = time.perf_counter()
         log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts["size"])
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
-        self._set_state(RunState.LOADING if self.loaded_model != model else RunState.RUNNING)
+        self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
         for p in req.inputs[:1] if len(req.inputs) == 1 else []:
             self.settings.add_recent(p)
         return job_id
@@ -514,7 +515,7 @@ class Controller(QObject):
         self.run_started = time.perf_counter()
         log.info("run %d: adding %s to %d views with %s", job_id, req.inputs, base.n_views, model)
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
-        self._set_state(RunState.LOADING if self.loaded_model != model else RunState.RUNNING)
+        self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
         return job_id
 
     def _model_for_addition(self, base: Reconstruction) -> str:
@@ -563,6 +564,8 @@ class Controller(QObject):
     @Slot(int, str, str)
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
         self.loaded_model, self.loaded_device = name, device
+        if self._current(job_id) and self._job is not None:
+            self.loaded_source = self._job.model
         if self._current(job_id) and not self.cancelling:
             self._set_state(RunState.RUNNING)
         self.model_changed.emit()
@@ -605,7 +608,7 @@ class Controller(QObject):
         self._job = None
         self._set_state(RunState.FAILED)
         if info.kind in ("model", "memory"):
-            self.loaded_model = ""
+            self.loaded_model = self.loaded_source = ""
             self.model_changed.emit()
         self.failed.emit(info)
 
