@@ -59,7 +59,7 @@ from PySide6.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
-from app import APP_NAME
+from app import APP_NAME, plural
 from app.controller import Controller, MemoryCheck, RunState, first_sample
 from app.settings import Settings
 from app.state import ViewerState
@@ -80,8 +80,9 @@ from app.widgets import (
 )
 from app.widgets.display_panel import COLOR_MODE_LABELS
 from app.widgets.model_manager import DEVICES
+from app.widgets.views_dock import count_unreliable_poses
 from app.worker import ErrorInfo, RunResult
-from fast3r_core.result import PROJECT_SUFFIX, Reconstruction
+from fast3r_core.result import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 
 __all__ = ["EXPORT_ACTIONS", "STATE_OPTIONS", "MainWindow", "classify_drop"]
 
@@ -570,9 +571,9 @@ class MainWindow(QMainWindow):
             detail = [f"{k} {t[k]:.1f} s" for k in ("images", "model", "poses") if k in t]
             if detail:
                 parts[-1] += f" ({', '.join(detail)})"
-        failed = int((~rec.pose_ok).sum())
+        failed = count_unreliable_poses(rec)
         if failed:
-            parts.append(f"pose failed for {failed} view(s)")
+            parts.append(f"unreliable pose for {plural(failed, 'view')}")
         chunking = rec.chunking_summary()
         if chunking:
             parts.append(chunking)
@@ -624,6 +625,18 @@ class MainWindow(QMainWindow):
         if rep.failed_poses:
             views = ", ".join(str(v) for v in rep.failed_poses[:10])
             lines.append(f"The pose estimation failed for view(s) {views}: their cameras are unreliable.")
+        rec = res.reconstruction
+        weak = [
+            v
+            for v in np.flatnonzero(rec.pose_inlier_share < LOW_POSE_INLIER_SHARE).tolist()
+            if v not in rep.failed_poses
+        ]
+        if weak:
+            views = ", ".join(str(v) for v in weak[:10]) + (" ..." if len(weak) > 10 else "")
+            lines.append(
+                f"Unreliable pose for {plural(len(weak), 'view')} ({views}): few of their points fit "
+                "the estimated camera (see the Pose column)."
+            )
         if lines:
             self.banner.show_message(" ".join(lines), "warning", "\n".join(details))
         elif self.banner.level != "error":

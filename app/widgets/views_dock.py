@@ -1,7 +1,8 @@
 """The list of views: thumbnail, file name, mean confidence, pose status, visibility checkbox.
 
-Low-confidence views (their maximum confidence below the state's ``view_conf_threshold``) and views
-whose pose estimation failed are flagged. Clicking a row highlights the view (its frustum and points
+Low-confidence views (their maximum confidence below the state's ``view_conf_threshold``) are flagged;
+the Pose column shows the share of the view's points that fit its pose, flagged when it is too low to
+trust or the pose estimation failed. Clicking a row highlights the view (its frustum and points
 in the viewport) and asks to fly the camera to it; the checkbox shows or hides the view. Two
 checkboxes above the list show or hide the high- and low-confidence classes.
 """
@@ -9,6 +10,7 @@ checkboxes above the list show or hide the high- and low-confidence classes.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
@@ -31,11 +33,38 @@ from superqt.utils import signals_blocked
 from app.state import ViewerState
 from app.widgets.confidence_panel import format_confidence
 
-__all__ = ["ViewsPanel", "rgb_to_qimage"]
+__all__ = ["ViewsPanel", "count_unreliable_poses", "pose_text", "rgb_to_qimage"]
 
 THUMB = 56
 _LOW = QColor("#e0a030")
 _FAIL = QColor("#e05050")
+
+
+def pose_text(ok: bool, share: float) -> tuple[str, str]:
+    """Pose column text and tooltip of a view: the share of its points that fit its pose, flagged when
+    it is below :data:`~fast3r_core.result.LOW_POSE_INLIER_SHARE` ("12 % !") or failed."""
+    from fast3r_core.result import LOW_POSE_INLIER_SHARE
+
+    low = f"{LOW_POSE_INLIER_SHARE:.0%}"
+    if not ok:
+        return "failed", "The pose estimation (PnP) failed for this view: its camera is a guess"
+    if not np.isfinite(share):
+        return "ok", "The pose estimation succeeded (this project does not record how well it fits)"
+    pct = f"{100 * share:.0f} %"
+    if share < LOW_POSE_INLIER_SHARE:
+        return (
+            f"{pct} !",
+            f"Unreliable pose: only {pct} of the view's confident points fit it (below {low}); "
+            "its camera may be wrong",
+        )
+    return pct, f"{pct} of the view's confident points fit its pose"
+
+
+def count_unreliable_poses(rec: Any) -> int:
+    """Views of a Reconstruction whose pose failed or fits too few of their points."""
+    from fast3r_core.result import LOW_POSE_INLIER_SHARE
+
+    return int(np.count_nonzero(~rec.pose_ok | (rec.pose_inlier_share < LOW_POSE_INLIER_SHARE)))
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
@@ -62,6 +91,9 @@ class ViewsPanel(QWidget):
         self.state = state
         self.table = QTableWidget(0, 3)
         self.table.setHorizontalHeaderLabels(["View", "Mean conf.", "Pose"])
+        self.table.horizontalHeaderItem(self.COL_POSE).setToolTip(
+            "Share of the view's confident points that fit its estimated pose (! = unreliable)"
+        )
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -149,13 +181,13 @@ class ViewsPanel(QWidget):
                 conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 conf_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
                 self.table.setItem(v, self.COL_CONF, conf_item)
-                pose_item = QTableWidgetItem("ok" if stats[v].pose_ok else "failed")
+                text, tip = pose_text(stats[v].pose_ok, stats[v].pose_inlier_share)
+                pose_item = QTableWidgetItem(text)
                 pose_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-                if not stats[v].pose_ok:
+                pose_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                pose_item.setToolTip(tip)
+                if not stats[v].pose_reliable:
                     pose_item.setForeground(QBrush(_FAIL))
-                    pose_item.setToolTip(
-                        "The pose estimation (PnP) failed for this view: its camera is a guess"
-                    )
                 self.table.setItem(v, self.COL_POSE, pose_item)
             # default class threshold: the median of the views' max confidence, unless the user chose one
             self._max_conf = np.array([s.max_conf for s in stats])
@@ -200,7 +232,7 @@ class ViewsPanel(QWidget):
                     color.setAlpha(110)
                 item.setForeground(QBrush(color))
         n_low = int(low.sum())
-        n_fail = int((~rec.pose_ok).sum())
+        n_fail = count_unreliable_poses(rec)
         parts = [f"{int(shown.sum())} of {rec.n_views} views shown", f"{n_low} low-confidence"]
         if n_fail:
             parts.append(f"{n_fail} without a reliable pose")

@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import stat
-from pathlib import Path
-
 import numpy as np
-import pytest
 
 
 def _run(qtbot, win, inputs: list[str]) -> None:
@@ -89,3 +84,40 @@ def test_a_saved_threshold_does_not_carry_over_to_the_next_session(qtbot, make_w
     _run(qtbot, win, [str(images)])
     assert win.state.get("conf_mode") == "top_percent"
     assert win.state.shown_count() > 0
+
+
+# -- 5. The Pose column shows what the pose estimate knows ----------------------------------------------
+def test_pose_column_shows_the_inlier_share_and_flags_unreliable_views(qtbot, make_window, images, caplog):
+    from fast3r_core.result import LOW_POSE_INLIER_SHARE
+
+    win = make_window()
+    _run(qtbot, win, [str(images)])
+    rec = win.state.reconstruction
+    share = rec.pose_inlier_share
+    assert share.shape == (rec.n_views,) and np.isfinite(share).all()
+    assert ((share >= 0) & (share <= 1)).all()
+    table = win.views_panel.table
+    col = win.views_panel.COL_POSE
+    warned = [r.getMessage() for r in caplog.records if "unreliable" in r.getMessage()]
+    for v in range(rec.n_views):
+        text = table.item(v, col).text()
+        assert text.startswith(f"{100 * share[v]:.0f} %")
+        flagged = share[v] < LOW_POSE_INLIER_SHARE
+        assert text.endswith("!") == flagged
+        assert any(f"view {v}:" in m for m in warned) == flagged  # the list agrees with the log
+    n_weak = int((share < LOW_POSE_INLIER_SHARE).sum())
+    if n_weak:
+        assert "without a reliable pose" in win.views_panel.summary.text()
+        assert "Unreliable pose" in win.banner.text()
+
+
+def test_pose_share_survives_a_project_round_trip(synthetic_rec, tmp_path):
+    import dataclasses
+
+    from fast3r_core.result import load_project, save_project
+
+    share = np.linspace(0.1, 0.9, synthetic_rec.n_views).astype(np.float32)
+    rec = dataclasses.replace(synthetic_rec, pose_inlier_share=share)
+    back = load_project(save_project(rec, tmp_path / "p.f3r"))
+    np.testing.assert_array_equal(back.pose_inlier_share, share)
+    assert not back.per_view_stats()[0].pose_reliable and back.per_view_stats()[-1].pose_reliable
