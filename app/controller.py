@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
+from app import plural
 from app.settings import Settings
 from app.state import ViewerState
 from app.tasks import TaskRunner
@@ -317,6 +318,12 @@ class Controller(QObject):
         self._add_origin: Path | None = None
         self.inputs: list[str] = []
         self.run_started = 0.0
+        self._sources: dict[int, str] = {}  # job id -> model source (runs and preloads)
+        self._load_began: float | None = None  # a model load is under way since then (run or preload)
+        self._load_span = (0.0, 0.0)  # (start, end) of the last model load, perf_counter seconds
+        #: the last run's whole wait: {"wait": s from the request to the result, "load": s of it spent
+        #: loading the model (0 when it was loaded already), "run": s of the reconstruction}
+        self.last_wait: dict[str, float] = {}
 
     # -- properties -----------------------------------------------------------------------------------
     @property
@@ -398,6 +405,23 @@ class Controller(QObject):
         return None if is_cached(name) else info
 
     # -- runs -----------------------------------------------------------------------------------------
+    def preload_model(self) -> int:
+        """Load the chosen model on the worker thread now (at start-up: while the window is built), so
+        that the first run does not wait for torch and the weights. Returns the preload's id."""
+        job_id = next(self._ids)
+        self._sources[job_id] = self._model
+        self._load_began = time.perf_counter()
+        req = RunRequest(
+            inputs=[],
+            model=self._model,
+            device=self._device,
+            accept_license=self.settings.license_accepted(self._model),
+            job_id=job_id,
+        )
+        log.info("preloading the model %s", self._model)
+        self.host.preload(req)
+        return job_id
+
     def chunk_options(self) -> dict[str, int | None]:
         """``max_views_per_pass`` and ``anchors`` of the next run (ReconstructOptions keywords) from the
         run options: automatic passes, always one pass, or passes of a fixed size."""
@@ -467,8 +491,11 @@ class Controller(QObject):
             job_id=job_id,
         )
         self._job = req
+        self._sources[job_id] = model
         self.inputs = list(req.inputs)
         self.run_started = time.perf_counter()
+        if self.loaded_source != model and self._load_began is None:
+            self._load_began = self.run_started
         log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts["size"])
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
         self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
@@ -511,8 +538,11 @@ class Controller(QObject):
             base=base,
         )
         self._job = req
+        self._sources[job_id] = model
         self._add_origin = self.project_path
         self.run_started = time.perf_counter()
+        if self.loaded_source != model and self._load_began is None:
+            self._load_began = self.run_started
         log.info("run %d: adding %s to %d views with %s", job_id, req.inputs, base.n_views, model)
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
         self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
@@ -564,8 +594,12 @@ class Controller(QObject):
     @Slot(int, str, str)
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
         self.loaded_model, self.loaded_device = name, device
-        if self._current(job_id) and self._job is not None:
-            self.loaded_source = self._job.model
+        source = self._sources.pop(job_id, "")
+        if source and (self._current(job_id) or self._job is None or self._job.model == source):
+            self.loaded_source = source
+        if self._load_began is not None:
+            self._load_span = (self._load_began, time.perf_counter())
+            self._load_began = None
         if self._current(job_id) and not self.cancelling:
             self._set_state(RunState.RUNNING)
         self.model_changed.emit()
@@ -577,6 +611,12 @@ class Controller(QObject):
         added = self._job is not None and self._job.base is not None
         n_before = self._job.base.n_views if added else 0
         self._job = None
+        # the whole wait, from the request to the result, with the model load (or the part of a
+        # preload the request waited for) as a part of it
+        now = time.perf_counter()
+        began, ended = self._load_span
+        load = max(0.0, min(ended, now) - max(began, self.run_started))
+        self.last_wait = {"wait": now - self.run_started, "load": load, "run": res.run_seconds}
         self.last_result = res
         self.last_report = res.report
         # views added to an opened project: Save writes that project (the one the run started from)
@@ -588,15 +628,20 @@ class Controller(QObject):
         rep = res.report
         rec = res.reconstruction
         run = rec.runs[-1]
-        passes = f" ({run['passes']} passes)" if int(run.get("passes", 1)) > 1 else ""
+        load = self.last_wait["load"]
+        took = f"{self.last_wait['wait']:.1f} s"
+        if load >= 0.05:
+            took += f" (model load {load:.1f} s)"
+        if int(run.get("passes", 1)) > 1:
+            took += f" in {run['passes']} passes"
         if added:
-            parts = [f"Added {rec.n_views - n_before} views to {n_before} in {res.run_seconds:.1f} s{passes}"]
+            parts = [f"Added {plural(rec.n_views - n_before, 'view')} to {n_before} in {took}"]
         else:
-            parts = [f"Reconstructed {rec.n_views} views in {res.run_seconds:.1f} s{passes}"]
+            parts = [f"Reconstructed {plural(rec.n_views, 'view')} in {took}"]
         if rep.skipped:
-            parts.append(f"{len(rep.skipped)} file(s) skipped")
+            parts.append(f"{plural(len(rep.skipped), 'file')} skipped")
         if rep.failed_poses:
-            parts.append(f"pose failed for {len(rep.failed_poses)} view(s)")
+            parts.append(f"pose failed for {plural(len(rep.failed_poses), 'view')}")
         if note:
             parts.append(note)
         self.message.emit("; ".join(parts))
@@ -671,7 +716,9 @@ class Controller(QObject):
             self.last_report = None
             self.settings.add_recent(src)
             note = self._show(rec)
-            self.message.emit(f"Opened {Path(src).name} ({rec.n_views} views){'; ' + note if note else ''}")
+            self.message.emit(
+                f"Opened {Path(src).name} ({plural(rec.n_views, 'view')}){'; ' + note if note else ''}"
+            )
             self.project_loaded.emit(src)
 
         self.tasks.submit(job, done, self._task_failed("project"))

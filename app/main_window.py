@@ -52,8 +52,11 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressDialog,
     QStackedWidget,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
+    QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -66,6 +69,7 @@ from app.state import ViewerState
 from app.theme import THEMES, apply_theme
 from app.widgets import (
     Banner,
+    DemoNote,
     ConfidencePanel,
     DisplayPanel,
     DropHint,
@@ -174,6 +178,7 @@ class MainWindow(QMainWindow):
             viewer_factory = SceneViewer
         self.viewer = viewer_factory(self.state, self)
         self.banner = Banner()
+        self.demo_note = DemoNote()
         self.drop_hint = DropHint()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.drop_hint)
@@ -186,6 +191,7 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(centre)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
+        lay.addWidget(self.demo_note)
         lay.addWidget(self.banner)
         lay.addWidget(self.stack, 1)
         lay.addWidget(self.playback)
@@ -220,6 +226,7 @@ class MainWindow(QMainWindow):
 
         self._build_actions()
         self._build_menus()
+        self._build_toolbar()
         self._connect()
         self._restore_window()
         self._update_empty()
@@ -431,6 +438,53 @@ class MainWindow(QMainWindow):
         h.addSeparator()
         h.addAction(self.act_about)
 
+    def _build_toolbar(self) -> None:
+        """The always-visible way in: open photos or a video, export, cancel, the model manager."""
+        style = self.style()
+        sp = QStyle.StandardPixmap
+        tb = QToolBar("Main toolbar", self)
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.setIconSize(QSize(18, 18))
+        icons = {
+            self.act_open_folder: sp.SP_DirOpenIcon,
+            self.act_open_images: sp.SP_FileIcon,
+            self.act_open_video: sp.SP_MediaPlay,
+            self.act_cancel: sp.SP_BrowserStop,
+            self.act_models: sp.SP_DriveNetIcon,
+        }
+        for act, icon in icons.items():
+            act.setIcon(style.standardIcon(icon))
+        self.act_open_folder.setIconText("Open Folder")
+        self.act_open_images.setIconText("Open Images")
+        self.act_open_video.setIconText("Open Video")
+        self.act_cancel.setIconText("Cancel")
+        self.act_models.setIconText("Models")
+        tb.addAction(self.act_open_folder)
+        tb.addAction(self.act_open_images)
+        tb.addAction(self.act_open_video)
+        tb.addSeparator()
+        self.export_menu = QMenu("Export", self)
+        for act in self.export_actions.values():
+            self.export_menu.addAction(act)
+        self.export_menu.addSeparator()
+        self.export_menu.addAction(self.act_screenshot)
+        self.export_button = QToolButton(self)
+        self.export_button.setText("Export")
+        self.export_button.setIcon(style.standardIcon(sp.SP_DialogSaveButton))
+        self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setMenu(self.export_menu)
+        self.export_button.setToolTip("Export what the viewport shows (PLY, GLB, COLMAP, Nerfstudio...)")
+        tb.addWidget(self.export_button)
+        tb.addSeparator()
+        tb.addAction(self.act_cancel)
+        tb.addSeparator()
+        tb.addAction(self.act_models)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+
     def _connect(self) -> None:
         c = self.controller
         c.state_changed.connect(self._on_run_state)
@@ -449,6 +503,10 @@ class MainWindow(QMainWindow):
         self.drop_hint.open_video.connect(self.open_video_dialog)
         self.drop_hint.open_project.connect(self.open_project_dialog)
         self.drop_hint.open_sample.connect(self.open_sample)
+        self.demo_note.open_models.connect(self.open_model_manager)
+        self.demo_note.open_folder.connect(self.open_folder_dialog)
+        self.demo_note.open_video.connect(self.open_video_dialog)
+        c.model_changed.connect(self._update_empty)
         self.state.style_changed.connect(self._sync_menus)
         self.state.selection_changed.connect(self._sync_menus)
         self._status_throttled = qthrottled(self._update_status, timeout=100, leading=True, parent=self)
@@ -492,7 +550,7 @@ class MainWindow(QMainWindow):
         rec = self.state.reconstruction
         self.stack.setCurrentIndex(0 if rec is None else 1)
         self.playback.setVisible(rec is not None and rec.n_views > 1)
-        self.drop_hint.sample_button.setVisible(first_sample() is not None)
+        self.drop_hint.set_sample_available(first_sample() is not None)
         model = self.controller.model
         note = ""
         if model == "demo":
@@ -501,10 +559,13 @@ class MainWindow(QMainWindow):
                 "use Model > Model Manager for the published model and real photos."
             )
         self.drop_hint.model_note.setText(note)
+        shown_demo = rec is not None and rec.model_name == "demo"
+        self.demo_note.update_for(shown_demo or (rec is None and model == "demo"))
 
     def _update_actions(self) -> None:
         has = self.state.reconstruction is not None
         busy = self.controller.busy
+        self.export_button.setEnabled(has)
         for act in (
             *self.export_actions.values(),
             self.act_save_project,
@@ -566,11 +627,15 @@ class MainWindow(QMainWindow):
         )
         t = rec.timings
         parts = []
-        if "total" in t:
-            parts.append(f"last run {t['total']:.1f} s")
-            detail = [f"{k} {t[k]:.1f} s" for k in ("images", "model", "poses") if k in t]
-            if detail:
-                parts[-1] += f" ({', '.join(detail)})"
+        last = c.last_result
+        wait = c.last_wait if last is not None and last.reconstruction is rec else {}
+        if "total" in t or wait:
+            # the whole wait of this session's run (model load included), else the run's own time
+            detail = [f"model load {wait['load']:.1f} s"] if wait.get("load", 0.0) >= 0.05 else []
+            names = {"images": "images", "model": "inference", "poses": "poses"}
+            detail += [f"{names[k]} {t[k]:.1f} s" for k in names if k in t]
+            total = wait["wait"] if wait else t["total"]
+            parts.append(f"last run {total:.1f} s" + (f" ({', '.join(detail)})" if detail else ""))
         failed = count_unreliable_poses(rec)
         if failed:
             parts.append(f"unreliable pose for {plural(failed, 'view')}")

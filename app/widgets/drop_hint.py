@@ -49,6 +49,7 @@ class DropHint(QWidget):
         self.project_button.clicked.connect(self.open_project)
         self.sample_button.clicked.connect(self.open_sample)
         self._title, self._text = self.title.text(), self.text.text()
+        self._sample_available = True
         self.model_note = QLabel("")
         self.model_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.model_note.setWordWrap(True)
@@ -89,6 +90,13 @@ class DropHint(QWidget):
             self.text.setText(self._text)
         for b in (self.folder_button, self.images_button, self.video_button, self.project_button):
             b.setVisible(not running)
+        self.sample_button.setVisible(not running and self._sample_available)
+
+    def set_sample_available(self, available: bool) -> None:
+        """Whether a bundled sample exists (the Open Sample button shows only then, and not while a run
+        works)."""
+        self._sample_available = available
+        self.sample_button.setVisible(available and self.folder_button.isVisibleTo(self))
 
     def set_dragging(self, on: bool) -> None:
         border = "#3d7bd9" if on else "#77777788"

@@ -121,3 +121,80 @@ def test_pose_share_survives_a_project_round_trip(synthetic_rec, tmp_path):
     back = load_project(save_project(rec, tmp_path / "p.f3r"))
     np.testing.assert_array_equal(back.pose_inlier_share, share)
     assert not back.per_view_stats()[0].pose_reliable and back.per_view_stats()[-1].pose_reliable
+
+
+# -- 6. The whole wait, with the model load as a part; plural rules --------------------------------------
+def test_status_shows_the_whole_wait_with_the_model_load(qtbot, make_window, images, tmp_path):
+    from tests.tiny import write_views
+
+    win = make_window()
+    c = win.controller
+    _run(qtbot, win, [str(images)])  # the first run loads the model
+    w = c.last_wait
+    assert w["load"] > 0 and w["wait"] >= w["load"] + w["run"] - 0.05
+    msg = win.statusBar().currentMessage()
+    assert f"in {w['wait']:.1f} s (model load {w['load']:.1f} s)" in msg
+    assert f"last run {w['wait']:.1f} s (model load {w['load']:.1f} s" in win.timing_label.text()
+    one = tmp_path / "one"
+    write_views(one, 1)
+    _run(qtbot, win, [str(one)])  # the model is loaded now: no load part
+    assert c.last_wait["load"] == 0.0
+    msg = win.statusBar().currentMessage()
+    assert msg.startswith("Reconstructed 1 view in ") and "model load" not in msg
+
+
+def test_preloading_the_model_takes_the_load_off_the_first_run(qtbot, make_window, images):
+    win = make_window()
+    c = win.controller
+    with qtbot.waitSignal(c.host.model_ready, timeout=60_000):
+        c.preload_model()
+    assert c.loaded_source == c.model
+    _run(qtbot, win, [str(images)])
+    assert c.last_result.load_seconds == 0.0
+
+
+# -- 8. First launch: what the demo model is, how to go on ------------------------------------------------
+def test_first_launch_says_what_the_demo_model_is_and_how_to_go_on(qtbot, make_window):
+    from app.controller import first_sample
+    from fast3r_core.weights import MODELS
+
+    win = make_window()
+    win.controller.set_model("demo")
+    tb = win.toolbar
+    assert not tb.isHidden()
+    acts = tb.actions()
+    for act in (win.act_open_folder, win.act_open_video, win.act_cancel, win.act_models):
+        assert act in acts
+    assert win.export_button.menu() is win.export_menu
+    assert win.export_actions["ply"] in win.export_menu.actions()
+    assert not win.export_button.isEnabled()  # nothing to export yet
+    assert not win.demo_note.isHidden()
+    sample_seen: list[bool] = []
+    win.controller.state_changed.connect(
+        lambda st: sample_seen.append(win.drop_hint.sample_button.isVisibleTo(win)) if st == "loading" else None
+    )
+    with qtbot.waitSignal(win.controller.run_finished, timeout=120_000):
+        win.open_sample()
+    assert sample_seen and not any(sample_seen)  # no "Open Sample" while the sample runs
+    assert win.state.reconstruction.model_name == "demo"
+    assert first_sample() is not None
+    note = win.demo_note
+    assert not note.isHidden()
+    text = note.label.text()
+    pub = MODELS["fast3r-vitl-512"]
+    assert "synthetic" in text and "not made for real photos" in text
+    assert "2.6 GB" in text and pub.license_name in text and "Model Manager" in text
+    assert "%" not in text  # no accuracy figures
+    assert win.export_button.isEnabled()
+    note.models_button.click()  # opens the model manager (non-modal in tests)
+    note.dismiss()
+    assert note.isHidden()
+    win.controller.set_model("fast3r-vitl-512")
+    win._update_empty()
+    assert note.isHidden()
+
+
+def test_no_demo_note_for_other_models(qtbot, make_window, images):
+    win = make_window()  # the tiny test model
+    _run(qtbot, win, [str(images)])
+    assert win.demo_note.isHidden()
