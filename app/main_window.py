@@ -69,8 +69,8 @@ from app.state import ViewerState
 from app.theme import THEMES, apply_theme
 from app.widgets import (
     Banner,
-    DemoNote,
     ConfidencePanel,
+    DemoNote,
     DisplayPanel,
     DropHint,
     ImagePreview,

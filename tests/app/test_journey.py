@@ -170,9 +170,12 @@ def test_first_launch_says_what_the_demo_model_is_and_how_to_go_on(qtbot, make_w
     assert not win.export_button.isEnabled()  # nothing to export yet
     assert not win.demo_note.isHidden()
     sample_seen: list[bool] = []
-    win.controller.state_changed.connect(
-        lambda st: sample_seen.append(win.drop_hint.sample_button.isVisibleTo(win)) if st == "loading" else None
-    )
+
+    def on_state(st: str) -> None:
+        if st in ("loading", "running"):
+            sample_seen.append(win.drop_hint.sample_button.isVisibleTo(win))
+
+    win.controller.state_changed.connect(on_state)
     with qtbot.waitSignal(win.controller.run_finished, timeout=120_000):
         win.open_sample()
     assert sample_seen and not any(sample_seen)  # no "Open Sample" while the sample runs
