@@ -673,8 +673,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self._update_status()
         title = Path(rec.image_paths[0]).parent.name if rec.image_paths else ""
-        if self.controller.project_path is not None:
-            title = self.controller.project_path.name
+        c = self.controller
+        if c.project_path is not None:
+            title = c.project_path.name
+        elif c.last_result is not None and c.last_result.reconstruction is rec and len(c.inputs) == 1:
+            title = Path(c.inputs[0]).name  # the folder or the video, never the frames' cache folder
         self.setWindowTitle(f"{title} - {APP_NAME}" if title else APP_NAME)
         self.viewer.fit_to_scene()
 

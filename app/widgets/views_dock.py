@@ -10,6 +10,7 @@ checkboxes above the list show or hide the high- and low-confidence classes.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -67,6 +68,17 @@ def count_unreliable_poses(rec: Any) -> int:
     return int(np.count_nonzero(~rec.pose_ok | (rec.pose_inlier_share < LOW_POSE_INLIER_SHARE)))
 
 
+_FRAME_NAME = re.compile(r"^frame_(\d+)\.jpg$")
+
+
+def view_label(path: str) -> str:
+    """The name a view is listed by: the file name, or ``frame 123`` for a frame sampled from a video
+    (``frame_000123.jpg`` in the frame cache; the tooltip keeps the full path)."""
+    name = os.path.basename(path)
+    m = _FRAME_NAME.match(name)
+    return f"frame {int(m.group(1))}" if m else name
+
+
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
     """A QImage (own copy) of an (H, W, 3) uint8 RGB array."""
     a = np.ascontiguousarray(rgb, dtype=np.uint8)
@@ -99,6 +111,8 @@ class ViewsPanel(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setIconSize(QSize(THUMB, THUMB))
+        # a long name loses its middle, not its end (numbered photos differ at the end)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.verticalHeader().setDefaultSectionSize(THUMB + 6)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(self.COL_NAME, QHeaderView.ResizeMode.Stretch)
@@ -168,7 +182,7 @@ class ViewsPanel(QWidget):
             stats = rec.per_view_stats(self.state.get("source"))
             self.table.setRowCount(rec.n_views)
             for v in range(rec.n_views):
-                name = os.path.basename(rec.image_paths[v]) or f"view {v}"
+                name = view_label(rec.image_paths[v]) or f"view {v}"
                 item = QTableWidgetItem(f"{v}  {name}")
                 item.setToolTip(rec.image_paths[v])
                 item.setFlags(

@@ -201,3 +201,30 @@ def test_no_demo_note_for_other_models(qtbot, make_window, images):
     win = make_window()  # the tiny test model
     _run(qtbot, win, [str(images)])
     assert win.demo_note.isHidden()
+
+
+# -- 7. Video inputs: the video's name in the title, frame names that fit ----------------------------------
+def test_video_title_and_frame_names(qtbot, make_window, tmp_path):
+    import cv2
+
+    path = tmp_path / "kitchen.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 2.0, (160, 120))
+    base = np.random.default_rng(0).integers(0, 255, (120, 240, 3), dtype=np.uint8)
+    for i in range(6):
+        writer.write(np.ascontiguousarray(base[:, 10 * i : 10 * i + 160]))
+    writer.release()
+    win = make_window()
+    win.resize(1280, 800)
+    win.show()
+    _run(qtbot, win, [str(path)])
+    assert win.windowTitle().startswith("kitchen.mp4 - ")
+    table = win.views_panel.table
+    rec = win.state.reconstruction
+    qtbot.wait(50)
+    fm = table.fontMetrics()
+    for v in range(rec.n_views):
+        text = table.item(v, 0).text()
+        assert text.startswith(f"{v}  frame ") and "kitchen-" not in text
+        needed = fm.horizontalAdvance(text) + table.iconSize().width() + 24  # icon, checkbox, margins
+        assert needed <= table.columnWidth(0) + 28, (text, needed, table.columnWidth(0))
+        assert table.item(v, 0).toolTip() == rec.image_paths[v]
