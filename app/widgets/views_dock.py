@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -264,9 +264,19 @@ class ViewsPanel(QWidget):
     def _item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() != self.COL_NAME:
             return
+        # a click on the checkbox toggles it (here) and then reports a click on the cell: that click
+        # must not fly the camera to the view. Forgotten once the click has come (or did not come).
+        self._toggled_row = item.row()
+        QTimer.singleShot(0, self._forget_toggle)
         self.state.set_view_visible(item.row(), item.checkState() == Qt.CheckState.Checked)
 
+    def _forget_toggle(self) -> None:
+        self._toggled_row = -1
+
     def _clicked(self, row: int, column: int) -> None:
+        if row == getattr(self, "_toggled_row", -1):
+            self._toggled_row = -1
+            return  # the click only showed or hid the view
         self.state.set_highlighted_view(row)
         self.view_activated.emit(row)
 

@@ -228,3 +228,28 @@ def test_video_title_and_frame_names(qtbot, make_window, tmp_path):
         needed = fm.horizontalAdvance(text) + table.iconSize().width() + 24  # icon, checkbox, margins
         assert needed <= table.columnWidth(0) + 28, (text, needed, table.columnWidth(0))
         assert table.item(v, 0).toolTip() == rec.image_paths[v]
+
+
+# -- 10. The visibility checkbox does not fly the camera ----------------------------------------------------
+def test_checkbox_click_toggles_without_flying(qtbot, make_window, synthetic_rec):
+    from PySide6.QtCore import QPoint, Qt
+
+    win = make_window()
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    win.controller._show(synthetic_rec)
+    table = win.views_panel.table
+    flights = lambda: [c for c in win.viewer.calls if c[0] == "fly_to_view"]  # noqa: E731
+    rect = table.visualItemRect(table.item(1, 0))
+    check = QPoint(rect.left() + 12, rect.center().y())  # the check indicator comes first in the cell
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=check)
+    assert not win.state.visible_views[1]
+    assert flights() == []
+    qtbot.wait(10)
+    # a click on the name still highlights the view and flies to it
+    qtbot.mouseClick(
+        table.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(rect.center().x() + 40, rect.center().y())
+    )
+    assert win.state.visible_views[1] is not None and flights() and flights()[-1][1] == (1,)
+    assert win.state.highlighted_view == 1
