@@ -43,6 +43,7 @@ from .camera_math import (
     arcball_quaternion,
     box_corners,
     camera_axes,
+    default_view_direction,
     fit_distance,
     look_basis,
     pose_of_view,
@@ -606,12 +607,14 @@ class SceneViewer(QObject):
         return _Pose(center, forward, up, fit_distance(center, pts, forward, up, fov, aspect), fov)
 
     def reset_view(self) -> None:
-        """Look along view 0's optical axis (+z of its camera, its image's up on top) at the scene."""
+        """Frame the scene in a three-quarter view from view 0's side and slightly above
+        (:func:`~app.viewer.camera_math.default_view_direction`), so that view 0's frustum does not
+        hide the cloud."""
         self._stop_animation()
         rec = self._state.reconstruction
         fwd, up = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])
         if rec is not None:
-            _, fwd, up = pose_of_view(rec.cam_to_world[0])
+            fwd, up = default_view_direction(rec.cam_to_world[0])
         self._set_pose(self._fit_pose(fwd, up, DEFAULT_FOV))
 
     def fit_to_scene(self) -> None:

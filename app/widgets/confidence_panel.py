@@ -58,9 +58,17 @@ def _ticks(lo: float, hi: float) -> list[tuple[float, str]]:
     inside = [v for v in small + large if a <= v <= b]
     if len(inside) < 2:
         inside = list(np.geomspace(a, b, 3))
-    while len(inside) > 6:
-        inside = inside[::2]
-    return [(float(np.log10(v)), _conf_label(v)) for v in inside]
+    # keep ticks at least a quarter of the axis apart (on its log scale), so that labels such as
+    # "1.0005" and "1.001" never run into each other; prefer round 1 x 10^k values
+    span = max(float(np.log10(b) - np.log10(a)), 1e-9)
+    gap = span / 4.2
+    ones = [v for v in inside if np.isclose(v / 10.0 ** np.floor(np.log10(v) + 1e-9), 1.0)]
+    order = ones + [v for v in inside if v not in ones]
+    kept: list[float] = []
+    for v in order:
+        if all(abs(np.log10(v) - np.log10(k)) >= gap for k in kept):
+            kept.append(v)
+    return [(float(np.log10(v)), _conf_label(v)) for v in sorted(kept)]
 
 
 def format_confidence(c: float) -> str:

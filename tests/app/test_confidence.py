@@ -167,3 +167,21 @@ def test_threshold_slider_shares_the_histograms_log_scale(qtbot, panel):
     assert np.allclose(steps, steps[0], rtol=1e-2)
     assert shares[0] == pytest.approx(1.0) and shares[-1] < 0.02
     assert max(-np.diff(shares)) < 0.35  # no single step throws most of the cloud away
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi"),
+    [(1.0005, 1.02), (1.0001, 1.05), (1.0003, 1.0012), (1.0225, 80.0), (1.5, 3.0), (1.00001, 1.5)],
+)
+def test_histogram_ticks_do_not_collide(lo, hi):
+    """Neighbouring tick labels stay a quarter of the (log) axis apart: at a 250 px plot that is 60 px,
+    more than two 7-character labels need ("1.00051.001" was drawn before)."""
+    from app.widgets.confidence_panel import _ticks, _u
+
+    ticks = _ticks(lo, hi)
+    span = float(_u(hi) - _u(lo))
+    assert len(ticks) >= 2
+    xs = [x for x, _ in ticks]
+    assert xs == sorted(xs)
+    assert min(np.diff(xs)) >= span / 4.2 - 1e-9
+    assert all(len(label) <= 7 for _, label in ticks)
