@@ -499,8 +499,6 @@ class Controller(QObject):
         log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts["size"])
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
         self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
-        for p in req.inputs[:1] if len(req.inputs) == 1 else []:
-            self.settings.add_recent(p)
         return job_id
 
     def add_images(self, inputs: Sequence[str | os.PathLike[str]]) -> int:
@@ -610,6 +608,8 @@ class Controller(QObject):
             return
         added = self._job is not None and self._job.base is not None
         n_before = self._job.base.n_views if added else 0
+        if self._job is not None and not added and len(self._job.inputs) == 1:
+            self.settings.add_recent(self._job.inputs[0])  # only inputs that worked are recent
         self._job = None
         # the whole wait, from the request to the result, with the model load (or the part of a
         # preload the request waited for) as a part of it
@@ -753,6 +753,8 @@ class Controller(QObject):
                     info, kind=kind, title="Export failed" if kind == "export" else "Project file error"
                 )
                 log.warning("%s task failed: %s", kind, info.message)
+            # replaces "Exporting ..." / "Opening ...", which would otherwise stay on the status bar
+            self.message.emit(f"{info.title}: {info.message}")
             self.failed.emit(info)
 
         return on_error

@@ -933,6 +933,9 @@ class MainWindow(QMainWindow):
             path = self.ask_save_file(title, "export", name, filt)
             if not path:
                 return
+            suffix = Path(name).suffix  # "mycloud" -> "mycloud.ply": other tools go by the suffix
+            if not path.lower().endswith(suffix):
+                path += suffix
         self.controller.export(fmt, path)
 
     # ------------------------------------------------------------------------------------------------
@@ -1006,6 +1009,10 @@ class MainWindow(QMainWindow):
         try:
             if not qimg.save(tmp, "PNG"):
                 raise OSError(f"cannot write {path}")
+            if os.name == "posix":  # mkstemp makes 0600 files: give the usual mode of a new file
+                umask = os.umask(0o022)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, dest)
         finally:
             if os.path.exists(tmp):

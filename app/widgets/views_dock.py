@@ -140,7 +140,12 @@ class ViewsPanel(QWidget):
         classes.addWidget(self.high_check)
         classes.addWidget(self.low_check)
         classes2 = QHBoxLayout()
-        classes2.addWidget(QLabel("Low confidence: max below"))
+        low_label = QLabel("Low-confidence view: best point below")
+        low_label.setToolTip(
+            "A view whose most confident point is below this confidence is a low-confidence view "
+            "(orange in the list; hide them with the checkbox above). Confidence is 1 or more."
+        )
+        classes2.addWidget(low_label)
         classes2.addWidget(self.class_spin)
         classes2.addStretch(1)
         buttons = QHBoxLayout()
