@@ -1048,6 +1048,13 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             apply_theme(app, name)
         self.settings.set("theme", name)
+        # a widget with a style sheet (e.g. the sliders' value labels) keeps the palette it was
+        # polished with: set its sheet again so that it takes the new theme's colours
+        for w in self.findChildren(QWidget):
+            sheet = w.styleSheet()
+            if sheet:
+                w.setStyleSheet("")
+                w.setStyleSheet(sheet)
         self.confidence_panel.apply_theme()
         self._sync_menus()
 

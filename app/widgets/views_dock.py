@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -256,6 +256,13 @@ class ViewsPanel(QWidget):
         if n_fail:
             parts.append(f"{n_fail} without a reliable pose")
         self.summary.setText(", ".join(parts))
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Recolour the rows when the theme (the palette) changes at runtime: their text colours are
+        computed from the palette, not inherited."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.sync_from_state()
 
     def _highlight(self, view: int) -> None:
         with signals_blocked(self.table):

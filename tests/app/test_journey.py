@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 
@@ -253,3 +255,52 @@ def test_checkbox_click_toggles_without_flying(qtbot, make_window, synthetic_rec
     )
     assert win.state.visible_views[1] is not None and flights() and flights()[-1][1] == (1,)
     assert win.state.highlighted_view == 1
+
+
+# -- 13. A runtime switch to the light theme leaves no pale text on white --------------------------------
+def test_runtime_light_theme_has_dark_text(qtbot, make_window, synthetic_rec, tmp_path):
+    from PySide6.QtCore import QPoint
+    from PySide6.QtWidgets import QAbstractSpinBox, QApplication, QLabel
+    from superqt import QLabeledDoubleSlider
+
+    from app.theme import apply_theme
+
+    app = QApplication.instance()
+    apply_theme(app, "dark")
+    try:
+        win = make_window()
+        win.resize(1280, 800)
+        win.show()
+        qtbot.waitExposed(win)
+        win.controller._show(synthetic_rec)
+        win.set_theme("light")
+        qtbot.wait(50)
+        table = win.views_panel.table
+        for v in range(synthetic_rec.n_views):
+            fg = table.item(v, 0).foreground().color()
+            assert fg.lightness() < 110, (v, fg.name())
+        for w in [*win.confidence_panel.findChildren(QLabel), *win.display_panel.findChildren(QLabel)]:
+            if w.isVisibleTo(win) and w.text():
+                assert w.palette().color(w.foregroundRole()).lightness() < 110, (w.text(), w.objectName())
+        for w in [
+            *win.confidence_panel.findChildren(QAbstractSpinBox),
+            *win.display_panel.findChildren(QAbstractSpinBox),
+        ]:
+            if w.isVisibleTo(win):
+                assert w.palette().color(w.foregroundRole()).lightness() < 110
+                assert w.palette().color(w.palette().ColorRole.Text).lightness() < 110
+        # what is drawn, not only the palette: the sliders' value labels carry a style sheet, and a
+        # widget with a style sheet kept the dark theme's pale text after the switch
+        shot = win.grab().toImage()
+        for slider in (win.confidence_panel.slider, win.display_panel.findChild(QLabeledDoubleSlider)):
+            label = slider._label
+            at = label.mapTo(win, QPoint(0, 0))
+            darkest = min(
+                shot.pixelColor(at.x() + x, at.y() + y).lightness()
+                for x in range(label.width())
+                for y in range(label.height())
+            )
+            assert darkest < 110, (label.text(), darkest)
+        win.grab().save(os.environ.get("F3R_SHOT_DIR", str(tmp_path)) + "/light.png")
+    finally:
+        apply_theme(app, "dark")
