@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHeaderView,
     QLabel,
@@ -51,6 +52,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressDialog,
+    QScrollArea,
     QStackedWidget,
     QStyle,
     QTableWidget,
@@ -213,7 +215,17 @@ class MainWindow(QMainWindow):
         cl.addWidget(conf_box)
         cl.addWidget(disp_box)
         cl.addStretch(1)
-        self.controls_dock = self._dock("Controls", controls, Qt.DockWidgetArea.RightDockWidgetArea)
+        # scrolls when the window is short, instead of squeezing the controls under the next dock
+        self.controls_scroll = QScrollArea()
+        self.controls_scroll.setWidgetResizable(True)
+        self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.controls_scroll.setWidget(controls)
+        bar = self.controls_scroll.verticalScrollBar().sizeHint().width()
+        self.controls_scroll.setMinimumWidth(controls.minimumSizeHint().width() + bar)
+        self.controls_dock = self._dock(
+            "Controls", self.controls_scroll, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.preview = ImagePreview(self.state)
         self.preview_dock = self._dock("Image", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
 
@@ -222,6 +234,7 @@ class MainWindow(QMainWindow):
         self.scene_label = QLabel("")
         self.timing_label = QLabel("")
         for w in (self.scene_label, self.timing_label, self.model_label):
+            w.setMinimumWidth(40)  # may be cut in a small window rather than widen it (tooltips: all)
             self.statusBar().addPermanentWidget(w)
 
         self._build_actions()
@@ -542,6 +555,37 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self.resizeDocks([self.views_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.controls_dock], [340], Qt.Orientation.Horizontal)
+        self._compact = False
+        self._fit_docks()
+
+    #: Below this window size the docks take less room: the Image dock becomes a tab beside Controls
+    #: and the side docks narrow, so that the viewport keeps about half of a 1024 x 640 window.
+    COMPACT_SIZE = QSize(1280, 800)
+
+    def _fit_docks(self) -> None:
+        """Switch to the compact dock layout when the window becomes small (once per crossing, so that
+        a user's own arrangement is not fought on every resize)."""
+        compact = self.width() < self.COMPACT_SIZE.width() or self.height() < self.COMPACT_SIZE.height()
+        if compact == self._compact:
+            return
+        self._compact = compact
+        if not compact:
+            return
+        same_area = self.dockWidgetArea(self.preview_dock) == self.dockWidgetArea(self.controls_dock)
+        if (
+            same_area
+            and not self.preview_dock.isFloating()
+            and self.preview_dock not in self.tabifiedDockWidgets(self.controls_dock)
+        ):
+            self.tabifyDockWidget(self.controls_dock, self.preview_dock)
+            self.controls_dock.raise_()
+        side = max(250, min(300, self.width() // 4))
+        self.resizeDocks([self.views_dock, self.controls_dock], [side, side + 15], Qt.Orientation.Horizontal)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "_compact"):
+            self._fit_docks()
 
     # ------------------------------------------------------------------------------------------------
     # state -> window
@@ -616,6 +660,7 @@ class MainWindow(QMainWindow):
         size = c.effective_size()
         note = " (the model's size)" if size != c.size else ""
         self.model_label.setText(f"Model: {model} | {device} | {size} px{note}")
+        self.model_label.setToolTip(self.model_label.text())
         rec = self.state.reconstruction
         if rec is None:
             self.scene_label.setText("No reconstruction")
@@ -643,6 +688,7 @@ class MainWindow(QMainWindow):
         if chunking:
             parts.append(chunking)
         self.timing_label.setText(" | ".join(parts))
+        self.timing_label.setToolTip(self.timing_label.text())
 
     def _on_run_state(self, value: str) -> None:
         st = RunState(value)

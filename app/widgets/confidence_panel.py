@@ -116,6 +116,7 @@ class ConfidencePanel(QWidget):
         self.line.setToolTip("Drag to set the confidence threshold")
         self.plot.addItem(self.line)
         self.count_label = QLabel("No points")
+        self.count_label.setWordWrap(True)  # a narrow dock wraps it instead of cutting the panel
         self.count_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         top = QHBoxLayout()

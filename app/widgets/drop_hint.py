@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 __all__ = ["DropHint"]
 
@@ -53,16 +53,15 @@ class DropHint(QWidget):
         self.model_note = QLabel("")
         self.model_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.model_note.setWordWrap(True)
+        # two rows: one row of five buttons would make the window wider than a 1024 px screen allows
+        grid = QGridLayout()
+        for i, b in enumerate((self.folder_button, self.images_button, self.video_button)):
+            grid.addWidget(b, 0, i)
+        grid.addWidget(self.project_button, 1, 0)
+        grid.addWidget(self.sample_button, 1, 1)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for b in (
-            self.folder_button,
-            self.images_button,
-            self.video_button,
-            self.project_button,
-            self.sample_button,
-        ):
-            buttons.addWidget(b)
+        buttons.addLayout(grid)
         buttons.addStretch(1)
         lay = QVBoxLayout(self)
         lay.addStretch(2)

@@ -23,9 +23,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -102,7 +102,8 @@ class ViewsPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["View", "Mean conf.", "Pose"])
+        self.table.setHorizontalHeaderLabels(["View", "Conf.", "Pose"])
+        self.table.horizontalHeaderItem(self.COL_CONF).setToolTip("Mean confidence of the view's points")
         self.table.horizontalHeaderItem(self.COL_POSE).setToolTip(
             "Share of the view's confident points that fit its estimated pose (! = unreliable)"
         )
@@ -113,6 +114,7 @@ class ViewsPanel(QWidget):
         self.table.setIconSize(QSize(THUMB, THUMB))
         # a long name loses its middle, not its end (numbered photos differ at the end)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(THUMB + 6)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(self.COL_NAME, QHeaderView.ResizeMode.Stretch)
@@ -129,25 +131,28 @@ class ViewsPanel(QWidget):
         self.class_spin.setRange(1.0, 1e6)
         self.class_spin.setSingleStep(0.01)
         self.class_spin.setToolTip("A view is low-confidence when its highest confidence is below this value")
-        self.all_button = QPushButton("All")
-        self.none_button = QPushButton("None")
-        self.invert_button = QPushButton("Invert")
-        for b in (self.all_button, self.none_button, self.invert_button):
-            b.setAutoDefault(False)
+        # tool buttons: as wide as their text (push buttons are 80 px at least; the dock must stay narrow)
+        self.all_button = QToolButton()
+        self.none_button = QToolButton()
+        self.invert_button = QToolButton()
+        for b, text in ((self.all_button, "All"), (self.none_button, "None"), (self.invert_button, "Invert")):
+            b.setText(text)
         self.summary = QLabel("")
 
-        classes = QHBoxLayout()
+        # rows that wrap rather than widen the dock: the window must fit 1024 px
+        classes = QVBoxLayout()
+        classes.setSpacing(2)
         classes.addWidget(self.high_check)
         classes.addWidget(self.low_check)
         classes2 = QHBoxLayout()
         low_label = QLabel("Low-confidence view: best point below")
+        low_label.setWordWrap(True)
         low_label.setToolTip(
             "A view whose most confident point is below this confidence is a low-confidence view "
             "(orange in the list; hide them with the checkbox above). Confidence is 1 or more."
         )
-        classes2.addWidget(low_label)
+        classes2.addWidget(low_label, 1)
         classes2.addWidget(self.class_spin)
-        classes2.addStretch(1)
         buttons = QHBoxLayout()
         buttons.addWidget(QLabel("Show:"))
         buttons.addWidget(self.all_button)

@@ -304,3 +304,32 @@ def test_runtime_light_theme_has_dark_text(qtbot, make_window, synthetic_rec, tm
         win.grab().save(os.environ.get("F3R_SHOT_DIR", str(tmp_path)) + "/light.png")
     finally:
         apply_theme(app, "dark")
+
+
+# -- 12. A small window (1024 x 640) keeps a usable viewport, and no dock covers another ---------------------
+def test_small_window_layout(qtbot, make_window, synthetic_rec):
+    from PySide6.QtWidgets import QCheckBox
+
+    win = make_window()
+    win.resize(1024, 640)
+    win.show()
+    qtbot.waitExposed(win)
+    win.controller._show(synthetic_rec)
+    qtbot.wait(100)
+    win.grab().save(os.environ.get("F3R_SHOT_DIR", "/tmp") + "/small.png")
+    assert (win.width(), win.height()) == (1024, 640)  # the window can be that small
+    assert win.viewer.native.width() >= 480
+    sky = next(c for c in win.controls_dock.findChildren(QCheckBox) if c.text().startswith("Mask sky"))
+    docks = [d for d in (win.views_dock, win.controls_dock, win.preview_dock) if d.isVisible()]
+    shown = [d for d in docks if not d.visibleRegion().isEmpty()]
+    for i, a in enumerate(shown):
+        for b in shown[i + 1 :]:
+            assert not a.geometry().intersects(b.geometry()), (a.windowTitle(), b.windowTitle())
+    # the controls are all reachable: the sky checkbox is inside its dock (scrolled to if needed)
+    area = win.controls_scroll
+    area.ensureWidgetVisible(sky)
+    qtbot.wait(10)
+    top_left = sky.mapTo(win.controls_dock, sky.rect().topLeft())
+    bottom = sky.mapTo(win.controls_dock, sky.rect().bottomLeft())
+    assert win.controls_dock.rect().contains(top_left) and win.controls_dock.rect().contains(bottom)
+    assert sky.visibleRegion().boundingRect().height() == sky.height()
