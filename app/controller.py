@@ -301,6 +301,7 @@ class Controller(QObject):
         if app is not None:  # never leave the worker thread running at exit
             app.aboutToQuit.connect(self.shutdown)
         self._ids = itertools.count(1)
+        self._preload_ids = itertools.count(-1, -1)
         self._job: RunRequest | None = None
         self._run_state = RunState.IDLE
         self._native_sizes: dict[str, int | None] = {}
@@ -408,7 +409,7 @@ class Controller(QObject):
     def preload_model(self) -> int:
         """Load the chosen model on the worker thread now (at start-up: while the window is built), so
         that the first run does not wait for torch and the weights. Returns the preload's id."""
-        job_id = next(self._ids)
+        job_id = next(self._preload_ids)  # negative: run ids stay 1, 2, ... (the log names them)
         self._sources[job_id] = self._model
         self._load_began = time.perf_counter()
         req = RunRequest(

@@ -667,9 +667,13 @@ class MainWindow(QMainWindow):
             self.timing_label.setText("")
             return
         shown_views = int(self.state.shown_views().sum())
-        self.scene_label.setText(
-            f"{shown_views}/{rec.n_views} views | {self.state.shown_count():,} points shown"
-        )
+        shown = self.state.shown_count()
+        text = f"{shown_views}/{rec.n_views} views | {shown:,} points shown"
+        cap = getattr(self.viewer, "idle_budget", 0)
+        if isinstance(cap, int) and 0 < cap < shown:
+            # software OpenGL: the resting frame is a subsample (exports and screenshots have all)
+            text += f" ({cap:,} drawn: software OpenGL)"
+        self.scene_label.setText(text)
         t = rec.timings
         parts = []
         last = c.last_result
