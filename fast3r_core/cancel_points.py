@@ -24,13 +24,14 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Iterator
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from .model.dpt import _DPT
 from .model.layers import Block
 from .progress import ProgressCallback, check_cancel, report
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = ["cancel_points"]
 
