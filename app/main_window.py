@@ -580,7 +580,13 @@ class MainWindow(QMainWindow):
             self.tabifyDockWidget(self.controls_dock, self.preview_dock)
             self.controls_dock.raise_()
         side = max(250, min(300, self.width() // 4))
-        self.resizeDocks([self.views_dock, self.controls_dock], [side, side + 15], Qt.Orientation.Horizontal)
+        # after the resize has been laid out: a request made inside it is overridden by the layout
+        QTimer.singleShot(
+            0,
+            lambda: self.resizeDocks(
+                [self.views_dock, self.controls_dock], [side, side + 15], Qt.Orientation.Horizontal
+            ),
+        )
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)

@@ -135,8 +135,11 @@ def test_status_shows_the_whole_wait_with_the_model_load(qtbot, make_window, ima
     w = c.last_wait
     assert w["load"] > 0 and w["wait"] >= w["load"] + w["run"] - 0.05
     msg = win.statusBar().currentMessage()
-    assert f"in {w['wait']:.1f} s (model load {w['load']:.1f} s)" in msg
-    assert f"last run {w['wait']:.1f} s (model load {w['load']:.1f} s" in win.timing_label.text()
+    if w["load"] >= 0.05:  # a tiny model in a warm process can load faster: then no load part is named
+        assert f"in {w['wait']:.1f} s (model load {w['load']:.1f} s)" in msg
+        assert f"last run {w['wait']:.1f} s (model load {w['load']:.1f} s" in win.timing_label.text()
+    else:
+        assert f"in {w['wait']:.1f} s" in msg and f"last run {w['wait']:.1f} s" in win.timing_label.text()
     one = tmp_path / "one"
     write_views(one, 1)
     _run(qtbot, win, [str(one)])  # the model is loaded now: no load part
@@ -311,11 +314,13 @@ def test_small_window_layout(qtbot, make_window, synthetic_rec):
     from PySide6.QtWidgets import QCheckBox
 
     win = make_window()
-    win.resize(1024, 640)
+    win.resize(1440, 900)  # a user shrinks the window (the docks keep their widths otherwise)
     win.show()
     qtbot.waitExposed(win)
     win.controller._show(synthetic_rec)
-    qtbot.wait(100)
+    qtbot.wait(50)
+    win.resize(1024, 640)
+    qtbot.wait(200)
     win.grab().save(os.environ.get("F3R_SHOT_DIR", "/tmp") + "/small.png")
     assert (win.width(), win.height()) == (1024, 640)  # the window can be that small
     assert win.viewer.native.width() >= 480
