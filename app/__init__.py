@@ -7,7 +7,12 @@ the worker thread.
 
 from __future__ import annotations
 
-__all__ = ["APP_NAME", "ORG_NAME"]
+__all__ = ["APP_NAME", "ORG_NAME", "plural"]
 
 APP_NAME = "Fast3R Studio"
 ORG_NAME = "fast3r-studio"
+
+
+def plural(n: int, noun: str, plural_form: str | None = None) -> str:
+    """``1 view``, ``2 views``, ``1,234 points`` (``plural_form`` for irregular nouns)."""
+    return f"{n:,} {noun if n == 1 else plural_form or noun + 's'}"

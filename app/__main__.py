@@ -8,7 +8,9 @@ otherwise the empty window shows where to drop photos.
 ``--screenshot FILE`` saves a PNG of the whole window once the result is shown (or of the error dialog,
 then the exit code is 1) and quits: for tests and the documentation.
 
-torch is never imported here: the model loads on the worker thread.
+torch is never imported here: the model loads on the worker thread, and when there is something to
+open it starts loading there before the window is built (``FAST3R_PRELOAD=0`` turns that off, for
+bench/startup.py's A/B).
 """
 
 from __future__ import annotations
@@ -122,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             inputs = [str(sample)]
             log.info("no input given: opening the sample %s with the demo model", sample)
 
+    if inputs and _model_is_local(controller.model) and os.environ.get("FAST3R_PRELOAD") != "0":
+        # import torch and load the weights on the worker thread while the window is built and shown:
+        # the run that follows finds the model loaded (never a download: that needs the window's UI)
+        controller.preload_model()
     try:
         window = MainWindow(controller, settings, interactive=not screenshot)
     except Exception as exc:  # a bug: say so, stop the worker thread, exit non-zero
@@ -141,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_excepthook(show_error)
     window.show()
     _log_when_exposed(window)
+    _log_first_result(window)
 
     exit_code = {"code": EXIT_OK}
     if screenshot:
@@ -181,6 +188,38 @@ def _log_when_exposed(window: object) -> None:
         return
     watcher = _ExposeWatcher(window)  # parented: lives as long as the window
     handle.installEventFilter(watcher)
+
+
+def _model_is_local(model: str) -> bool:
+    """The model can be loaded without a download: a local folder or file, or a cached registered one."""
+    from fast3r_core.weights import MODELS, is_cached
+
+    if os.path.exists(os.path.expanduser(model)):
+        return True
+    try:
+        return model in MODELS and is_cached(model)
+    except Exception:  # a broken cache: the run will say what is wrong
+        return False
+
+
+def _log_first_result(window: object) -> None:
+    """Log, once, how long after the process started the first result was shown (bench/startup.py)."""
+    import time
+
+    import psutil
+
+    from app.main_window import MainWindow
+
+    assert isinstance(window, MainWindow)
+    started = psutil.Process().create_time()
+    done = {"logged": False}
+
+    def shown(_rec: object) -> None:
+        if not done["logged"]:
+            done["logged"] = True
+            log.info("first result shown %.2f s after launch", time.time() - started)
+
+    window.controller.result_ready.connect(shown)
 
 
 def _import_light_modules() -> None:

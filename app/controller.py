@@ -1,4 +1,4 @@
-"""The app's state machine: idle -> loading -> running -> done / failed / cancelled.
+"""The app's state machine: idle -> loading -> running (-> cancelling) -> done / failed / cancelled.
 
 The controller owns the worker thread (:class:`~app.worker.WorkerHost`), the shown
 :class:`~app.state.ViewerState` and the background tasks for project files and exports. The window
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
+from app import plural
 from app.settings import Settings
 from app.state import ViewerState
 from app.tasks import TaskRunner
@@ -49,11 +50,13 @@ _LOADING_STAGES = frozenset({"download", "verify", "load"})
 
 
 class RunState(str, enum.Enum):
-    """Where the controller is. LOADING = the model is being downloaded or loaded."""
+    """Where the controller is. LOADING = the model is being downloaded or loaded; CANCELLING = a cancel
+    was asked and the run has not stopped yet."""
 
     IDLE = "idle"
     LOADING = "loading"
     RUNNING = "running"
+    CANCELLING = "cancelling"
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -298,6 +301,7 @@ class Controller(QObject):
         if app is not None:  # never leave the worker thread running at exit
             app.aboutToQuit.connect(self.shutdown)
         self._ids = itertools.count(1)
+        self._preload_ids = itertools.count(-1, -1)
         self._job: RunRequest | None = None
         self._run_state = RunState.IDLE
         self._native_sizes: dict[str, int | None] = {}
@@ -305,6 +309,7 @@ class Controller(QObject):
         self._device = self.settings.get("device")
         self._size = int(self.settings.get("size"))
         self.loaded_model = ""  # name of the model loaded on the worker ("" = none yet)
+        self.loaded_source = ""  # the model source (as given to set_model) it was loaded from
         self.loaded_device = ""
         self.last_result: RunResult | None = None
         self.last_report: RunReport | None = None
@@ -314,6 +319,12 @@ class Controller(QObject):
         self._add_origin: Path | None = None
         self.inputs: list[str] = []
         self.run_started = 0.0
+        self._sources: dict[int, str] = {}  # job id -> model source (runs and preloads)
+        self._load_began: float | None = None  # a model load is under way since then (run or preload)
+        self._load_span = (0.0, 0.0)  # (start, end) of the last model load, perf_counter seconds
+        #: the last run's whole wait: {"wait": s from the request to the result, "load": s of it spent
+        #: loading the model (0 when it was loaded already), "run": s of the reconstruction}
+        self.last_wait: dict[str, float] = {}
 
     # -- properties -----------------------------------------------------------------------------------
     @property
@@ -395,6 +406,23 @@ class Controller(QObject):
         return None if is_cached(name) else info
 
     # -- runs -----------------------------------------------------------------------------------------
+    def preload_model(self) -> int:
+        """Load the chosen model on the worker thread now (at start-up: while the window is built), so
+        that the first run does not wait for torch and the weights. Returns the preload's id."""
+        job_id = next(self._preload_ids)  # negative: run ids stay 1, 2, ... (the log names them)
+        self._sources[job_id] = self._model
+        self._load_began = time.perf_counter()
+        req = RunRequest(
+            inputs=[],
+            model=self._model,
+            device=self._device,
+            accept_license=self.settings.license_accepted(self._model),
+            job_id=job_id,
+        )
+        log.info("preloading the model %s", self._model)
+        self.host.preload(req)
+        return job_id
+
     def chunk_options(self) -> dict[str, int | None]:
         """``max_views_per_pass`` and ``anchors`` of the next run (ReconstructOptions keywords) from the
         run options: automatic passes, always one pass, or passes of a fixed size."""
@@ -464,13 +492,14 @@ class Controller(QObject):
             job_id=job_id,
         )
         self._job = req
+        self._sources[job_id] = model
         self.inputs = list(req.inputs)
         self.run_started = time.perf_counter()
+        if self.loaded_source != model and self._load_began is None:
+            self._load_began = self.run_started
         log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts["size"])
-        self._set_state(RunState.LOADING if self.loaded_model != model else RunState.RUNNING)
-        self.host.submit(req)
-        for p in req.inputs[:1] if len(req.inputs) == 1 else []:
-            self.settings.add_recent(p)
+        self.host.submit(req)  # first: the actions read ``busy`` when the state changes
+        self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
         return job_id
 
     def add_images(self, inputs: Sequence[str | os.PathLike[str]]) -> int:
@@ -508,11 +537,14 @@ class Controller(QObject):
             base=base,
         )
         self._job = req
+        self._sources[job_id] = model
         self._add_origin = self.project_path
         self.run_started = time.perf_counter()
+        if self.loaded_source != model and self._load_began is None:
+            self._load_began = self.run_started
         log.info("run %d: adding %s to %d views with %s", job_id, req.inputs, base.n_views, model)
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
-        self._set_state(RunState.LOADING if self.loaded_model != model else RunState.RUNNING)
+        self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
         return job_id
 
     def _model_for_addition(self, base: Reconstruction) -> str:
@@ -532,19 +564,26 @@ class Controller(QObject):
         )
         return self._model
 
+    @property
+    def cancelling(self) -> bool:
+        """A cancel was asked and the run has not answered yet."""
+        return self._run_state == RunState.CANCELLING
+
     def cancel(self) -> None:
-        """Stop the current run (the previous result stays)."""
-        if self.host.busy:
-            self.message.emit("Cancelling...")
+        """Stop the current run (the previous result stays). The state is CANCELLING until the worker
+        answers (the core stops within about a second, at its next check point)."""
+        if self.host.busy and not self.cancelling:
             self.host.cancel()
+            self.message.emit("Cancelling...")
+            self._set_state(RunState.CANCELLING)
 
     def _current(self, job_id: int) -> bool:
         return self._job is not None and self._job.job_id == job_id
 
     @Slot(int, str, int, int, str)
     def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None:
-        if not self._current(job_id):
-            return
+        if not self._current(job_id) or self.cancelling:
+            return  # a cancelled run's last events: the panel keeps saying "Cancelling..."
         if stage in _LOADING_STAGES:
             self._set_state(RunState.LOADING)
         else:
@@ -554,7 +593,13 @@ class Controller(QObject):
     @Slot(int, str, str)
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
         self.loaded_model, self.loaded_device = name, device
-        if self._current(job_id):
+        source = self._sources.pop(job_id, "")
+        if source and (self._current(job_id) or self._job is None or self._job.model == source):
+            self.loaded_source = source
+        if self._load_began is not None:
+            self._load_span = (self._load_began, time.perf_counter())
+            self._load_began = None
+        if self._current(job_id) and not self.cancelling:
             self._set_state(RunState.RUNNING)
         self.model_changed.emit()
 
@@ -564,27 +609,42 @@ class Controller(QObject):
             return
         added = self._job is not None and self._job.base is not None
         n_before = self._job.base.n_views if added else 0
+        if self._job is not None and not added and len(self._job.inputs) == 1:
+            self.settings.add_recent(self._job.inputs[0])  # only inputs that worked are recent
         self._job = None
+        # the whole wait, from the request to the result, with the model load (or the part of a
+        # preload the request waited for) as a part of it
+        now = time.perf_counter()
+        began, ended = self._load_span
+        load = max(0.0, min(ended, now) - max(began, self.run_started))
+        self.last_wait = {"wait": now - self.run_started, "load": load, "run": res.run_seconds}
         self.last_result = res
         self.last_report = res.report
         # views added to an opened project: Save writes that project (the one the run started from)
         self.project_path = self._add_origin if added else None
         self._add_origin = None
-        self._show(res.reconstruction)
+        note = self._show(res.reconstruction)
         self._set_state(RunState.DONE)
         self.run_finished.emit(res)
         rep = res.report
         rec = res.reconstruction
         run = rec.runs[-1]
-        passes = f" ({run['passes']} passes)" if int(run.get("passes", 1)) > 1 else ""
+        load = self.last_wait["load"]
+        took = f"{self.last_wait['wait']:.1f} s"
+        if load >= 0.05:
+            took += f" (model load {load:.1f} s)"
+        if int(run.get("passes", 1)) > 1:
+            took += f" in {run['passes']} passes"
         if added:
-            parts = [f"Added {rec.n_views - n_before} views to {n_before} in {res.run_seconds:.1f} s{passes}"]
+            parts = [f"Added {plural(rec.n_views - n_before, 'view')} to {n_before} in {took}"]
         else:
-            parts = [f"Reconstructed {rec.n_views} views in {res.run_seconds:.1f} s{passes}"]
+            parts = [f"Reconstructed {plural(rec.n_views, 'view')} in {took}"]
         if rep.skipped:
-            parts.append(f"{len(rep.skipped)} file(s) skipped")
+            parts.append(f"{plural(len(rep.skipped), 'file')} skipped")
         if rep.failed_poses:
-            parts.append(f"pose failed for {len(rep.failed_poses)} view(s)")
+            parts.append(f"pose failed for {plural(len(rep.failed_poses), 'view')}")
+        if note:
+            parts.append(note)
         self.message.emit("; ".join(parts))
 
     @Slot(object)
@@ -594,7 +654,7 @@ class Controller(QObject):
         self._job = None
         self._set_state(RunState.FAILED)
         if info.kind in ("model", "memory"):
-            self.loaded_model = ""
+            self.loaded_model = self.loaded_source = ""
             self.model_changed.emit()
         self.failed.emit(info)
 
@@ -606,9 +666,37 @@ class Controller(QObject):
         self._set_state(RunState.CANCELLED)
         self.message.emit("Run cancelled; the previous result is kept")
 
-    def _show(self, rec: Reconstruction) -> None:
+    def _show(self, rec: Reconstruction) -> str:
+        """Show ``rec``; returns a note for the status message ("" or why the filter changed)."""
+        note = self._reset_threshold_for(rec)
         self.state.set_reconstruction(rec)
         self.result_ready.emit(rec)
+        return note
+
+    @staticmethod
+    def _scene_key(rec: Reconstruction | None) -> tuple[str, str] | None:
+        """(model, first image) of a result: two results with the same key share a confidence scale."""
+        if rec is None:
+            return None
+        return (rec.model_name, str(rec.image_paths[0]) if rec.image_paths else "")
+
+    def _reset_threshold_for(self, rec: Reconstruction) -> str:
+        """Go back to "keep top %" when an absolute confidence threshold would not mean the same thing.
+
+        Confidence scales differ between models and scenes: a threshold is kept only when the new result
+        comes from the same model and scene as the one shown (a re-run, added images). Returns the
+        note that tells the user ("" when nothing changed).
+        """
+        st = self.state
+        if st.get("conf_mode") != "threshold":
+            return ""
+        if self._scene_key(st.reconstruction) == self._scene_key(rec):
+            return ""
+        st.set("conf_mode", "top_percent")
+        return (
+            f"confidence filter reset to the top {float(st.get('top_percent')):g} % (a threshold is "
+            "kept only for the same scene and model: confidence scales differ)"
+        )
 
     # -- projects -------------------------------------------------------------------------------------
     def open_project(self, path: str | os.PathLike[str]) -> None:
@@ -628,8 +716,10 @@ class Controller(QObject):
             self.project_path = Path(src)
             self.last_report = None
             self.settings.add_recent(src)
-            self._show(rec)
-            self.message.emit(f"Opened {Path(src).name} ({rec.n_views} views)")
+            note = self._show(rec)
+            self.message.emit(
+                f"Opened {Path(src).name} ({plural(rec.n_views, 'view')}){'; ' + note if note else ''}"
+            )
             self.project_loaded.emit(src)
 
         self.tasks.submit(job, done, self._task_failed("project"))
@@ -664,6 +754,8 @@ class Controller(QObject):
                     info, kind=kind, title="Export failed" if kind == "export" else "Project file error"
                 )
                 log.warning("%s task failed: %s", kind, info.message)
+            # replaces "Exporting ..." / "Opening ...", which would otherwise stay on the status bar
+            self.message.emit(f"{info.title}: {info.message}")
             self.failed.emit(info)
 
         return on_error

@@ -44,6 +44,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QDockWidget,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHeaderView,
     QLabel,
@@ -51,15 +52,19 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QProgressDialog,
+    QScrollArea,
     QStackedWidget,
+    QStyle,
     QTableWidget,
     QTableWidgetItem,
+    QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 from superqt.utils import qthrottled
 
-from app import APP_NAME
+from app import APP_NAME, plural
 from app.controller import Controller, MemoryCheck, RunState, first_sample
 from app.settings import Settings
 from app.state import ViewerState
@@ -67,6 +72,7 @@ from app.theme import THEMES, apply_theme
 from app.widgets import (
     Banner,
     ConfidencePanel,
+    DemoNote,
     DisplayPanel,
     DropHint,
     ImagePreview,
@@ -80,8 +86,9 @@ from app.widgets import (
 )
 from app.widgets.display_panel import COLOR_MODE_LABELS
 from app.widgets.model_manager import DEVICES
+from app.widgets.views_dock import count_unreliable_poses
 from app.worker import ErrorInfo, RunResult
-from fast3r_core.result import PROJECT_SUFFIX, Reconstruction
+from fast3r_core.result import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 
 __all__ = ["EXPORT_ACTIONS", "STATE_OPTIONS", "MainWindow", "classify_drop"]
 
@@ -173,6 +180,7 @@ class MainWindow(QMainWindow):
             viewer_factory = SceneViewer
         self.viewer = viewer_factory(self.state, self)
         self.banner = Banner()
+        self.demo_note = DemoNote()
         self.drop_hint = DropHint()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.drop_hint)
@@ -185,6 +193,7 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(centre)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(0)
+        lay.addWidget(self.demo_note)
         lay.addWidget(self.banner)
         lay.addWidget(self.stack, 1)
         lay.addWidget(self.playback)
@@ -206,7 +215,17 @@ class MainWindow(QMainWindow):
         cl.addWidget(conf_box)
         cl.addWidget(disp_box)
         cl.addStretch(1)
-        self.controls_dock = self._dock("Controls", controls, Qt.DockWidgetArea.RightDockWidgetArea)
+        # scrolls when the window is short, instead of squeezing the controls under the next dock
+        self.controls_scroll = QScrollArea()
+        self.controls_scroll.setWidgetResizable(True)
+        self.controls_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.controls_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.controls_scroll.setWidget(controls)
+        bar = self.controls_scroll.verticalScrollBar().sizeHint().width()
+        self.controls_scroll.setMinimumWidth(controls.minimumSizeHint().width() + bar)
+        self.controls_dock = self._dock(
+            "Controls", self.controls_scroll, Qt.DockWidgetArea.RightDockWidgetArea
+        )
         self.preview = ImagePreview(self.state)
         self.preview_dock = self._dock("Image", self.preview, Qt.DockWidgetArea.RightDockWidgetArea)
 
@@ -215,10 +234,12 @@ class MainWindow(QMainWindow):
         self.scene_label = QLabel("")
         self.timing_label = QLabel("")
         for w in (self.scene_label, self.timing_label, self.model_label):
+            w.setMinimumWidth(40)  # may be cut in a small window rather than widen it (tooltips: all)
             self.statusBar().addPermanentWidget(w)
 
         self._build_actions()
         self._build_menus()
+        self._build_toolbar()
         self._connect()
         self._restore_window()
         self._update_empty()
@@ -430,6 +451,53 @@ class MainWindow(QMainWindow):
         h.addSeparator()
         h.addAction(self.act_about)
 
+    def _build_toolbar(self) -> None:
+        """The always-visible way in: open photos or a video, export, cancel, the model manager."""
+        style = self.style()
+        sp = QStyle.StandardPixmap
+        tb = QToolBar("Main toolbar", self)
+        tb.setObjectName("main_toolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        tb.setIconSize(QSize(18, 18))
+        icons = {
+            self.act_open_folder: sp.SP_DirOpenIcon,
+            self.act_open_images: sp.SP_FileIcon,
+            self.act_open_video: sp.SP_MediaPlay,
+            self.act_cancel: sp.SP_BrowserStop,
+            self.act_models: sp.SP_DriveNetIcon,
+        }
+        for act, icon in icons.items():
+            act.setIcon(style.standardIcon(icon))
+        self.act_open_folder.setIconText("Open Folder")
+        self.act_open_images.setIconText("Open Images")
+        self.act_open_video.setIconText("Open Video")
+        self.act_cancel.setIconText("Cancel")
+        self.act_models.setIconText("Models")
+        tb.addAction(self.act_open_folder)
+        tb.addAction(self.act_open_images)
+        tb.addAction(self.act_open_video)
+        tb.addSeparator()
+        self.export_menu = QMenu("Export", self)
+        for act in self.export_actions.values():
+            self.export_menu.addAction(act)
+        self.export_menu.addSeparator()
+        self.export_menu.addAction(self.act_screenshot)
+        self.export_button = QToolButton(self)
+        self.export_button.setText("Export")
+        self.export_button.setIcon(style.standardIcon(sp.SP_DialogSaveButton))
+        self.export_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setMenu(self.export_menu)
+        self.export_button.setToolTip("Export what the viewport shows (PLY, GLB, COLMAP, Nerfstudio...)")
+        tb.addWidget(self.export_button)
+        tb.addSeparator()
+        tb.addAction(self.act_cancel)
+        tb.addSeparator()
+        tb.addAction(self.act_models)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, tb)
+        self.toolbar = tb
+
     def _connect(self) -> None:
         c = self.controller
         c.state_changed.connect(self._on_run_state)
@@ -448,6 +516,10 @@ class MainWindow(QMainWindow):
         self.drop_hint.open_video.connect(self.open_video_dialog)
         self.drop_hint.open_project.connect(self.open_project_dialog)
         self.drop_hint.open_sample.connect(self.open_sample)
+        self.demo_note.open_models.connect(self.open_model_manager)
+        self.demo_note.open_folder.connect(self.open_folder_dialog)
+        self.demo_note.open_video.connect(self.open_video_dialog)
+        c.model_changed.connect(self._update_empty)
         self.state.style_changed.connect(self._sync_menus)
         self.state.selection_changed.connect(self._sync_menus)
         self._status_throttled = qthrottled(self._update_status, timeout=100, leading=True, parent=self)
@@ -483,6 +555,43 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self.resizeDocks([self.views_dock], [300], Qt.Orientation.Horizontal)
         self.resizeDocks([self.controls_dock], [340], Qt.Orientation.Horizontal)
+        self._compact = False
+        self._fit_docks()
+
+    #: Below this window size the docks take less room: the Image dock becomes a tab beside Controls
+    #: and the side docks narrow, so that the viewport keeps about half of a 1024 x 640 window.
+    COMPACT_SIZE = QSize(1280, 800)
+
+    def _fit_docks(self) -> None:
+        """Switch to the compact dock layout when the window becomes small (once per crossing, so that
+        a user's own arrangement is not fought on every resize)."""
+        compact = self.width() < self.COMPACT_SIZE.width() or self.height() < self.COMPACT_SIZE.height()
+        if compact == self._compact:
+            return
+        self._compact = compact
+        if not compact:
+            return
+        same_area = self.dockWidgetArea(self.preview_dock) == self.dockWidgetArea(self.controls_dock)
+        if (
+            same_area
+            and not self.preview_dock.isFloating()
+            and self.preview_dock not in self.tabifiedDockWidgets(self.controls_dock)
+        ):
+            self.tabifyDockWidget(self.controls_dock, self.preview_dock)
+            self.controls_dock.raise_()
+        side = max(250, min(300, self.width() // 4))
+        # after the resize has been laid out: a request made inside it is overridden by the layout
+        QTimer.singleShot(
+            0,
+            lambda: self.resizeDocks(
+                [self.views_dock, self.controls_dock], [side, side + 15], Qt.Orientation.Horizontal
+            ),
+        )
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if hasattr(self, "_compact"):
+            self._fit_docks()
 
     # ------------------------------------------------------------------------------------------------
     # state -> window
@@ -491,7 +600,7 @@ class MainWindow(QMainWindow):
         rec = self.state.reconstruction
         self.stack.setCurrentIndex(0 if rec is None else 1)
         self.playback.setVisible(rec is not None and rec.n_views > 1)
-        self.drop_hint.sample_button.setVisible(first_sample() is not None)
+        self.drop_hint.set_sample_available(first_sample() is not None)
         model = self.controller.model
         note = ""
         if model == "demo":
@@ -500,10 +609,13 @@ class MainWindow(QMainWindow):
                 "use Model > Model Manager for the published model and real photos."
             )
         self.drop_hint.model_note.setText(note)
+        shown_demo = rec is not None and rec.model_name == "demo"
+        self.demo_note.update_for(shown_demo or (rec is None and model == "demo"))
 
     def _update_actions(self) -> None:
         has = self.state.reconstruction is not None
         busy = self.controller.busy
+        self.export_button.setEnabled(has)
         for act in (
             *self.export_actions.values(),
             self.act_save_project,
@@ -514,7 +626,7 @@ class MainWindow(QMainWindow):
         ):
             act.setEnabled(has)
         self.act_render_playback.setEnabled(has and self.state.reconstruction.n_views > 1 if has else False)
-        self.act_cancel.setEnabled(busy)
+        self.act_cancel.setEnabled(busy and not self.controller.cancelling)
         self.act_rerun.setEnabled(bool(self.controller.inputs) and not busy)
         self.act_add_images.setEnabled(has and not busy)
 
@@ -554,36 +666,49 @@ class MainWindow(QMainWindow):
         size = c.effective_size()
         note = " (the model's size)" if size != c.size else ""
         self.model_label.setText(f"Model: {model} | {device} | {size} px{note}")
+        self.model_label.setToolTip(self.model_label.text())
         rec = self.state.reconstruction
         if rec is None:
             self.scene_label.setText("No reconstruction")
             self.timing_label.setText("")
             return
         shown_views = int(self.state.shown_views().sum())
-        self.scene_label.setText(
-            f"{shown_views}/{rec.n_views} views | {self.state.shown_count():,} points shown"
-        )
+        shown = self.state.shown_count()
+        text = f"{shown_views}/{rec.n_views} views | {shown:,} points shown"
+        cap = getattr(self.viewer, "idle_budget", 0)
+        if isinstance(cap, int) and 0 < cap < shown:
+            # software OpenGL: the resting frame is a subsample (exports and screenshots have all)
+            text += f" ({cap:,} drawn: software OpenGL)"
+        self.scene_label.setText(text)
         t = rec.timings
         parts = []
-        if "total" in t:
-            parts.append(f"last run {t['total']:.1f} s")
-            detail = [f"{k} {t[k]:.1f} s" for k in ("images", "model", "poses") if k in t]
-            if detail:
-                parts[-1] += f" ({', '.join(detail)})"
-        failed = int((~rec.pose_ok).sum())
+        last = c.last_result
+        wait = c.last_wait if last is not None and last.reconstruction is rec else {}
+        if "total" in t or wait:
+            # the whole wait of this session's run (model load included), else the run's own time
+            detail = [f"model load {wait['load']:.1f} s"] if wait.get("load", 0.0) >= 0.05 else []
+            names = {"images": "images", "model": "inference", "poses": "poses"}
+            detail += [f"{names[k]} {t[k]:.1f} s" for k in names if k in t]
+            total = wait["wait"] if wait else t["total"]
+            parts.append(f"last run {total:.1f} s" + (f" ({', '.join(detail)})" if detail else ""))
+        failed = count_unreliable_poses(rec)
         if failed:
-            parts.append(f"pose failed for {failed} view(s)")
+            parts.append(f"unreliable pose for {plural(failed, 'view')}")
         chunking = rec.chunking_summary()
         if chunking:
             parts.append(chunking)
         self.timing_label.setText(" | ".join(parts))
+        self.timing_label.setToolTip(self.timing_label.text())
 
     def _on_run_state(self, value: str) -> None:
         st = RunState(value)
-        running = st in (RunState.LOADING, RunState.RUNNING)
+        running = st in (RunState.LOADING, RunState.RUNNING, RunState.CANCELLING)
         shown = not self.progress_panel.isHidden()
         self.drop_hint.set_running(running, len(self.controller.inputs))
-        if running and not shown:
+        if st == RunState.CANCELLING:
+            self.progress_panel.set_cancelling()
+            self.statusBar().showMessage("Cancelling...")  # until the run's answer replaces it
+        elif running and (not shown or self.progress_panel.cancelling):
             self.progress_panel.set_running(True, "Loading the model..." if st == RunState.LOADING else "")
             self.progress_panel.setVisible(True)
         elif not running and shown:
@@ -604,8 +729,11 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self._update_status()
         title = Path(rec.image_paths[0]).parent.name if rec.image_paths else ""
-        if self.controller.project_path is not None:
-            title = self.controller.project_path.name
+        c = self.controller
+        if c.project_path is not None:
+            title = c.project_path.name
+        elif c.last_result is not None and c.last_result.reconstruction is rec and len(c.inputs) == 1:
+            title = Path(c.inputs[0]).name  # the folder or the video, never the frames' cache folder
         self.setWindowTitle(f"{title} - {APP_NAME}" if title else APP_NAME)
         self.viewer.fit_to_scene()
 
@@ -621,6 +749,18 @@ class MainWindow(QMainWindow):
         if rep.failed_poses:
             views = ", ".join(str(v) for v in rep.failed_poses[:10])
             lines.append(f"The pose estimation failed for view(s) {views}: their cameras are unreliable.")
+        rec = res.reconstruction
+        weak = [
+            v
+            for v in np.flatnonzero(rec.pose_inlier_share < LOW_POSE_INLIER_SHARE).tolist()
+            if v not in rep.failed_poses
+        ]
+        if weak:
+            views = ", ".join(str(v) for v in weak[:10]) + (" ..." if len(weak) > 10 else "")
+            lines.append(
+                f"Unreliable pose for {plural(len(weak), 'view')} ({views}): few of their points fit "
+                "the estimated camera (see the Pose column)."
+            )
         if lines:
             self.banner.show_message(" ".join(lines), "warning", "\n".join(details))
         elif self.banner.level != "error":
@@ -849,6 +989,9 @@ class MainWindow(QMainWindow):
             path = self.ask_save_file(title, "export", name, filt)
             if not path:
                 return
+            suffix = Path(name).suffix  # "mycloud" -> "mycloud.ply": other tools go by the suffix
+            if not path.lower().endswith(suffix):
+                path += suffix
         self.controller.export(fmt, path)
 
     # ------------------------------------------------------------------------------------------------
@@ -922,6 +1065,10 @@ class MainWindow(QMainWindow):
         try:
             if not qimg.save(tmp, "PNG"):
                 raise OSError(f"cannot write {path}")
+            if os.name == "posix":  # mkstemp makes 0600 files: give the usual mode of a new file
+                umask = os.umask(0o022)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, dest)
         finally:
             if os.path.exists(tmp):
@@ -957,6 +1104,13 @@ class MainWindow(QMainWindow):
         if isinstance(app, QApplication):
             apply_theme(app, name)
         self.settings.set("theme", name)
+        # a widget with a style sheet (e.g. the sliders' value labels) keeps the palette it was
+        # polished with: set its sheet again so that it takes the new theme's colours
+        for w in self.findChildren(QWidget):
+            sheet = w.styleSheet()
+            if sheet:
+                w.setStyleSheet("")
+                w.setStyleSheet(sheet)
         self.confidence_panel.apply_theme()
         self._sync_menus()
 

@@ -398,6 +398,18 @@ class ReconstructionWorker(QObject):
         )
         self.finished.emit(RunResult(req.job_id, rec, report, self._model_name, self._device, load_s, run_s))
 
+    @Slot(object)
+    def preload(self, req: RunRequest) -> None:
+        """Import torch and load the model of ``req`` now (at start-up, while the window appears), so
+        that the first run finds it loaded. Answers with ``model_ready(req.job_id, ...)``; a failure is
+        only logged (the run that follows reports it)."""
+        try:
+            seconds = self._ensure_model(req)
+            log.info("worker preload: %s loaded in %.2f s", self._model_name, seconds)
+            self.model_ready.emit(req.job_id, self._model_name, self._device)
+        except BaseException:  # nothing escapes the thread
+            log.warning("preloading the model %s failed", req.model, exc_info=True)
+
     @Slot()
     def warm_up(self) -> None:
         """Import torch and the pipeline now (idle time after start-up), so the first run starts sooner."""
@@ -447,6 +459,7 @@ class WorkerHost(QObject):
     cancelled = Signal(int)
 
     _submit = Signal(object)
+    _preload = Signal(object)
     _unload = Signal()
     _warm_up = Signal()
 
@@ -457,6 +470,7 @@ class WorkerHost(QObject):
         self.worker = ReconstructionWorker()
         self.worker.moveToThread(self.thread)
         self._submit.connect(self.worker.run)
+        self._preload.connect(self.worker.preload)
         self._unload.connect(self.worker.unload)
         self._warm_up.connect(self.worker.warm_up)
         self.thread.finished.connect(self.worker.deleteLater)
@@ -478,6 +492,10 @@ class WorkerHost(QObject):
         """Ask every queued or running job to stop (each answers with ``cancelled``)."""
         for req in self._pending.values():
             req.cancel.set()
+
+    def preload(self, req: RunRequest) -> None:
+        """Load the model of ``req`` on the worker thread now (no run; not counted as ``busy``)."""
+        self._preload.emit(req)
 
     def unload_model(self) -> None:
         self._unload.emit()

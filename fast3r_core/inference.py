@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .cancel_points import cancel_points
 from .errors import InputError, InsufficientMemoryError
 from .host_memory import release_free_memory, tune_allocator
 from .memory import MemoryEstimate, available_memory, estimate_peak_memory, plan_chunks
@@ -406,7 +407,8 @@ def _run(
     n = len(images)
     # record_function ranges name the stages in torch.profiler traces (bench/profile_ops.py); ~us each
     stage = torch.profiler.record_function
-    with _autocast(device, amp):
+    # cancel checks inside the encoder, fusion and head passes, and fusion progress per block
+    with _autocast(device, amp), cancel_points(model, cancel, progress):
         tokens: list[torch.Tensor | None] = [None] * n
 
         def encode(chunk: list[int]) -> None:

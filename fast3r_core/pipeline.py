@@ -328,7 +328,14 @@ def reconstruct(
         timings=timings,
         pose_ok=est.ok,
         runs=(run,),
+        pose_inlier_share=_inlier_share(est),
     )
+
+
+def _inlier_share(est: Any) -> np.ndarray:
+    """(V,) float32: the share of each view's confident points that fit its pose (NaN if it failed)."""
+    share = est.n_inliers / np.maximum(est.n_points, 1)
+    return np.where(est.ok & (est.n_points > 0), share, np.nan).astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -583,4 +590,5 @@ def add_views(
         timings=timings,
         pose_ok=np.concatenate([base.pose_ok, est.ok]),
         runs=(*runs, run),
+        pose_inlier_share=np.concatenate([base.pose_inlier_share, _inlier_share(est)]),
     )

@@ -56,6 +56,7 @@ from scipy.spatial.transform import Rotation
 from .errors import InputError
 from .geometry import Float64Array, intrinsics_matrix, se3_from_rt, se3_inverse, umeyama_similarity
 from .progress import ProgressCallback, check_cancel, report
+from .result import LOW_POSE_INLIER_SHARE
 
 __all__ = [
     "PoseEstimate",
@@ -80,7 +81,7 @@ FOCAL_CONF_QUANTILE = 0.10
 FOCAL_ITERATIONS = 100
 DEFAULT_SEED = 0
 #: A pose that fits fewer than this fraction of a view's points is kept but reported as unreliable.
-LOW_INLIER_FRACTION = 0.25
+LOW_INLIER_FRACTION = LOW_POSE_INLIER_SHARE
 
 _FOCAL_SCAN_POINTS = 1024  # correspondences used to scan focals: plenty to rank 32 candidates
 _FOCAL_REFINE_POINTS = 4096  # correspondences of the joint (pose, focal) refinement

@@ -37,6 +37,7 @@ from fast3r_core.export._atomic import atomic_path
 from fast3r_core.geometry import model_pixels_to_original, se3_inverse
 
 __all__ = [
+    "LOW_POSE_INLIER_SHARE",
     "PROJECT_FORMAT",
     "PROJECT_FORMAT_VERSION",
     "PROJECT_SUFFIX",
@@ -268,6 +269,8 @@ class ViewStats:
         Statistics of the view's confidence map.
     pose_ok : bool
         Whether the pose estimation (PnP) succeeded for this view.
+    pose_inlier_share : float
+        Share of the view's confident points that fit its pose (NaN: not recorded, or failed).
     """
 
     view: int
@@ -277,11 +280,21 @@ class ViewStats:
     median_conf: float
     max_conf: float
     pose_ok: bool
+    pose_inlier_share: float = float("nan")
+
+    @property
+    def pose_reliable(self) -> bool:
+        """The pose succeeded and fits at least :data:`LOW_POSE_INLIER_SHARE` of the points (or the
+        share was not recorded)."""
+        return self.pose_ok and not self.pose_inlier_share < LOW_POSE_INLIER_SHARE
 
 
 # --------------------------------------------------------------------------------------------------
 # Reconstruction
 # --------------------------------------------------------------------------------------------------
+
+#: A pose that fits fewer than this share of a view's confident points is kept but unreliable.
+LOW_POSE_INLIER_SHARE = 0.25
 
 _PER_VIEW_FIELDS: tuple[tuple[str, Any, int], ...] = (
     # name, dtype, number of trailing channels (0 = none)
@@ -359,6 +372,10 @@ class Reconstruction:
         and, for added views, "options" and "timings". See :attr:`view_runs`.
     format_version : int
         Project-format version this object was read from (or will be written as).
+    pose_inlier_share : np.ndarray, (V,) float32
+        Share of each view's confident points within the reprojection tolerance of its pose, in [0, 1];
+        NaN where unknown (a failed pose, a project written before it was recorded). Below
+        :data:`LOW_POSE_INLIER_SHARE` the pose is unreliable. Defaults to all NaN.
     """
 
     pts3d: tuple[np.ndarray, ...]
@@ -379,6 +396,7 @@ class Reconstruction:
     pose_ok: np.ndarray | None = None
     runs: tuple[dict[str, Any], ...] = ()
     format_version: int = PROJECT_FORMAT_VERSION
+    pose_inlier_share: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the fields once, here
@@ -420,6 +438,12 @@ class Reconstruction:
             if a.shape != (n_views, *trailing):
                 raise ValueError(f"{name} must have shape {(n_views, *trailing)}, got {a.shape}")
             set_(self, name, _readonly(a))
+
+        share = self.pose_inlier_share
+        share = np.full(n_views, np.nan, np.float32) if share is None else np.asarray(share, np.float32)
+        if share.shape != (n_views,):
+            raise ValueError(f"pose_inlier_share must have shape {(n_views,)}, got {share.shape}")
+        set_(self, "pose_inlier_share", _readonly(np.ascontiguousarray(share)))
 
         widths = self.crop_boxes[:, 2] - self.crop_boxes[:, 0]
         heights = self.crop_boxes[:, 3] - self.crop_boxes[:, 1]
@@ -594,6 +618,7 @@ class Reconstruction:
                     median_conf=float(np.median(flat)),
                     max_conf=float(flat.max()),
                     pose_ok=bool(self.pose_ok[v]),
+                    pose_inlier_share=float(self.pose_inlier_share[v]),
                 )
             )
         return stats
@@ -753,6 +778,7 @@ def save_project(rec: Reconstruction, path: str | os.PathLike[str], *, compress:
             arrays[f"{name}_{v:04d}"] = a
     for name, _, _ in _STACKED_FIELDS:
         arrays[name] = getattr(rec, name)
+    arrays["pose_inlier_share"] = rec.pose_inlier_share
 
     savez = np.savez_compressed if compress else np.savez
     with (
@@ -1109,6 +1135,7 @@ def load_project(path: str | os.PathLike[str]) -> Reconstruction:
             timings=meta.get("timings", {}),
             runs=tuple(meta.get("runs", ())),
             format_version=version,
+            pose_inlier_share=arrays.get("pose_inlier_share"),  # absent before it was recorded
         )
     except ProjectFileError:
         raise

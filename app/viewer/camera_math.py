@@ -24,6 +24,7 @@ __all__ = [
     "arcball_quaternion",
     "box_corners",
     "camera_axes",
+    "default_view_direction",
     "fit_distance",
     "look_basis",
     "pose_of_view",
@@ -119,6 +120,39 @@ def pose_of_view(c2w: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     fwd = m[:3, 2] / np.linalg.norm(m[:3, 2])
     up = -m[:3, 1] / np.linalg.norm(m[:3, 1])
     return m[:3, 3].copy(), fwd, up
+
+
+def default_view_direction(
+    c2w: np.ndarray, azimuth_deg: float = 35.0, elevation_deg: float = 25.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """The viewing direction of the default view: view 0's, turned aside and tilted down.
+
+    Looking exactly along view 0's optical axis puts its frustum between the eye and the cloud, where
+    it covers the middle of the picture; a three-quarter view from slightly above shows the cloud with
+    the cameras beside it.
+
+    Parameters
+    ----------
+    c2w : np.ndarray, (4, 4)
+        Cam-to-world of view 0, OpenCV axes.
+    azimuth_deg : float
+        Turn about the image's up axis (positive: the viewing direction turns towards the image's right).
+    elevation_deg : float
+        Tilt: the eye rises above the camera and looks down.
+
+    Returns
+    -------
+    forward, up : np.ndarray, (3,) float64
+        Unit viewing direction and the screen's up, in world coordinates.
+    """
+    _, fwd, up = pose_of_view(c2w)
+    right = np.cross(fwd, up)
+    a, e = math.radians(azimuth_deg), math.radians(elevation_deg)
+    turned = math.cos(a) * fwd + math.sin(a) * right
+    tilted = math.cos(e) * turned - math.sin(e) * up
+    tilted /= np.linalg.norm(tilted)
+    new_up = up - tilted * float(np.dot(up, tilted))
+    return tilted, new_up / np.linalg.norm(new_up)
 
 
 def turntable_angles(forward: np.ndarray, up: np.ndarray) -> tuple[float, float, float]:

@@ -22,13 +22,25 @@ import math
 
 import numpy as np
 
-__all__ = ["DEFAULT_BUDGET", "SOFTWARE_BUDGET", "LevelOfDetail", "is_software_renderer", "prefix_count"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "SOFTWARE_BUDGET",
+    "SOFTWARE_IDLE_BUDGET",
+    "LevelOfDetail",
+    "is_software_renderer",
+    "prefix_count",
+]
 
 DEFAULT_BUDGET = 1_000_000
 """Points drawn while the camera moves, on a GPU (even an integrated one draws 1 M points in a few ms)."""
 SOFTWARE_BUDGET = 200_000
 """Points drawn while the camera moves on a software renderer: Mesa llvmpipe on 2 cores draws about
 2 M points per second, so about 100 ms per frame (see bench/results/viewer.json)."""
+
+SOFTWARE_IDLE_BUDGET = 300_000
+"""Points drawn by a resting frame on a software renderer: at about 2 M points per second a frame then
+blocks input for about 150 ms. A 6.9 M-point full-density frame blocked the GUI for 3.5-3.9 s at every
+pause of a drag. Screenshots and renders still draw every point."""
 
 _MAX_LEVEL = 48
 _SOFTWARE_RENDERERS = ("llvmpipe", "softpipe", "swrast", "swiftshader", "software", "lavapipe")

@@ -43,6 +43,7 @@ from .camera_math import (
     arcball_quaternion,
     box_corners,
     camera_axes,
+    default_view_direction,
     fit_distance,
     look_basis,
     pose_of_view,
@@ -53,7 +54,14 @@ from .camera_math import (
 )
 from .colors import conf_norm_values, pack_aux, pack_rgb, parse_color, view_palette
 from .frusta import Frusta
-from .lod import DEFAULT_BUDGET, SOFTWARE_BUDGET, LevelOfDetail, is_software_renderer, prefix_count
+from .lod import (
+    DEFAULT_BUDGET,
+    SOFTWARE_BUDGET,
+    SOFTWARE_IDLE_BUDGET,
+    LevelOfDetail,
+    is_software_renderer,
+    prefix_count,
+)
 from .picking import PICK_RADIUS, homogeneous_to_screen, is_click, pick_nearest
 from .point_cloud import PointCloud
 from .recording import FrameWriter
@@ -140,6 +148,7 @@ class SceneViewer(QObject):
         use_vispy_backend()
         self._state = state
         self._point_budget = DEFAULT_BUDGET
+        self._idle_budget = 0  # points of a resting frame; 0 = every shown point (set on software GL)
         self._budget_is_default = True
         self.renderer = ""
         self._renderer_checked = False
@@ -247,6 +256,23 @@ class SceneViewer(QObject):
         log.info("OpenGL renderer: %s", self.renderer)
         if self._budget_is_default and is_software_renderer(self.renderer):
             self._point_budget = SOFTWARE_BUDGET
+            self._idle_budget = SOFTWARE_IDLE_BUDGET
+            if self.shown_count > self._idle_budget:
+                self._apply_draw()
+
+    @property
+    def idle_budget(self) -> int:
+        """Points drawn by a resting frame (0: every shown point, the default on a GPU).
+
+        On a software renderer it becomes :data:`.lod.SOFTWARE_IDLE_BUDGET`, so that no frame blocks
+        input for much more than 150 ms; screenshots and renders always draw every point.
+        """
+        return self._idle_budget
+
+    @idle_budget.setter
+    def idle_budget(self, value: int) -> None:
+        self._idle_budget = max(0, int(value))
+        self._apply_draw()
 
     @property
     def drawn_count(self) -> int:
@@ -260,8 +286,13 @@ class SceneViewer(QObject):
 
     @property
     def lod_active(self) -> bool:
-        """Whether a subsample is drawn now (the camera moved less than ``idle_ms`` ago)."""
-        return self._lod_level > 0
+        """Whether the moving subsample is drawn now (the camera moved less than ``idle_ms`` ago)."""
+        return self._moving and self._lod_level > 0
+
+    @property
+    def idle_capped(self) -> bool:
+        """Whether the resting frame draws fewer points than are shown (:attr:`idle_budget`)."""
+        return not self._moving and self._lod_level > 0
 
     def close(self) -> None:
         """Stop timers, stop listening to the state, close the canvas."""
@@ -421,6 +452,8 @@ class SceneViewer(QObject):
         n, base = self._n_prefix, self._base
         if self._moving and self.point_budget > 0 and not self._offscreen:
             k, idx, count = self._lod.choose(n, self.point_budget, base, self._mask_id)
+        elif self._idle_budget > 0 and not self._offscreen:
+            k, idx, count = self._lod.choose(n, self._idle_budget, base, self._mask_id)
         else:
             k, idx, count = 0, base, prefix_count(base, n)
         ibuf = None if idx is None or count == 0 else self._gpu_index(k, idx)
@@ -451,7 +484,7 @@ class SceneViewer(QObject):
 
     def _on_idle(self) -> None:
         self._moving = False
-        if self._lod_level:
+        if self._lod_level or self._idle_budget:
             self._apply_draw()
 
     def _on_resize(self, event: object = None) -> None:
@@ -606,12 +639,14 @@ class SceneViewer(QObject):
         return _Pose(center, forward, up, fit_distance(center, pts, forward, up, fov, aspect), fov)
 
     def reset_view(self) -> None:
-        """Look along view 0's optical axis (+z of its camera, its image's up on top) at the scene."""
+        """Frame the scene in a three-quarter view from view 0's side and slightly above
+        (:func:`~app.viewer.camera_math.default_view_direction`), so that view 0's frustum does not
+        hide the cloud."""
         self._stop_animation()
         rec = self._state.reconstruction
         fwd, up = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])
         if rec is not None:
-            _, fwd, up = pose_of_view(rec.cam_to_world[0])
+            fwd, up = default_view_direction(rec.cam_to_world[0])
         self._set_pose(self._fit_pose(fwd, up, DEFAULT_FOV))
 
     def fit_to_scene(self) -> None:
@@ -697,6 +732,8 @@ class SceneViewer(QObject):
             self._offscreen = False
             if was_moving:
                 self._on_camera_changed()
+            elif self._idle_budget:
+                self._apply_draw()  # back to the capped resting frame (software renderer)
 
     def render_image(self, width: int | None = None, height: int | None = None) -> np.ndarray:
         """Render the current view offscreen at ``width x height`` pixels (default: the canvas's).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.widgets.banner import Banner
 from app.widgets.confidence_panel import ConfidencePanel
+from app.widgets.demo_note import DemoNote
 from app.widgets.display_panel import DisplayPanel
 from app.widgets.drop_hint import DropHint
 from app.widgets.image_preview import ImagePreview
@@ -17,6 +18,7 @@ from app.widgets.views_dock import ViewsPanel
 __all__ = [
     "Banner",
     "ConfidencePanel",
+    "DemoNote",
     "DisplayPanel",
     "DropHint",
     "ImagePreview",

@@ -1,8 +1,11 @@
 """Confidence filter: a slider with two modes, a histogram with a draggable threshold line, a count.
 
 Modes: keep the top p % of the points by confidence, or keep the points above an absolute threshold.
-Both are prefixes of the confidence-ordered points (:class:`fast3r_core.result.PointSet`), so moving
-the slider never recomputes anything: the viewer shows ``points[:n]``.
+In threshold mode the slider moves on the histogram's logarithmic scale (``log10(conf - 1)``), so the
+line and the handle move together and equal handle steps change the kept share smoothly; a label beside
+the slider shows the confidence. Both are prefixes of the confidence-ordered points
+(:class:`fast3r_core.result.PointSet`), so moving the slider never recomputes anything: the viewer
+shows ``points[:n]``.
 
 The slider, the line and :class:`~app.state.ViewerState` stay in sync both ways. Widgets are updated
 from the state with their signals blocked, and the state ignores values it already has, so nothing
@@ -18,6 +21,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 from superqt import QLabeledDoubleSlider
+from superqt.sliders._labeled import EdgeLabelMode
 from superqt.utils import qthrottled, signals_blocked
 
 from app.state import ViewerState
@@ -54,9 +58,17 @@ def _ticks(lo: float, hi: float) -> list[tuple[float, str]]:
     inside = [v for v in small + large if a <= v <= b]
     if len(inside) < 2:
         inside = list(np.geomspace(a, b, 3))
-    while len(inside) > 6:
-        inside = inside[::2]
-    return [(float(np.log10(v)), _conf_label(v)) for v in inside]
+    # keep ticks at least a quarter of the axis apart (on its log scale), so that labels such as
+    # "1.0005" and "1.001" never run into each other; prefer round 1 x 10^k values
+    span = max(float(np.log10(b) - np.log10(a)), 1e-9)
+    gap = span / 4.2
+    ones = [v for v in inside if np.isclose(v / 10.0 ** np.floor(np.log10(v) + 1e-9), 1.0)]
+    order = ones + [v for v in inside if v not in ones]
+    kept: list[float] = []
+    for v in order:
+        if all(abs(np.log10(v) - np.log10(k)) >= gap for k in kept):
+            kept.append(v)
+    return [(float(np.log10(v)), _conf_label(v)) for v in sorted(kept)]
 
 
 def format_confidence(c: float) -> str:
@@ -82,6 +94,9 @@ class ConfidencePanel(QWidget):
         self.mode_combo.setToolTip("Keep the most confident p % of the points, or those above a confidence")
         self.slider = QLabeledDoubleSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Confidence filter ([ and ] step it)")
+        self.value_label = QLabel("")  # the confidence at the handle (threshold mode)
+        self.value_label.setMinimumWidth(64)
+        self.value_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         self.plot = pg.PlotWidget()
         self.plot.setMinimumHeight(110)
         self.plot.setMaximumHeight(170)
@@ -101,6 +116,7 @@ class ConfidencePanel(QWidget):
         self.line.setToolTip("Drag to set the confidence threshold")
         self.plot.addItem(self.line)
         self.count_label = QLabel("No points")
+        self.count_label.setWordWrap(True)  # a narrow dock wraps it instead of cutting the panel
         self.count_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
         top = QHBoxLayout()
@@ -109,7 +125,10 @@ class ConfidencePanel(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
-        lay.addWidget(self.slider)
+        row = QHBoxLayout()
+        row.addWidget(self.slider, 1)
+        row.addWidget(self.value_label)
+        lay.addLayout(row)
         lay.addWidget(self.plot)
         lay.addWidget(self.count_label)
 
@@ -191,17 +210,31 @@ class ConfidencePanel(QWidget):
         self.sync_from_state()
 
     def _configure_slider(self) -> None:
-        if self._mode() == "top_percent":
+        top = self._mode() == "top_percent"
+        self.value_label.setVisible(not top)
+        self.slider.setEdgeLabelMode(EdgeLabelMode.LabelIsValue if top else EdgeLabelMode.NoLabel)
+        if top:
             self.slider.setDecimals(1)
             self.slider.setRange(0.0, 100.0)
             self.slider.setSingleStep(0.5)
-        else:
-            lo, hi = self._lo, self._hi
-            span = max(hi - lo, 1e-3)
-            decimals = int(np.clip(3 - np.floor(np.log10(span)), 1, 6))
-            self.slider.setDecimals(decimals)
-            self.slider.setRange(round(lo, decimals) - 10**-decimals, round(hi, decimals))
+        else:  # the histogram's axis: u = log10(conf - 1), from just below the lowest point to the top
+            ulo, uhi = float(_u(self._lo)), float(_u(self._hi))
+            span = max(uhi - ulo, 1e-3)
+            self.slider.setDecimals(4)
+            self.slider.setRange(ulo - span / 1000, uhi)
             self.slider.setSingleStep(span / 200)
+
+    def slider_value(self) -> float:
+        """The filter value at the slider: a percentage, or a confidence in threshold mode."""
+        v = float(self.slider.value())
+        return v if self._mode() == "top_percent" else 1.0 + 10.0**v
+
+    def set_slider_value(self, value: float) -> None:
+        """Move the slider to a percentage, or to a confidence in threshold mode (emits its signals)."""
+        self.slider.setValue(float(value) if self._mode() == "top_percent" else float(_u(value)))
+
+    def _show_value(self, t: float) -> None:
+        self.value_label.setText(f"> {format_confidence(t)}" if self._mode() == "threshold" else "")
 
     # -- state -> widgets -----------------------------------------------------------------------------
     def sync_from_state(self) -> None:
@@ -209,10 +242,12 @@ class ConfidencePanel(QWidget):
         mode = self._mode()
         with signals_blocked(self.mode_combo):
             self.mode_combo.setCurrentIndex(0 if mode == "top_percent" else 1)
+        t = self.threshold_shown()
         with signals_blocked(self.slider):
             self._configure_slider()
-            self.slider.setValue(float(self.state.get(mode)))
-        t = self.threshold_shown()
+            value = float(self.state.get(mode))
+            self.slider.setValue(value if mode == "top_percent" else float(_u(value)))
+        self._show_value(t)
         with signals_blocked(self.line):
             self.line.setValue(_u(t))
         self._update_kept(t)
@@ -260,16 +295,17 @@ class ConfidencePanel(QWidget):
 
     def _slider_moved(self, value: float) -> None:
         mode = self._mode()
-        self._write_throttled(mode, float(value))
+        self._write_throttled(mode, float(value) if mode == "top_percent" else 1.0 + 10.0 ** float(value))
         # immediate feedback on the line and the kept bars, without waiting for the throttled write
         ps = self.state.point_set()
         if ps is None:
             return
         if mode == "threshold":
-            t = float(value)
+            t = 1.0 + 10.0 ** float(value)
         else:
             t = ps.threshold_for_count(ps.count_top_percent(float(np.clip(value, 0, 100))))
             t = float(ps.conf[0]) if not np.isfinite(t) else t
+        self._show_value(t)
         with signals_blocked(self.line):
             self.line.setValue(_u(t))
         self._update_kept(t)
@@ -292,7 +328,8 @@ class ConfidencePanel(QWidget):
         else:
             value = round(100.0 * ps.count_above(t) / len(ps), 1)
         with signals_blocked(self.slider):
-            self.slider.setValue(value)
+            self.slider.setValue(value if self._mode() == "top_percent" else float(self.line.value()))
+        self._show_value(t)
         self._update_kept(t)
         self._write_throttled(self._mode(), float(value))
 

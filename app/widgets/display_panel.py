@@ -40,6 +40,9 @@ class DisplayPanel(QWidget):
             "aligned to the global one with its estimated pose"
         )
         self.color_combo = QComboBox()
+        for combo in (self.source_combo, self.color_combo):  # narrow docks: the window fits 1024 px
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         for key, text in COLOR_MODE_LABELS.items():
             self.color_combo.addItem(text, key)
         self.size_slider = QLabeledDoubleSlider()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 __all__ = ["DropHint"]
 
@@ -49,19 +49,19 @@ class DropHint(QWidget):
         self.project_button.clicked.connect(self.open_project)
         self.sample_button.clicked.connect(self.open_sample)
         self._title, self._text = self.title.text(), self.text.text()
+        self._sample_available = True
         self.model_note = QLabel("")
         self.model_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.model_note.setWordWrap(True)
+        # two rows: one row of five buttons would make the window wider than a 1024 px screen allows
+        grid = QGridLayout()
+        for i, b in enumerate((self.folder_button, self.images_button, self.video_button)):
+            grid.addWidget(b, 0, i)
+        grid.addWidget(self.project_button, 1, 0)
+        grid.addWidget(self.sample_button, 1, 1)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
-        for b in (
-            self.folder_button,
-            self.images_button,
-            self.video_button,
-            self.project_button,
-            self.sample_button,
-        ):
-            buttons.addWidget(b)
+        buttons.addLayout(grid)
         buttons.addStretch(1)
         lay = QVBoxLayout(self)
         lay.addStretch(2)
@@ -89,6 +89,13 @@ class DropHint(QWidget):
             self.text.setText(self._text)
         for b in (self.folder_button, self.images_button, self.video_button, self.project_button):
             b.setVisible(not running)
+        self.sample_button.setVisible(not running and self._sample_available)
+
+    def set_sample_available(self, available: bool) -> None:
+        """Whether a bundled sample exists (the Open Sample button shows only then, and not while a run
+        works)."""
+        self._sample_available = available
+        self.sample_button.setVisible(available and self.folder_button.isVisibleTo(self))
 
     def set_dragging(self, on: bool) -> None:
         border = "#3d7bd9" if on else "#77777788"

@@ -224,8 +224,18 @@ class ModelManagerDialog(QDialog):
                 self.table.setItem(row, col, item)
             self.table.item(row, 0).setData(Qt.ItemDataRole.UserRole, info.name)
         self.table.resizeRowsToContents()
+        self._fit_rows()
         self._select(self.controller.model)
+        self.table.scrollToTop()
         self._update_buttons()
+
+    def _fit_rows(self) -> None:
+        """Make the table tall enough to show every row (there are only a few): nothing scrolled away."""
+        t = self.table
+        rows = sum(t.rowHeight(r) for r in range(t.rowCount()))
+        frame = 2 * t.frameWidth()
+        scroll = t.horizontalScrollBar().sizeHint().height()
+        t.setMinimumHeight(t.horizontalHeader().height() + rows + frame + scroll)
 
     def _select(self, name: str) -> None:
         for row in range(self.table.rowCount()):
@@ -251,8 +261,11 @@ class ModelManagerDialog(QDialog):
 
     def _sync_choice(self) -> None:
         c = self.controller
-        loaded = f" (loaded on {c.loaded_device})" if c.loaded_model and c.loaded_device else ""
-        self.current_label.setText(f"{c.model}{loaded}")
+        if c.loaded_source and c.loaded_device and c.loaded_source == c.model:
+            state = f" (loaded on {c.loaded_device})"
+        else:
+            state = " (loads with the next run)"
+        self.current_label.setText(f"{c.model}{state}")
         for combo, value in ((self.device_combo, c.device), (self.size_combo, c.size)):
             combo.blockSignals(True)
             idx = combo.findData(value)
@@ -261,10 +274,16 @@ class ModelManagerDialog(QDialog):
 
     # -- choices --------------------------------------------------------------------------------------
     def use_selected(self) -> None:
+        """Use the selected model. One that is not downloaded yet is downloaded first, and chosen only
+        when its download succeeds (a failed or cancelled download leaves the current model)."""
         st = self.selected()
         if st is None:
             return
-        if not st.available and st.info.repo_id is not None and not self.download_selected():
+        if not st.available:
+            if st.info.repo_id is not None and self.download_selected():
+                self.progress_label.setText(
+                    f"Downloading {st.info.name}; it is used once the download has finished."
+                )
             return
         self.controller.set_model(st.info.name)
 

@@ -90,6 +90,7 @@ class ProgressPanel(QWidget):
         self._fraction = 0.0
         self._stage = ""
         self._running = False
+        self._cancelling = False
         self._timer = QTimer(self)
         self._timer.setInterval(500)
         self._timer.timeout.connect(self._tick)
@@ -105,9 +106,21 @@ class ProgressPanel(QWidget):
     def stage(self) -> str:
         return self._stage
 
+    @property
+    def cancelling(self) -> bool:
+        """The panel shows "Cancelling..." (until :meth:`set_running` is called)."""
+        return self._cancelling
+
+    def set_cancelling(self) -> None:
+        """Say "Cancelling..." until the run has stopped: Cancel is disabled, progress events ignored."""
+        self._cancelling = True
+        self.cancel_button.setEnabled(False)
+        self.stage_label.setText("Cancelling...")
+
     def set_running(self, running: bool, text: str = "") -> None:
         """Start (reset the clock) or stop showing a run."""
         self._running = running
+        self._cancelling = False
         self.cancel_button.setEnabled(running)
         self.bar.setVisible(running)
         self.time_label.setVisible(running)
@@ -138,6 +151,8 @@ class ProgressPanel(QWidget):
         """
         from fast3r_core.chunking import parse_pass_message
 
+        if self._cancelling:
+            return
         self._stage = stage
         frac = 0.0 if total <= 0 else min(1.0, done / total)
         label = STAGE_LABELS.get(stage, stage.capitalize())

@@ -66,6 +66,11 @@ class RenderDialog(QDialog):
             kind
         ]
         self.path_edit = QLineEdit(str(Path(folder) / default))
+        # wide enough for a full path; when longer, its end (the file name) stays in sight
+        self.path_edit.setMinimumWidth(max(420, self.path_edit.fontMetrics().horizontalAdvance("x" * 60)))
+        self.path_edit.setCursorPosition(len(self.path_edit.text()))
+        self.path_edit.setToolTip(self.path_edit.text())
+        self.path_edit.textChanged.connect(self.path_edit.setToolTip)
         browse = QPushButton("Browse...")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()

@@ -1,7 +1,8 @@
 """The list of views: thumbnail, file name, mean confidence, pose status, visibility checkbox.
 
-Low-confidence views (their maximum confidence below the state's ``view_conf_threshold``) and views
-whose pose estimation failed are flagged. Clicking a row highlights the view (its frustum and points
+Low-confidence views (their maximum confidence below the state's ``view_conf_threshold``) are flagged;
+the Pose column shows the share of the view's points that fit its pose, flagged when it is too low to
+trust or the pose estimation failed. Clicking a row highlights the view (its frustum and points
 in the viewport) and asks to fly the camera to it; the checkbox shows or hides the view. Two
 checkboxes above the list show or hide the high- and low-confidence classes.
 """
@@ -9,9 +10,11 @@ checkboxes above the list show or hide the high- and low-confidence classes.
 from __future__ import annotations
 
 import os
+import re
+from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -20,9 +23,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
-    QPushButton,
     QTableWidget,
     QTableWidgetItem,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -31,11 +34,49 @@ from superqt.utils import signals_blocked
 from app.state import ViewerState
 from app.widgets.confidence_panel import format_confidence
 
-__all__ = ["ViewsPanel", "rgb_to_qimage"]
+__all__ = ["ViewsPanel", "count_unreliable_poses", "pose_text", "rgb_to_qimage"]
 
 THUMB = 56
 _LOW = QColor("#e0a030")
 _FAIL = QColor("#e05050")
+
+
+def pose_text(ok: bool, share: float) -> tuple[str, str]:
+    """Pose column text and tooltip of a view: the share of its points that fit its pose, flagged when
+    it is below :data:`~fast3r_core.result.LOW_POSE_INLIER_SHARE` ("12 % !") or failed."""
+    from fast3r_core.result import LOW_POSE_INLIER_SHARE
+
+    low = f"{LOW_POSE_INLIER_SHARE:.0%}"
+    if not ok:
+        return "failed", "The pose estimation (PnP) failed for this view: its camera is a guess"
+    if not np.isfinite(share):
+        return "ok", "The pose estimation succeeded (this project does not record how well it fits)"
+    pct = f"{100 * share:.0f} %"
+    if share < LOW_POSE_INLIER_SHARE:
+        return (
+            f"{pct} !",
+            f"Unreliable pose: only {pct} of the view's confident points fit it (below {low}); "
+            "its camera may be wrong",
+        )
+    return pct, f"{pct} of the view's confident points fit its pose"
+
+
+def count_unreliable_poses(rec: Any) -> int:
+    """Views of a Reconstruction whose pose failed or fits too few of their points."""
+    from fast3r_core.result import LOW_POSE_INLIER_SHARE
+
+    return int(np.count_nonzero(~rec.pose_ok | (rec.pose_inlier_share < LOW_POSE_INLIER_SHARE)))
+
+
+_FRAME_NAME = re.compile(r"^frame_(\d+)\.jpg$")
+
+
+def view_label(path: str) -> str:
+    """The name a view is listed by: the file name, or ``frame 123`` for a frame sampled from a video
+    (``frame_000123.jpg`` in the frame cache; the tooltip keeps the full path)."""
+    name = os.path.basename(path)
+    m = _FRAME_NAME.match(name)
+    return f"frame {int(m.group(1))}" if m else name
 
 
 def rgb_to_qimage(rgb: np.ndarray) -> QImage:
@@ -61,12 +102,19 @@ class ViewsPanel(QWidget):
         super().__init__(parent)
         self.state = state
         self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["View", "Mean conf.", "Pose"])
+        self.table.setHorizontalHeaderLabels(["View", "Conf.", "Pose"])
+        self.table.horizontalHeaderItem(self.COL_CONF).setToolTip("Mean confidence of the view's points")
+        self.table.horizontalHeaderItem(self.COL_POSE).setToolTip(
+            "Share of the view's confident points that fit its estimated pose (! = unreliable)"
+        )
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setIconSize(QSize(THUMB, THUMB))
+        # a long name loses its middle, not its end (numbered photos differ at the end)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
         self.table.verticalHeader().setDefaultSectionSize(THUMB + 6)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(self.COL_NAME, QHeaderView.ResizeMode.Stretch)
@@ -83,20 +131,28 @@ class ViewsPanel(QWidget):
         self.class_spin.setRange(1.0, 1e6)
         self.class_spin.setSingleStep(0.01)
         self.class_spin.setToolTip("A view is low-confidence when its highest confidence is below this value")
-        self.all_button = QPushButton("All")
-        self.none_button = QPushButton("None")
-        self.invert_button = QPushButton("Invert")
-        for b in (self.all_button, self.none_button, self.invert_button):
-            b.setAutoDefault(False)
+        # tool buttons: as wide as their text (push buttons are 80 px at least; the dock must stay narrow)
+        self.all_button = QToolButton()
+        self.none_button = QToolButton()
+        self.invert_button = QToolButton()
+        for b, text in ((self.all_button, "All"), (self.none_button, "None"), (self.invert_button, "Invert")):
+            b.setText(text)
         self.summary = QLabel("")
 
-        classes = QHBoxLayout()
+        # rows that wrap rather than widen the dock: the window must fit 1024 px
+        classes = QVBoxLayout()
+        classes.setSpacing(2)
         classes.addWidget(self.high_check)
         classes.addWidget(self.low_check)
         classes2 = QHBoxLayout()
-        classes2.addWidget(QLabel("Low confidence: max below"))
+        low_label = QLabel("Low-confidence view: best point below")
+        low_label.setWordWrap(True)
+        low_label.setToolTip(
+            "A view whose most confident point is below this confidence is a low-confidence view "
+            "(orange in the list; hide them with the checkbox above). Confidence is 1 or more."
+        )
+        classes2.addWidget(low_label, 1)
         classes2.addWidget(self.class_spin)
-        classes2.addStretch(1)
         buttons = QHBoxLayout()
         buttons.addWidget(QLabel("Show:"))
         buttons.addWidget(self.all_button)
@@ -136,7 +192,7 @@ class ViewsPanel(QWidget):
             stats = rec.per_view_stats(self.state.get("source"))
             self.table.setRowCount(rec.n_views)
             for v in range(rec.n_views):
-                name = os.path.basename(rec.image_paths[v]) or f"view {v}"
+                name = view_label(rec.image_paths[v]) or f"view {v}"
                 item = QTableWidgetItem(f"{v}  {name}")
                 item.setToolTip(rec.image_paths[v])
                 item.setFlags(
@@ -149,13 +205,13 @@ class ViewsPanel(QWidget):
                 conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 conf_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
                 self.table.setItem(v, self.COL_CONF, conf_item)
-                pose_item = QTableWidgetItem("ok" if stats[v].pose_ok else "failed")
+                text, tip = pose_text(stats[v].pose_ok, stats[v].pose_inlier_share)
+                pose_item = QTableWidgetItem(text)
                 pose_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
-                if not stats[v].pose_ok:
+                pose_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                pose_item.setToolTip(tip)
+                if not stats[v].pose_reliable:
                     pose_item.setForeground(QBrush(_FAIL))
-                    pose_item.setToolTip(
-                        "The pose estimation (PnP) failed for this view: its camera is a guess"
-                    )
                 self.table.setItem(v, self.COL_POSE, pose_item)
             # default class threshold: the median of the views' max confidence, unless the user chose one
             self._max_conf = np.array([s.max_conf for s in stats])
@@ -200,11 +256,18 @@ class ViewsPanel(QWidget):
                     color.setAlpha(110)
                 item.setForeground(QBrush(color))
         n_low = int(low.sum())
-        n_fail = int((~rec.pose_ok).sum())
+        n_fail = count_unreliable_poses(rec)
         parts = [f"{int(shown.sum())} of {rec.n_views} views shown", f"{n_low} low-confidence"]
         if n_fail:
             parts.append(f"{n_fail} without a reliable pose")
         self.summary.setText(", ".join(parts))
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Recolour the rows when the theme (the palette) changes at runtime: their text colours are
+        computed from the palette, not inherited."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self.sync_from_state()
 
     def _highlight(self, view: int) -> None:
         with signals_blocked(self.table):
@@ -218,9 +281,19 @@ class ViewsPanel(QWidget):
     def _item_changed(self, item: QTableWidgetItem) -> None:
         if item.column() != self.COL_NAME:
             return
+        # a click on the checkbox toggles it (here) and then reports a click on the cell: that click
+        # must not fly the camera to the view. Forgotten once the click has come (or did not come).
+        self._toggled_row = item.row()
+        QTimer.singleShot(0, self._forget_toggle)
         self.state.set_view_visible(item.row(), item.checkState() == Qt.CheckState.Checked)
 
+    def _forget_toggle(self) -> None:
+        self._toggled_row = -1
+
     def _clicked(self, row: int, column: int) -> None:
+        if row == getattr(self, "_toggled_row", -1):
+            self._toggled_row = -1
+            return  # the click only showed or hid the view
         self.state.set_highlighted_view(row)
         self.view_activated.emit(row)
 

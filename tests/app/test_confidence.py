@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.state import ViewerState
-from app.widgets.confidence_panel import ConfidencePanel
+from app.widgets.confidence_panel import ConfidencePanel, format_confidence
 
 
 @pytest.fixture
@@ -73,15 +73,15 @@ def test_threshold_mode_both_ways(qtbot, panel):
     assert st.get("conf_mode") == "threshold"
     assert st.prefix_count() == n_before  # switching modes keeps the same points
     t = float(ps.conf[len(ps) // 4])
-    panel.slider.setValue(t)
+    panel.set_slider_value(t)
     panel.flush()
-    assert st.get("threshold") == pytest.approx(panel.slider.value())
+    assert st.get("threshold") == pytest.approx(panel.slider_value())
     assert panel.line_confidence() == pytest.approx(st.get("threshold"))
     assert st.prefix_count() == ps.count_above(st.get("threshold"))
     panel.set_line_confidence(float(ps.conf[len(ps) // 2]))
     panel.flush()
     assert st.get("threshold") == pytest.approx(float(ps.conf[len(ps) // 2]), rel=1e-5)
-    assert panel.slider.value() == pytest.approx(st.get("threshold"), abs=10 ** -panel.slider.decimals())
+    assert panel.slider_value() == pytest.approx(st.get("threshold"), rel=1e-3)
     # back to top %: same points again
     n = st.prefix_count()
     panel.mode_combo.setCurrentIndex(0)
@@ -97,7 +97,7 @@ def test_state_changes_update_the_widgets_without_writing_back(qtbot, panel):
     st.set("conf_mode", "threshold")
     assert panel.mode_combo.currentIndex() == 1
     st.set("threshold", 3.0)
-    assert panel.slider.value() == pytest.approx(3.0, abs=0.01)
+    assert panel.slider_value() == pytest.approx(3.0, rel=1e-3)
     assert panel.line_confidence() == pytest.approx(3.0)
     assert hits[0] == 3  # only the three writes above
 
@@ -146,3 +146,42 @@ def test_confidences_just_above_one_stay_readable(qtbot, synthetic_rec):
     p.set_line_confidence(t)
     p.flush()
     assert state.prefix_count() == pytest.approx(ps.count_above(t), abs=len(ps) * 0.001 + 1)  # 0.1 % steps
+
+
+def test_threshold_slider_shares_the_histograms_log_scale(qtbot, panel):
+    """Equal handle steps move the line by equal steps on the histogram; the kept share changes
+    gradually (a linear slider on a log histogram jumped from 20 % to 0.1 % in a few pixels)."""
+    st = panel.state
+    ps = st.point_set()
+    panel.mode_combo.setCurrentIndex(1)
+    lo, hi = panel.slider.minimum(), panel.slider.maximum()
+    shares, lines = [], []
+    for k in range(21):
+        panel.slider.setValue(lo + (hi - lo) * k / 20)
+        panel.flush()
+        shares.append(st.prefix_count() / len(ps))
+        lines.append(float(panel.line.value()))
+        assert panel.slider.value() == pytest.approx(lines[-1], abs=(hi - lo) / 200)  # one scale
+        assert panel.value_label.text() == f"> {format_confidence(st.get('threshold'))}"
+    steps = np.diff(lines[1:])
+    assert np.allclose(steps, steps[0], rtol=1e-2)
+    assert shares[0] == pytest.approx(1.0) and shares[-1] < 0.02
+    assert max(-np.diff(shares)) < 0.35  # no single step throws most of the cloud away
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi"),
+    [(1.0005, 1.02), (1.0001, 1.05), (1.0003, 1.0012), (1.0225, 80.0), (1.5, 3.0), (1.00001, 1.5)],
+)
+def test_histogram_ticks_do_not_collide(lo, hi):
+    """Neighbouring tick labels stay a quarter of the (log) axis apart: at a 250 px plot that is 60 px,
+    more than two 7-character labels need ("1.00051.001" was drawn before)."""
+    from app.widgets.confidence_panel import _ticks, _u
+
+    ticks = _ticks(lo, hi)
+    span = float(_u(hi) - _u(lo))
+    assert len(ticks) >= 2
+    xs = [x for x, _ in ticks]
+    assert xs == sorted(xs)
+    assert min(np.diff(xs)) >= span / 4.2 - 1e-9
+    assert all(len(label) <= 7 for _, label in ticks)

@@ -177,3 +177,61 @@ def test_screenshot_and_animations_through_the_viewer(qtbot, win, tmp_path):
     (tmp_path / "nofolder").write_text("file", encoding="utf-8")
     assert not win.render("screenshot", str(bad), (32, 32))
     assert win.error_dialog.isVisible()
+
+
+# -- issue 17.14 -----------------------------------------------------------------------------------------
+def test_export_adds_the_suffix_a_user_left_out(qtbot, win, tmp_path):
+    win.ask_save_file = lambda title, kind, name, filt: str(tmp_path / "out" / "mycloud")
+    path, _ = _export(qtbot, win, "ply")
+    assert path.endswith("mycloud.ply") and Path(path).is_file()
+    assert not (tmp_path / "out" / "mycloud").exists()
+
+
+def test_a_failed_export_does_not_leave_exporting_in_the_status_bar(qtbot, win, tmp_path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file, not a folder", encoding="utf-8")
+    win.ask_save_file = lambda *a: str(blocked / "points.ply")
+    with qtbot.waitSignal(win.controller.failed, timeout=30_000):
+        win.export_actions["ply"].trigger()
+    msg = win.statusBar().currentMessage()
+    assert msg.startswith("Export failed") and "Exporting" not in msg
+
+
+def test_screenshot_gets_the_usual_file_mode(qtbot, win, tmp_path):
+    png = tmp_path / "shot.png"
+    assert win.render("screenshot", str(png), (64, 48))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert png.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_render_dialog_shows_the_whole_path(qtbot, win, tmp_path):
+    from app.widgets import RenderDialog
+
+    folder = "/home/someone/Pictures/fast3r renders"
+    dlg = RenderDialog("screenshot", (640, 480), folder, win)
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitExposed(dlg)
+    text = dlg.path_edit.text()
+    assert dlg.path_edit.fontMetrics().horizontalAdvance(text) + 12 <= dlg.path_edit.width()
+
+
+def test_recent_files_list_only_inputs_that_worked(qtbot, make_window, images, tmp_path):
+    win = make_window()
+    empty = tmp_path / "nothing here"
+    empty.mkdir()
+    with qtbot.waitSignal(win.controller.failed, timeout=60_000):
+        win.start_run([str(empty)])
+    assert str(empty) not in win.settings.recent_files()
+    with qtbot.waitSignal(win.controller.run_finished, timeout=60_000):
+        win.start_run([str(images)])
+    assert win.settings.recent_files()[0] == str(images)
+
+
+def test_low_confidence_class_is_worded_for_people(win):
+    from PySide6.QtWidgets import QLabel
+
+    texts = [w.text() for w in win.views_panel.findChildren(QLabel)]
+    assert not any("max below" in t for t in texts)
+    assert any("Low-confidence view" in t for t in texts)

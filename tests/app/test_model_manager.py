@@ -154,3 +154,36 @@ def test_run_with_a_licensed_model_not_accepted_is_refused(qtbot, make_window, i
     assert win._last_error is not None and win._last_error.kind == "license"
     assert "Model Manager" in win._last_error.message
     assert not win.controller.busy
+
+
+class FailingDownload(FakeDownload):
+    def __call__(self, name, *, accept_license, progress, cancel) -> Path:
+        from fast3r_core.errors import DownloadError
+
+        self.calls.append({"name": name, "accept_license": accept_license})
+        progress(ProgressEvent("download", 100, TOTAL, "model.safetensors"))
+        raise DownloadError("connection reset by peer")
+
+
+def test_use_this_model_switches_only_when_the_download_succeeded(qtbot, manager):
+    win, dlg, _ = manager(FailingDownload(), True)
+    before = win.controller.model
+    dlg.table.selectRow(_row(dlg, "fast3r-vitl-512"))
+    with qtbot.waitSignal(dlg.download_finished, timeout=10_000) as blocker:
+        dlg.use_button.click()
+        assert win.controller.model == before  # not while the download runs
+    assert blocker.args == ["fast3r-vitl-512", False]
+    assert win.controller.model == before
+    assert "fast3r-vitl-512" not in dlg.current_label.text()
+    assert "fast3r-vitl-512" not in win.model_label.text()
+    assert "failed" in dlg.progress_label.text()
+    assert "loaded" not in dlg.current_label.text()  # nothing was loaded yet in this session
+
+
+def test_every_model_row_is_in_sight_when_the_dialog_opens(qtbot, manager):
+    _, dlg, _ = manager(FakeDownload(), True)
+    qtbot.waitExposed(dlg)
+    view = dlg.table.viewport().rect()
+    for r in range(dlg.table.rowCount()):
+        rect = dlg.table.visualItemRect(dlg.table.item(r, 0))
+        assert view.contains(rect), (r, rect, view)

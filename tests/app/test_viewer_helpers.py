@@ -354,3 +354,31 @@ def test_frame_writer_errors(tmp_path) -> None:
         w2.add(_frames(1)[0])
         raise RuntimeError("boom")
     assert not (tmp_path / "y.gif").exists()
+
+
+def test_default_view_keeps_view_0s_frustum_off_the_cloud():
+    """The default view is a three-quarter view: camera 0 (whose frustum used to sit in front of the
+    cloud, covering its middle) is projected well away from the picture's centre, and the whole cloud
+    is framed."""
+    from app.viewer.camera_math import default_view_direction, fit_distance, look_basis, robust_bounds
+
+    rng = np.random.default_rng(0)
+    cloud = rng.normal([0.0, 0.0, 3.0], [1.0, 0.6, 0.5], (4000, 3))  # in front of camera 0
+    c2w0 = np.eye(4)
+    fwd, up = default_view_direction(c2w0)
+    assert 30 < np.degrees(np.arccos(np.clip(fwd @ np.array([0, 0, 1.0]), -1, 1))) < 60
+    center, _ = robust_bounds(cloud)
+    fov, aspect = 40.0, 1.5
+    d = fit_distance(center, np.vstack([cloud, np.zeros((1, 3))]), fwd, up, fov, aspect)
+    eye = center - fwd * d
+    basis = look_basis(fwd, up)
+
+    def ndc(p: np.ndarray) -> np.ndarray:
+        rel = (p - eye) @ basis.T  # right, up, forward
+        t = np.tan(np.radians(fov) / 2)
+        return np.array([rel[..., 0] / (rel[..., 2] * t * aspect), rel[..., 1] / (rel[..., 2] * t)]).T
+
+    cam0 = ndc(np.zeros(3))
+    assert np.hypot(*cam0) > 0.35  # not in the middle of the picture
+    inside = np.abs(ndc(cloud)) <= 1.0
+    assert inside.all(axis=1).mean() > 0.99  # the cloud is framed
