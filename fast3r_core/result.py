@@ -1061,12 +1061,21 @@ def _read_arrays(
                     raise ValueError(f"array pts3d_{v:04d} has shape {shp}")
                 shapes.append((int(shp[0]), int(shp[1])))
         expected = _expected_arrays(n_views, shapes)
+        members = set(npz.namelist())
+        for name, dtype, trailing in _OPTIONAL_STACKED_FIELDS:  # absent in files of older versions
+            if f"{name}.npy" in members:
+                expected[name] = ((n_views, *trailing), dtype)
         total = sum(int(np.prod(s, dtype=np.int64)) * 8 + _NPY_HEADER_MAX for s, _ in expected.values())
         if info.file_size > total + 64 * 1024 * (len(expected) + 1):
             raise ValueError(f"arrays.npz declares {info.file_size} bytes, more than its arrays need")
         # the inner zip checks each array's CRC-32 as it is read, so corruption is still detected
         return {key: _read_member_array(npz, key, shape, dtype) for key, (shape, dtype) in expected.items()}
 
+
+# stacked (V, ...) arrays added after format 1.0: read when present, validated like the others
+_OPTIONAL_STACKED_FIELDS: tuple[tuple[str, Any, tuple[int, ...]], ...] = (
+    ("pose_inlier_share", np.float32, ()),
+)
 
 _CAMERA_FIELDS = ("cam_to_world", "intrinsics", "intrinsics_original")
 
