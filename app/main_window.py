@@ -17,7 +17,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -88,6 +87,7 @@ from app.widgets.display_panel import COLOR_MODE_LABELS
 from app.widgets.model_manager import DEVICES
 from app.widgets.views_dock import count_unreliable_poses
 from app.worker import ErrorInfo, RunResult
+from fast3r_core.atomic import atomic_path
 from fast3r_core.result import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 
 __all__ = ["EXPORT_ACTIONS", "STATE_OPTIONS", "MainWindow", "classify_drop"]
@@ -1060,19 +1060,10 @@ class MainWindow(QMainWindow):
             raise OSError(f"the folder {dest.parent} does not exist")
         h, w = img.shape[:2]
         qimg = QImage(img.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".png")
-        os.close(fd)
-        try:
-            if not qimg.save(tmp, "PNG"):
+        # error=None: the render dialog reports the OSError itself
+        with atomic_path(dest, error=None, make_parents=False) as tmp:
+            if not qimg.save(str(tmp), "PNG"):
                 raise OSError(f"cannot write {path}")
-            if os.name == "posix":  # mkstemp makes 0600 files: give the usual mode of a new file
-                umask = os.umask(0o022)
-                os.umask(umask)
-                os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     def grab_window(self) -> QPixmap:
         """A picture of the whole window, with an open error dialog drawn over it."""

@@ -506,7 +506,7 @@ class _OutputFolder:
         self, out: str | os.PathLike[str], *, overwrite: bool = False, replace_all: bool = False
     ) -> None:
         self.replace_all = replace_all
-        from fast3r_core.export._atomic import clean_stale
+        from fast3r_core.atomic import clean_stale
 
         self.out = Path(os.path.abspath(os.fspath(out)))
         self._created: list[Path] = []
@@ -577,24 +577,13 @@ class _OutputFolder:
 
     def _swap(self) -> None:
         """Replace the folder by the staging folder: two renames (a previous output is moved aside)."""
-        aside = None
-        if any(self.out.iterdir()):
-            aside = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-{os.getpid()}-", dir=self.out.parent))
-            os.replace(self.out, aside)  # onto the empty folder mkdtemp made
-        else:
-            self.out.rmdir()
-        try:
-            os.replace(self.staging, self.out)
-        except OSError:
-            if aside is not None:
-                os.replace(aside, self.out)  # put the previous outputs back
-            raise
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
+        from fast3r_core.atomic import replace_dir
+
+        replace_dir(self.staging, self.out)
 
     @staticmethod
     def _write_manifest(folder: Path, files: list[str]) -> None:
-        from fast3r_core.export._atomic import atomic_write
+        from fast3r_core.atomic import atomic_write
 
         with atomic_write(folder / MANIFEST_NAME, "w") as f:
             json.dump({"format": _MANIFEST_FORMAT, "files": files}, f, indent=0)
@@ -1221,7 +1210,7 @@ def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress
             staged = _OutputFolder(dest, overwrite=args.overwrite)
             target = staged.staging
     else:
-        from fast3r_core.export._atomic import clean_stale
+        from fast3r_core.atomic import clean_stale
 
         clean_stale(dest.parent)
         _check_file_destination(dest, args.format, args.overwrite)
@@ -1403,7 +1392,7 @@ def _cmd_add(args: argparse.Namespace, console: _Console, progress: _Progress) -
         raise InputError(f"--out {str(dest)!r} is a folder; give a project file name (e.g. more.f3r)")
     if not dest.parent.is_dir():
         raise InputError(f"the folder of --out {str(dest)!r} does not exist")
-    from fast3r_core.export._atomic import clean_stale
+    from fast3r_core.atomic import clean_stale
 
     clean_stale(dest.parent)
     try:  # fail now, not after the whole run: the result is written there at the end

@@ -24,8 +24,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fast3r_core.atomic import atomic_write
 from fast3r_core.errors import ExportError
-from fast3r_core.export._atomic import atomic_write
 
 if TYPE_CHECKING:
     from fast3r_core.result import Reconstruction

@@ -32,8 +32,8 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from fast3r_core.atomic import atomic_write, ensure_dir
 from fast3r_core.errors import ExportError, InputError
-from fast3r_core.export._atomic import atomic_write, ensure_dir
 from fast3r_core.export._images import ImagePlan, place_images, plan_image_names
 from fast3r_core.export._views import posed_views
 from fast3r_core.geometry import rotmat_to_quat_wxyz

@@ -26,8 +26,8 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from fast3r_core.atomic import atomic_write
 from fast3r_core.errors import ExportError, InputError
-from fast3r_core.export._atomic import atomic_write
 from fast3r_core.export.ply import CHUNK_POINTS, select_points
 from fast3r_core.geometry import OPENCV_TO_OPENGL, frustum_segments
 

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fast3r_core.atomic import atomic_write, ensure_dir
 from fast3r_core.errors import ExportError
-from fast3r_core.export._atomic import atomic_write, ensure_dir
 from fast3r_core.export._images import place_images, plan_image_names
 from fast3r_core.export._views import posed_views
 from fast3r_core.export.ply import select_points, write_ply

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fast3r_core.atomic import atomic_write
 from fast3r_core.errors import InputError
-from fast3r_core.export._atomic import atomic_write
 
 if TYPE_CHECKING:
     from fast3r_core.result import PointSet, PointSource, Reconstruction
