@@ -88,9 +88,17 @@ from app.widgets.model_manager import DEVICES
 from app.widgets.views_dock import count_unreliable_poses
 from app.worker import ErrorInfo, RunResult
 from fast3r_core.atomic import atomic_path
+from fast3r_core.export import FORMATS
 from fast3r_core.result import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 
-__all__ = ["EXPORT_ACTIONS", "STATE_OPTIONS", "MainWindow", "classify_drop"]
+__all__ = [
+    "EXPORT_ACTIONS",
+    "EXPORT_SHORTCUTS",
+    "STATE_OPTIONS",
+    "MainWindow",
+    "classify_drop",
+    "export_actions_spec",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +116,26 @@ STATE_OPTIONS = (
     "source",
 )
 
+#: Keyboard shortcuts of the Export menu's entries (the entries come from fast3r_core.export.FORMATS).
+EXPORT_SHORTCUTS: dict[str, str] = {"ply": "Ctrl+E", "glb": "Ctrl+Shift+E"}
+
+
+def export_actions_spec() -> dict[str, tuple[str, str, str | None, str]]:
+    """The Export menu, built from :data:`fast3r_core.export.FORMATS` in its order.
+
+    Returns
+    -------
+    dict
+        format key -> (menu text, shortcut or "", file filter or None for a folder, default name).
+    """
+    return {
+        key: (f.menu_text, EXPORT_SHORTCUTS.get(key, ""), f.file_filter, f.default_name)
+        for key, f in FORMATS.items()
+    }
+
+
 #: Export menu: format -> (menu text, shortcut, file filter or None for a folder, default name).
-EXPORT_ACTIONS: dict[str, tuple[str, str, str | None, str]] = {
-    "ply": ("Export &PLY...", "Ctrl+E", "PLY point cloud (*.ply)", "points.ply"),
-    "glb": ("Export &GLB...", "Ctrl+Shift+E", "glTF binary (*.glb)", "scene.glb"),
-    "colmap": ("Export &COLMAP...", "", None, "colmap"),
-    "nerfstudio": ("Export &Nerfstudio...", "", None, "nerfstudio"),
-    "cameras": ("Export Cameras &JSON...", "", "JSON (*.json)", "cameras.json"),
-}
+EXPORT_ACTIONS: dict[str, tuple[str, str, str | None, str]] = export_actions_spec()
 
 
 def classify_drop(paths: Sequence[str]) -> str:
@@ -977,7 +997,7 @@ class MainWindow(QMainWindow):
             return
         self.confidence_panel.flush()
         text, _, filt, name = EXPORT_ACTIONS[fmt]
-        title = text.replace("&", "").rstrip(".")
+        title = text.replace("&", "").rstrip(".")  # "Export PLY"
         if filt is None:
             parent = self.ask_folder(
                 f"{title}: choose a folder (a '{name}' folder is created inside)", "export"
