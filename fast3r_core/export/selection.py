@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,7 +258,7 @@ def select_points(rec: Reconstruction, selection: PointSelection | None = None) 
     return points
 
 
-def require_points(points: PointSet, selection: PointSelection | None, path: str | Path) -> None:
+def require_points(points: PointSet, selection: PointSelection | None, path: str | os.PathLike[str]) -> None:
     """Refuse to write an empty point file.
 
     Raises
