@@ -33,6 +33,7 @@ from app.worker import ErrorInfo, RunRequest, RunResult, WorkerHost, classify_er
 from fast3r_core.result import PROJECT_SUFFIX, Reconstruction
 
 if TYPE_CHECKING:
+    from fast3r_core.export import PointSelection
     from fast3r_core.pipeline import RunReport
 
 __all__ = [
@@ -761,39 +762,42 @@ class Controller(QObject):
         return on_error
 
     # -- exports --------------------------------------------------------------------------------------
-    def export_selection(self) -> tuple[Reconstruction, dict[str, Any], bool]:
-        """What the viewport shows, as (reconstruction, exporter keyword arguments, mask the sky).
+    def export_selection(self) -> PointSelection:
+        """What the viewport shows, as the exporters' :class:`~fast3r_core.export.PointSelection`.
 
         The confidence filter (top p % or threshold), the shown views (visibility, playback step and
-        confidence classes), the point source and the sky mask are honoured. With the sky mask on, the
-        exporters must get :func:`without_sky` of the reconstruction (sky pixels with NaN confidence),
-        and the kept prefix is passed as the equivalent threshold (a percentage would otherwise count
-        the sky points). Call it on the GUI thread: it reads the viewer state.
+        confidence classes), the point source and the sky mask are honoured: like the viewport, the
+        confidence prefix counts every point and the sky pixels are then left out (as masks). Call it
+        on the GUI thread: it reads the viewer state.
         """
+        from fast3r_core.export import PointSelection
+
         st = self.state
         rec = st.reconstruction
         if rec is None:
             raise ValueError("no reconstruction")
-        source = st.get("source")
         shown = st.shown_views()
-        kwargs: dict[str, Any] = {"source": source, "views": None if shown.all() else shown}
+        masks = None
         if st.get("mask_sky"):
-            ps = rec.points(source)
-            n = st.prefix_count()
-            kwargs["threshold"] = float(np.nextafter(ps.conf[n - 1], -np.inf)) if n > 0 else math.inf
-            return rec, kwargs, True
-        if st.get("conf_mode") == "top_percent":
-            kwargs["top_percent"] = float(st.get("top_percent"))
-        else:
-            kwargs["threshold"] = float(st.get("threshold"))
-        return rec, kwargs, False
+            from fast3r_core.sky import sky_pixel_masks
+
+            masks = sky_pixel_masks(rec)
+        top = st.get("conf_mode") == "top_percent"
+        return PointSelection(
+            threshold=None if top else float(st.get("threshold")),
+            top_percent=float(st.get("top_percent")) if top else None,
+            views=None if shown.all() else shown,
+            source=st.get("source"),
+            masks=masks,
+        )
 
     def export(self, fmt: str, path: str | os.PathLike[str]) -> None:
-        """Export what the viewport shows in ``fmt`` ("ply", "glb", "colmap", "nerfstudio", "cameras")
+        """Export what the viewport shows in ``fmt`` (a key of :data:`fast3r_core.export.FORMATS`)
         to ``path``, in the background; answers with ``export_done`` or ``failed``.
 
-        Every exporter writes atomically. "cameras" writes every view's camera (the exporter has no
-        view selection).
+        Every exporter writes atomically; an empty selection is refused with a clear message
+        (:class:`~fast3r_core.errors.EmptyExportError`). "cameras" writes every view's camera (the
+        format takes no selection).
         """
         from fast3r_core.export import FORMATS
 
@@ -803,25 +807,20 @@ class Controller(QObject):
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
         dest = str(path)
-        rec, kwargs, mask_sky = self.export_selection()
-        fn = FORMATS[fmt].function
+        rec = self.reconstruction
+        selection = self.export_selection()
+        spec = FORMATS[fmt]
 
         def job() -> str:
-            if fmt == "cameras":
-                return f"{fn(rec, dest)} cameras"
-            result = fn(without_sky(rec) if mask_sky else rec, dest, **kwargs)
-            if fmt == "colmap":
-                return f"{result.n_points} points, {result.n_images} images"
-            if fmt == "nerfstudio":
-                return f"{Path(result).name} in {Path(result).parent}"
-            return f"{result} points"
+            report = spec.export(rec, dest, selection)
+            return spec.summarize(report)
 
         def done(summary: str) -> None:
             self.settings.set_last_dir("export", dest)
-            self.message.emit(f"Exported {fmt.upper()} to {dest} ({summary})")
+            self.message.emit(f"Exported {spec.label} to {dest} ({summary})")
             self.export_done.emit(fmt, dest, summary)
 
-        self.message.emit(f"Exporting {fmt.upper()} to {dest}...")
+        self.message.emit(f"Exporting {spec.label} to {dest}...")
         self.tasks.submit(job, done, self._task_failed("export"))
 
     # -- shutdown -------------------------------------------------------------------------------------

@@ -17,7 +17,6 @@ import logging
 import os
 import platform
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -88,9 +87,18 @@ from app.widgets.display_panel import COLOR_MODE_LABELS
 from app.widgets.model_manager import DEVICES
 from app.widgets.views_dock import count_unreliable_poses
 from app.worker import ErrorInfo, RunResult
+from fast3r_core.atomic import atomic_path
+from fast3r_core.export import FORMATS
 from fast3r_core.result import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 
-__all__ = ["EXPORT_ACTIONS", "STATE_OPTIONS", "MainWindow", "classify_drop"]
+__all__ = [
+    "EXPORT_ACTIONS",
+    "EXPORT_SHORTCUTS",
+    "STATE_OPTIONS",
+    "MainWindow",
+    "classify_drop",
+    "export_actions_spec",
+]
 
 log = logging.getLogger(__name__)
 
@@ -108,14 +116,26 @@ STATE_OPTIONS = (
     "source",
 )
 
+#: Keyboard shortcuts of the Export menu's entries (the entries come from fast3r_core.export.FORMATS).
+EXPORT_SHORTCUTS: dict[str, str] = {"ply": "Ctrl+E", "glb": "Ctrl+Shift+E"}
+
+
+def export_actions_spec() -> dict[str, tuple[str, str, str | None, str]]:
+    """The Export menu, built from :data:`fast3r_core.export.FORMATS` in its order.
+
+    Returns
+    -------
+    dict
+        format key -> (menu text, shortcut or "", file filter or None for a folder, default name).
+    """
+    return {
+        key: (f.menu_text, EXPORT_SHORTCUTS.get(key, ""), f.file_filter, f.default_name)
+        for key, f in FORMATS.items()
+    }
+
+
 #: Export menu: format -> (menu text, shortcut, file filter or None for a folder, default name).
-EXPORT_ACTIONS: dict[str, tuple[str, str, str | None, str]] = {
-    "ply": ("Export &PLY...", "Ctrl+E", "PLY point cloud (*.ply)", "points.ply"),
-    "glb": ("Export &GLB...", "Ctrl+Shift+E", "glTF binary (*.glb)", "scene.glb"),
-    "colmap": ("Export &COLMAP...", "", None, "colmap"),
-    "nerfstudio": ("Export &Nerfstudio...", "", None, "nerfstudio"),
-    "cameras": ("Export Cameras &JSON...", "", "JSON (*.json)", "cameras.json"),
-}
+EXPORT_ACTIONS: dict[str, tuple[str, str, str | None, str]] = export_actions_spec()
 
 
 def classify_drop(paths: Sequence[str]) -> str:
@@ -977,7 +997,7 @@ class MainWindow(QMainWindow):
             return
         self.confidence_panel.flush()
         text, _, filt, name = EXPORT_ACTIONS[fmt]
-        title = text.replace("&", "").rstrip(".")
+        title = text.replace("&", "").rstrip(".")  # "Export PLY"
         if filt is None:
             parent = self.ask_folder(
                 f"{title}: choose a folder (a '{name}' folder is created inside)", "export"
@@ -1060,19 +1080,10 @@ class MainWindow(QMainWindow):
             raise OSError(f"the folder {dest.parent} does not exist")
         h, w = img.shape[:2]
         qimg = QImage(img.data, w, h, 4 * w, QImage.Format.Format_RGBA8888)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".png")
-        os.close(fd)
-        try:
-            if not qimg.save(tmp, "PNG"):
+        # error=None: the render dialog reports the OSError itself
+        with atomic_path(dest, error=None, make_parents=False) as tmp:
+            if not qimg.save(str(tmp), "PNG"):
                 raise OSError(f"cannot write {path}")
-            if os.name == "posix":  # mkstemp makes 0600 files: give the usual mode of a new file
-                umask = os.umask(0o022)
-                os.umask(umask)
-                os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
 
     def grab_window(self) -> QPixmap:
         """A picture of the whole window, with an open error dialog drawn over it."""

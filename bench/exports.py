@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from fast3r_core.export import export_colmap, export_ply  # noqa: E402
+from fast3r_core.export import PointSelection, export_colmap, export_ply  # noqa: E402
 from fast3r_core.result import load_project, save_project  # noqa: E402
 from tests.core.recon_factory import make_synthetic_reconstruction  # noqa: E402
 
@@ -94,8 +94,9 @@ def main() -> None:
 
         top = 100.0 * 1_000_000 / n
         reports = []
+        top_sel = PointSelection(top_percent=top)
         colmap_times = _times(
-            lambda: reports.append(export_colmap(rec, tmpdir / "colmap", top_percent=top, copy_images=False)),
+            lambda: reports.append(export_colmap(rec, tmpdir / "colmap", top_sel, copy_images=False)),
             args.repeat,
         )
         results["colmap_binary"] = {

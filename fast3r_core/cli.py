@@ -64,6 +64,7 @@ from fast3r_core.errors import (
     LicenseNotAcceptedError,
     ModelNotAvailableError,
 )
+from fast3r_core.export.formats import FORMATS
 from fast3r_core.progress import ProgressEvent
 
 if TYPE_CHECKING:
@@ -107,19 +108,14 @@ DEFAULT_CONF_PERCENTILE = 10.0
 RECONSTRUCT_FORMATS: tuple[str, ...] = ("ply", "glb", "cameras", "nerfstudio", "colmap", "project")
 # Writing order: nerfstudio writes points.ply for its own use, the "ply" output then replaces it.
 _WRITE_ORDER: tuple[str, ...] = ("nerfstudio", "ply", "glb", "cameras", "colmap", "project")
-#: Name of each output inside ``reconstruct --out DIR`` (``nerfstudio`` also writes points.ply and images/).
+#: Name of each output inside ``reconstruct --out DIR`` (``nerfstudio`` also writes points.ply and images/),
+#: from the export table (:data:`fast3r_core.export.FORMATS`) plus the project file.
 OUTPUT_NAMES: dict[str, str] = {
-    "ply": "points.ply",
-    "glb": "scene.glb",
-    "cameras": "cameras.json",
-    "nerfstudio": "transforms.json",
-    "colmap": "colmap",
+    **{key: fmt.reconstruct_name for key, fmt in FORMATS.items()},
     "project": "project.f3r",
 }
 #: Formats of ``export --format`` (keys of :data:`fast3r_core.export.FORMATS`).
-EXPORT_FORMATS: tuple[str, ...] = ("ply", "glb", "colmap", "nerfstudio", "cameras")
-#: Formats whose exporter takes a point selection (``top_percent``).
-_POINT_FORMATS = frozenset({"ply", "glb", "colmap", "nerfstudio"})
+EXPORT_FORMATS: tuple[str, ...] = tuple(FORMATS)
 _BYTE_STAGES = frozenset({"download", "verify"})
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -506,7 +502,7 @@ class _OutputFolder:
         self, out: str | os.PathLike[str], *, overwrite: bool = False, replace_all: bool = False
     ) -> None:
         self.replace_all = replace_all
-        from fast3r_core.export._atomic import clean_stale
+        from fast3r_core.atomic import clean_stale
 
         self.out = Path(os.path.abspath(os.fspath(out)))
         self._created: list[Path] = []
@@ -577,24 +573,13 @@ class _OutputFolder:
 
     def _swap(self) -> None:
         """Replace the folder by the staging folder: two renames (a previous output is moved aside)."""
-        aside = None
-        if any(self.out.iterdir()):
-            aside = Path(tempfile.mkdtemp(prefix=f".{self.out.name}.old-{os.getpid()}-", dir=self.out.parent))
-            os.replace(self.out, aside)  # onto the empty folder mkdtemp made
-        else:
-            self.out.rmdir()
-        try:
-            os.replace(self.staging, self.out)
-        except OSError:
-            if aside is not None:
-                os.replace(aside, self.out)  # put the previous outputs back
-            raise
-        if aside is not None:
-            shutil.rmtree(aside, ignore_errors=True)
+        from fast3r_core.atomic import replace_dir
+
+        replace_dir(self.staging, self.out)
 
     @staticmethod
     def _write_manifest(folder: Path, files: list[str]) -> None:
-        from fast3r_core.export._atomic import atomic_write
+        from fast3r_core.atomic import atomic_write
 
         with atomic_write(folder / MANIFEST_NAME, "w") as f:
             json.dump({"format": _MANIFEST_FORMAT, "files": files}, f, indent=0)
@@ -790,7 +775,8 @@ def _device_arg(text: str) -> str:
 
 def _display_name(fmt: str) -> str:
     """Output name of a format in ``reconstruct --out DIR`` (folders end in "/")."""
-    return OUTPUT_NAMES[fmt] + ("/" if fmt == "colmap" else "")
+    folder = fmt in FORMATS and FORMATS[fmt].is_folder and FORMATS[fmt].output_name is None
+    return OUTPUT_NAMES[fmt] + ("/" if folder else "")
 
 
 def _top_percent(conf_percentile: float) -> float:
@@ -926,7 +912,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_common(p, suppress=True)
     p.add_argument("project", metavar="PROJECT.f3r")
-    p.add_argument("-f", "--format", required=True, choices=EXPORT_FORMATS)
+    p.add_argument(
+        "-f",
+        "--format",
+        required=True,
+        choices=EXPORT_FORMATS,
+        help="; ".join(f"{key}: {fmt.description}" for key, fmt in FORMATS.items()),
+    )
     p.add_argument("-o", "--out", required=True, metavar="PATH")
     _add_percentile(p)
     _add_link_images(p)
@@ -1024,38 +1016,31 @@ def _export_outputs(
     link_images: bool = False,
 ) -> tuple[dict[str, Path], dict[str, int], float | None]:
     """Write ``formats`` into ``folder``: (output paths, points written per format, COLMAP error)."""
-    import numpy as np
-
-    from fast3r_core import export
+    from fast3r_core.export import PointSelection
     from fast3r_core.result import save_project
 
+    selection = PointSelection(top_percent=top_percent)
     paths: dict[str, Path] = {}
     counts: dict[str, int] = {}
     reproj: float | None = None
     for i, fmt in enumerate(formats):
         progress(ProgressEvent("export", i, len(formats), fmt))
         dest = folder / OUTPUT_NAMES[fmt]
-        if fmt == "ply":
-            counts[fmt] = export.export_ply(rec, dest, top_percent=top_percent)
-        elif fmt == "glb":
-            counts[fmt] = export.export_glb(rec, dest, top_percent=top_percent)
-        elif fmt == "cameras":
-            export.export_cameras_json(rec, dest)
-        elif fmt == "nerfstudio":
+        paths[fmt] = dest
+        if fmt == "project":
+            save_project(rec, dest)
+            continue
+        spec = FORMATS[fmt]
+        options: dict[str, Any] = {"link_images": link_images} if spec.copies_images else {}
+        if fmt == "nerfstudio":
             # points.ply beside transforms.json; the "ply" output (written after) has the same points
             # plus those of views without a pose, which nerfstudio leaves out.
-            export.export_nerfstudio(
-                rec, dest, ply_file_path=OUTPUT_NAMES["ply"], top_percent=top_percent, link_images=link_images
-            )
-            kept = rec.points().prefix(rec.points().count_top_percent(top_percent))
-            counts[fmt] = int(np.count_nonzero(rec.pose_ok[kept.view]))  # no copy of the points
-        elif fmt == "colmap":
-            report = export.export_colmap(rec, dest, top_percent=top_percent, link_images=link_images)
-            counts[fmt] = int(report.n_points)
+            options["ply_file_path"] = OUTPUT_NAMES["ply"]
+        report = spec.export(rec, dest, selection, **options)
+        if spec.takes_selection:
+            counts[fmt] = report.n_points
+        if fmt == "colmap":
             reproj = float(report.mean_reproj_px)
-        elif fmt == "project":
-            save_project(rec, dest)
-        paths[fmt] = dest
     progress(ProgressEvent("export", len(formats), len(formats)))
     return paths, counts, reproj
 
@@ -1202,11 +1187,11 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
 
 def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
     """``fast3r export``: a project file -> one export format."""
-    from fast3r_core import export
+    from fast3r_core.export import PointSelection
     from fast3r_core.result import load_project
 
     rec = load_project(args.project)
-    fmt = export.FORMATS[args.format]
+    fmt = FORMATS[args.format]
     dest = Path(args.out)
     if not fmt.is_folder and dest.is_dir():
         dest = dest / fmt.default_name
@@ -1221,38 +1206,39 @@ def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress
             staged = _OutputFolder(dest, overwrite=args.overwrite)
             target = staged.staging
     else:
-        from fast3r_core.export._atomic import clean_stale
+        from fast3r_core.atomic import clean_stale
 
         clean_stale(dest.parent)
         _check_file_destination(dest, args.format, args.overwrite)
-    kwargs: dict[str, Any] = {}
-    if args.format in _POINT_FORMATS:
-        kwargs["top_percent"] = _top_percent(args.conf_percentile)
-    if args.format in ("colmap", "nerfstudio"):
-        kwargs["link_images"] = args.link_images
+    selection = PointSelection(top_percent=_top_percent(args.conf_percentile))
+    options: dict[str, Any] = {"link_images": args.link_images} if fmt.copies_images else {}
     progress(ProgressEvent("export", 0, 1, args.format))
     if staged is not None:
         with _staged(staged):
-            result = fmt.function(rec, target, **kwargs)
+            report = fmt.export(rec, target, selection, **options)
             staged.commit()
-        if args.format == "nerfstudio":
-            result = dest if dest.suffix.lower() == ".json" else dest / Path(result).name
+        output = dest
+        if args.format == "nerfstudio" and dest.suffix.lower() != ".json":
+            output = dest / report.path.name
     else:
-        result = fmt.function(rec, target, **kwargs)
+        report = fmt.export(rec, target, selection, **options)
+        output = dest
     progress(ProgressEvent("export", 1, 1, args.format))
     progress.close()
 
     summary: dict[str, Any] = {"command": "export", "format": args.format, "output": dest.resolve()}
     if args.format in ("ply", "glb"):
-        summary["points_written"] = int(result)
+        summary["points_written"] = report.n_points
     elif args.format == "colmap":
-        summary["points_written"] = int(result.n_points)
-        summary["colmap_mean_reprojection_error_px"] = float(result.mean_reproj_px)
-        summary["missing_images"] = list(result.missing_images)
+        summary["points_written"] = report.n_points
+        summary["colmap_mean_reprojection_error_px"] = float(report.mean_reproj_px)
+        summary["missing_images"] = list(report.missing_images)
     elif args.format == "nerfstudio":
-        summary["output"] = Path(result).resolve()
+        summary["output"] = output.resolve()
     elif args.format == "cameras":
-        summary["cameras"] = int(result)
+        summary["cameras"] = report.n_cameras
+    for warning in report.warnings:
+        console.warning(warning)
     if console.json_mode:
         console.json(summary)
         return EXIT_OK
@@ -1403,7 +1389,7 @@ def _cmd_add(args: argparse.Namespace, console: _Console, progress: _Progress) -
         raise InputError(f"--out {str(dest)!r} is a folder; give a project file name (e.g. more.f3r)")
     if not dest.parent.is_dir():
         raise InputError(f"the folder of --out {str(dest)!r} does not exist")
-    from fast3r_core.export._atomic import clean_stale
+    from fast3r_core.atomic import clean_stale
 
     clean_stale(dest.parent)
     try:  # fail now, not after the whole run: the result is written there at the end

@@ -13,6 +13,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DownloadError",
+    "EmptyExportError",
     "ExportError",
     "Fast3RError",
     "InputError",
@@ -66,6 +67,11 @@ class Cancelled(Fast3RError):
 
 class ExportError(Fast3RError):
     """An export that cannot be written: unwritable or invalid destination, disk full, nothing to write."""
+
+
+class EmptyExportError(ExportError):
+    """An export asked to write zero points (the confidence filter or the view selection leaves none):
+    refused rather than an empty file written silently."""
 
 
 class ProjectFileError(Fast3RError):

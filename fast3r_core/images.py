@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, NamedTuple, TypeAlias
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .atomic import atomic_write
 from .errors import InputError, NoImagesError
 from .progress import ProgressCallback, check_cancel, report
 
@@ -886,9 +887,8 @@ def _read_manifest(folder: Path, key: str) -> list[VideoFrame] | None:
 
 def _write_manifest(folder: Path, key: str, source: Path, frames: list[VideoFrame]) -> None:
     data = {"key": key, "source": str(source), "frames": [[f.index, f.path.name] for f in frames]}
-    tmp = folder / (_MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(data), encoding="utf-8")
-    os.replace(tmp, folder / _MANIFEST)
+    with atomic_write(folder / _MANIFEST, "w", error=None) as f:
+        f.write(json.dumps(data))
 
 
 def extract_video_frames(

@@ -32,8 +32,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from fast3r_core.atomic import atomic_path
 from fast3r_core.errors import InputError, ProjectFileError
-from fast3r_core.export._atomic import atomic_path
 from fast3r_core.geometry import model_pixels_to_original, se3_inverse
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "PointSource",
     "Reconstruction",
     "ViewStats",
+    "describe_chunking",
     "load_project",
     "project_size",
     "save_project",
@@ -62,6 +63,16 @@ PointSource = Literal["global", "local"]
 """Which pointmaps a point set comes from: the global head's or the local head's (aligned to world)."""
 
 _POINT_SOURCES: tuple[str, ...] = ("global", "local")
+
+
+def describe_chunking(n_passes: int, largest_pass: int, n_anchors: int) -> str:
+    """One line for the status bar / ``fast3r info``: ``"4 passes of up to 16 views (4 shared anchors)"``.
+
+    Lives with the run records it describes (:meth:`Reconstruction.chunking_summary`); the chunk
+    planner uses it too, so that a plan and the result made from it are described in the same words.
+    """
+    anchors = f"{n_anchors} shared anchor{'s' if n_anchors != 1 else ''}"
+    return f"{n_passes} pass{'es' if n_passes != 1 else ''} of up to {largest_pass} views ({anchors})"
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -498,8 +509,6 @@ class Reconstruction:
         E.g. ``"made in 4 passes of up to 16 views (4 shared anchors)"`` or
         ``"+5 views added later"`` (the details of each run: :attr:`runs`).
         """
-        from fast3r_core.chunking.plan import describe_chunking
-
         first = self.runs[0]
         parts = []
         if int(first.get("passes", 1)) > 1:

@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import sys
-import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
+from .atomic import atomic_path
 from .errors import (
     Cancelled,
     CheckpointError,
@@ -586,6 +586,8 @@ def _fetch(
             msg = f"Download of {remote.filename} is inconsistent ({exc}); download again."
             raise DownloadError(msg) from exc
     _verify(part, remote, progress, cancel)
+    # Not fast3r_core.atomic: the ".part" file must outlive a failed run (the next one resumes it), so
+    # it is a named download, not a temporary file; once verified it is renamed into place.
     os.replace(part, dest)
 
 
@@ -1141,18 +1143,6 @@ def _display_name(source: str | Path, path: Path) -> str:
     return path.name if path.name not in (CONFIG_NAME, WEIGHTS_NAME) else path.parent.name
 
 
-def _atomic_write(dest: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` to a temporary file in the same folder, then rename over ``dest``."""
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        write(tmp)
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _unique_storage(state: dict[str, torch.Tensor]) -> Iterator[tuple[str, torch.Tensor]]:
     """CPU contiguous tensors; ones sharing memory are cloned (safetensors refuses shared storage)."""
     seen: set[tuple[int, int]] = set()
@@ -1176,7 +1166,10 @@ def save_model(model: Fast3R, folder: str | Path) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = dict(_unique_storage(model.state_dict()))
-    _atomic_write(folder / WEIGHTS_NAME, lambda p: save_file(tensors, str(p), metadata={"format": "pt"}))
-    _atomic_write(folder / CONFIG_NAME, lambda p: model.config.to_json(p))
+    # error=None: an OSError (disk full) reaches the caller as it is
+    with atomic_path(folder / WEIGHTS_NAME, error=None) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    with atomic_path(folder / CONFIG_NAME, error=None) as tmp:
+        model.config.to_json(tmp)
     log.info("Saved model to %s", folder)
     return folder

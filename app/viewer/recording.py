@@ -15,6 +15,8 @@ from types import TracebackType
 
 import numpy as np
 
+from fast3r_core.atomic import atomic_path
+
 __all__ = ["VIDEO_SUFFIXES", "FrameWriter", "even_size"]
 
 log = logging.getLogger(__name__)
@@ -69,18 +71,13 @@ class FrameWriter:
     def write(self) -> Path:
         if not self.frames:
             raise ValueError("no frames to write")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # Temporary file beside the destination with the same suffix (encoders pick the container
+        # A temporary file beside the destination with the same suffix (encoders pick the container
         # from it), renamed over the destination only when complete.
-        tmp = self.path.with_name(f".{self.path.stem}.partial{self.suffix}")
-        try:
+        with atomic_path(self.path, error=None, suffix=self.suffix) as tmp:
             if self.suffix == ".gif":
                 self._write_gif(tmp)
             else:
                 self._write_mp4(tmp)
-            os.replace(tmp, self.path)
-        finally:
-            tmp.unlink(missing_ok=True)
         log.info("wrote %d frames to %s", len(self.frames), self.path)
         return self.path
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from fast3r_core.errors import InputError
 from fast3r_core.memory import estimate_peak_memory
 from fast3r_core.model.config import Fast3RConfig
+from fast3r_core.result import describe_chunking  # the words of a result's run record
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,6 @@ class ChunkPlan:
             "budget_bytes": self.budget,
             "estimate_bytes": self.need,
         }
-
-
-def describe_chunking(n_passes: int, largest_pass: int, n_anchors: int) -> str:
-    """One line for the status bar / ``fast3r info``: ``"4 passes of up to 16 views (4 shared anchors)"``."""
-    anchors = f"{n_anchors} shared anchor{'s' if n_anchors != 1 else ''}"
-    return f"{n_passes} pass{'es' if n_passes != 1 else ''} of up to {largest_pass} views ({anchors})"
 
 
 def auto_anchor_count(max_views_per_pass: int, n_views: int) -> int:

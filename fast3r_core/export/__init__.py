@@ -1,73 +1,66 @@
 """Exporters of a :class:`~fast3r_core.result.Reconstruction` to files other tools read.
 
-Every file is written atomically (a temporary file in the same folder, then a rename); an unwritable
-destination raises :class:`~fast3r_core.errors.ExportError` naming the path and the reason.
+Every file is written atomically (:mod:`fast3r_core.atomic`); an unwritable destination raises
+:class:`~fast3r_core.errors.ExportError` naming the path and the reason, and an export asked to write
+zero points raises :class:`~fast3r_core.errors.EmptyExportError` instead of writing an empty file.
 
-``FORMATS`` lists them for the CLI and the GUI: name -> :class:`ExportFormat` (function, default file
-name, description). Every function is called as ``function(rec, path, **options)``; a default name
-ending in "/" means the destination is a folder.
+Every exporter takes the reconstruction, a destination and (when it writes points) one
+:class:`PointSelection`, and returns one :class:`ExportReport`. :data:`FORMATS` is the one table of
+formats (key, menu text, file-dialog filter, default name, whether it takes a selection, writer,
+summary) from which the CLI's options and output names, the GUI's Export menu and the controller's
+messages are built.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from fast3r_core.export.cameras_json import export_cameras_json
-from fast3r_core.export.colmap import ColmapExportReport, export_colmap
-from fast3r_core.export.glb import export_glb
-from fast3r_core.export.nerfstudio import export_nerfstudio
-from fast3r_core.export.ply import export_ply
+from fast3r_core.export.formats import FORMATS, ExportFormat
+
+if TYPE_CHECKING:
+    from fast3r_core.export.cameras_json import export_cameras_json
+    from fast3r_core.export.colmap import export_colmap
+    from fast3r_core.export.glb import export_glb
+    from fast3r_core.export.nerfstudio import export_nerfstudio
+    from fast3r_core.export.ply import export_ply
+    from fast3r_core.export.selection import ExportReport, PointSelection, select_points
 
 __all__ = [
     "FORMATS",
-    "ColmapExportReport",
     "ExportFormat",
+    "ExportReport",
+    "PointSelection",
     "export_cameras_json",
     "export_colmap",
     "export_glb",
     "export_nerfstudio",
     "export_ply",
+    "select_points",
 ]
 
-
-class ExportFormat(NamedTuple):
-    """One export format.
-
-    Attributes
-    ----------
-    function : callable
-        ``function(rec, path, **options)``.
-    default_name : str
-        Default file name; a trailing "/" marks a folder destination.
-    description : str
-        One line for menus and ``--help``.
-    """
-
-    function: Callable[..., Any]
-    default_name: str
-    description: str
-
-    @property
-    def is_folder(self) -> bool:
-        """Whether the destination is a folder rather than a file."""
-        return self.default_name.endswith("/")
-
-
-FORMATS: dict[str, ExportFormat] = {
-    "ply": ExportFormat(
-        export_ply, "points.ply", "Point cloud (PLY) with colours and confidence: MeshLab, CloudCompare"
-    ),
-    "glb": ExportFormat(
-        export_glb, "scene.glb", "Point cloud and camera frusta (glTF binary): Blender, web viewers"
-    ),
-    "colmap": ExportFormat(
-        export_colmap, "colmap/", "COLMAP sparse model + images: Gaussian splatting, COLMAP"
-    ),
-    "nerfstudio": ExportFormat(
-        export_nerfstudio, "nerfstudio/", "Nerfstudio transforms.json + points.ply + images"
-    ),
-    "cameras": ExportFormat(
-        export_cameras_json, "cameras.json", "Camera intrinsics and poses (JSON) for scripts"
-    ),
+# The exporters import numpy; the table does not. They are imported on first use so that the CLI's
+# start (which reads FORMATS for its options) stays light.
+_LAZY = {
+    "ExportReport": "fast3r_core.export.selection",
+    "PointSelection": "fast3r_core.export.selection",
+    "select_points": "fast3r_core.export.selection",
+    "export_cameras_json": "fast3r_core.export.cameras_json",
+    "export_colmap": "fast3r_core.export.colmap",
+    "export_glb": "fast3r_core.export.glb",
+    "export_nerfstudio": "fast3r_core.export.nerfstudio",
+    "export_ply": "fast3r_core.export.ply",
 }
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

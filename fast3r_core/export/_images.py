@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fast3r_core.atomic import atomic_copy, atomic_path, ensure_dir
 from fast3r_core.errors import ExportError
-from fast3r_core.export._atomic import atomic_copy, atomic_path, ensure_dir
 
 if TYPE_CHECKING:
     from fast3r_core.result import Reconstruction

@@ -24,8 +24,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fast3r_core.atomic import atomic_write
 from fast3r_core.errors import ExportError
-from fast3r_core.export._atomic import atomic_write
+from fast3r_core.export.selection import ExportReport
 
 if TYPE_CHECKING:
     from fast3r_core.result import Reconstruction
@@ -42,7 +43,7 @@ CAMERAS_JSON_CONVENTION = (
 )
 
 
-def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> int:
+def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> ExportReport:
     """Write every view's camera to a JSON file (format in the module docstring), atomically.
 
     Parameters
@@ -54,8 +55,8 @@ def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> in
 
     Returns
     -------
-    int
-        Number of views written.
+    ExportReport
+        ``n_cameras``: number of views written (every view; ``pose_ok`` tells the failed ones).
 
     Raises
     ------
@@ -87,4 +88,4 @@ def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> in
     except ValueError as exc:
         raise ExportError(f"Cannot write {str(path)!r}: a camera is not finite (NaN or infinity)") from exc
     log.info("wrote %d cameras to %s", len(views), path)
-    return len(views)
+    return ExportReport("cameras", Path(path), files=(Path(path),), n_cameras=len(views))

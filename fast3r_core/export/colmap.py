@@ -25,23 +25,23 @@ import contextlib
 import logging
 import os
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from fast3r_core.atomic import atomic_write, ensure_dir
 from fast3r_core.errors import ExportError, InputError
-from fast3r_core.export._atomic import atomic_write, ensure_dir
 from fast3r_core.export._images import ImagePlan, place_images, plan_image_names
 from fast3r_core.export._views import posed_views
+from fast3r_core.export.selection import ExportReport, PointSelection, require_points, select_points
 from fast3r_core.geometry import rotmat_to_quat_wxyz
 
 if TYPE_CHECKING:
-    from fast3r_core.result import PointSource, Reconstruction
+    from fast3r_core.result import Reconstruction
 
-__all__ = ["ColmapExportReport", "export_colmap"]
+__all__ = ["export_colmap"]
 
 log = logging.getLogger(__name__)
 
@@ -64,42 +64,6 @@ _POINT3D_DTYPE = np.dtype(
 """One points3D.bin record when every track has exactly one element (59 bytes, packed)."""
 
 
-@dataclass(frozen=True)
-class ColmapExportReport:
-    """What :func:`export_colmap` wrote.
-
-    Attributes
-    ----------
-    n_points : int
-        3-D points written.
-    mean_reproj_px : float
-        Mean reprojection error of the written points, in original pixels (NaN when none).
-    dropped : int
-        Selected points left out because they reproject farther than ``max_reproj_px`` from their
-        pixel, or lie behind their camera.
-    n_images : int
-        Images (= cameras) written.
-    skipped_views : tuple of int
-        Selected views left out because their pose estimation failed.
-    missing_images : tuple of str
-        Source photos that were not written: not found, not an image, or not the recorded size (the
-        model refers to them anyway).
-    sparse_dir : Path
-        The folder holding cameras/images/points3D.
-    images_dir : Path
-        The folder the image names are relative to.
-    """
-
-    n_points: int
-    mean_reproj_px: float
-    dropped: int
-    n_images: int = 0
-    skipped_views: tuple[int, ...] = ()
-    missing_images: tuple[str, ...] = ()
-    sparse_dir: Path = Path()
-    images_dir: Path = Path()
-
-
 @dataclass
 class _ViewModel:
     """Everything written for one view (model index v -> COLMAP ids v + 1)."""
@@ -117,18 +81,15 @@ class _ViewModel:
 def export_colmap(
     rec: Reconstruction,
     folder: str | os.PathLike[str],
+    selection: PointSelection | None = None,
     *,
     binary: bool = True,
     text: bool = False,
-    threshold: float | None = None,
-    top_percent: float | None = None,
-    views: Iterable[int] | np.ndarray | None = None,
-    source: PointSource = "global",
     max_reproj_px: float = 2.0,
     copy_images: bool = True,
     images_dir: str | os.PathLike[str] | None = None,
     link_images: bool = False,
-) -> ColmapExportReport:
+) -> ExportReport:
     """Export cameras, poses and points as a COLMAP sparse model (see the module docstring).
 
     Each kept point becomes a 3-D point observed once, by its own view, at its pixel mapped to the
@@ -143,10 +104,11 @@ def export_colmap(
         The result to export.
     folder : path-like
         Output folder; created when missing. Existing files of the same names are replaced.
+    selection : PointSelection or None
+        Which points (None: every global point). Its views also select the images; views whose pose
+        estimation failed are left out.
     binary, text : bool
         Write the .bin files, the .txt files, or both (at least one).
-    threshold, top_percent, views, source
-        Point selection, as in :meth:`Reconstruction.select`. ``views`` also selects the images.
     max_reproj_px : float
         Largest accepted reprojection error in original pixels.
     copy_images : bool
@@ -163,10 +125,14 @@ def export_colmap(
 
     Returns
     -------
-    ColmapExportReport
+    ExportReport
+        Points written and dropped (``dropped``, ``mean_reproj_px``), images, skipped views, missing
+        images, ``sparse_dir`` and ``images_dir``.
 
     Raises
     ------
+    EmptyExportError
+        No point is selected in the views with a pose (nothing is written).
     ExportError
         The folder cannot be written; no view has a pose; an image is outside ``images_dir``.
     InputError
@@ -177,10 +143,12 @@ def export_colmap(
     if not max_reproj_px > 0:
         raise InputError(f"max_reproj_px must be positive, got {max_reproj_px}")
     folder = Path(folder)
-    posed = posed_views(rec, views)
+    selection = selection or PointSelection()
+    posed = posed_views(rec, selection.views)
     used_views = posed.views
 
-    points = rec.select(source, threshold=threshold, top_percent=top_percent, views=posed.mask)
+    points = select_points(rec, selection.with_views(posed.mask))
+    require_points(points, selection, folder)
     # Group the points by view (stable: each group keeps decreasing confidence).
     by_view = np.argsort(points.view, kind="stable")
     counts = np.bincount(points.view, minlength=rec.n_views)
@@ -259,13 +227,21 @@ def export_colmap(
         log.info("COLMAP export: dropped %d points reprojecting > %.2f px", dropped, max_reproj_px)
 
     missing = place_images(rec, plan, link=link_images)
-    report = ColmapExportReport(
+    names: tuple[str, ...] = (_BIN_NAMES if binary else ()) + (_TXT_NAMES if text else ())
+    report = ExportReport(
+        "colmap",
+        folder,
+        files=tuple(sparse / n for n in names) + _placed_files(rec, plan, missing),
         n_points=int(n_points),
-        mean_reproj_px=mean_err,
-        dropped=int(dropped),
+        n_cameras=len(cams),
         n_images=len(cams),
+        dropped=int(dropped),
+        mean_reproj_px=mean_err,
         skipped_views=posed.skipped,
         missing_images=tuple(missing),
+        warnings=(f"{dropped} points reproject farther than {max_reproj_px:g} px: left out",)
+        if dropped
+        else (),
         sparse_dir=sparse,
         images_dir=plan.images_dir,
     )
@@ -277,6 +253,14 @@ def export_colmap(
         report.mean_reproj_px,
     )
     return report
+
+
+def _placed_files(rec: Reconstruction, plan: ImagePlan, missing: list[str]) -> tuple[Path, ...]:
+    """The images an export wrote into its images folder (none when they are referenced in place)."""
+    if not plan.copy:
+        return ()
+    gone = set(missing)
+    return tuple(plan.images_dir / n for v, n in plan.names.items() if str(rec.image_paths[v]) not in gone)
 
 
 _BIN_NAMES = ("cameras.bin", "images.bin", "points3D.bin")

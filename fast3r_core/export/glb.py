@@ -20,19 +20,19 @@ import json
 import logging
 import os
 import struct
-from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
-from fast3r_core.errors import ExportError, InputError
-from fast3r_core.export._atomic import atomic_write
-from fast3r_core.export.ply import CHUNK_POINTS, select_points
+from fast3r_core.atomic import atomic_write
+from fast3r_core.errors import EmptyExportError, InputError
+from fast3r_core.export.ply import CHUNK_POINTS
+from fast3r_core.export.selection import ExportReport, PointSelection, select_points
 from fast3r_core.geometry import OPENCV_TO_OPENGL, frustum_segments
 
 if TYPE_CHECKING:
-    from fast3r_core.result import PointSource, Reconstruction
+    from fast3r_core.result import Reconstruction
 
 __all__ = ["export_glb"]
 
@@ -74,15 +74,11 @@ def _default_frustum_depth(rec: Reconstruction) -> float:
 def export_glb(
     rec: Reconstruction,
     path: str | os.PathLike[str],
+    selection: PointSelection | None = None,
     *,
-    threshold: float | None = None,
-    top_percent: float | None = None,
-    views: Iterable[int] | np.ndarray | None = None,
-    source: PointSource = "global",
-    voxel_size: float | None = None,
     cameras: bool = True,
     frustum_scale: float | None = None,
-) -> int:
+) -> ExportReport:
     """Export the point cloud (and the cameras) to a GLB file, in glTF axes (see the module docstring).
 
     Parameters
@@ -91,8 +87,8 @@ def export_glb(
         The result to export.
     path : path-like
         Destination ``.glb`` file; written atomically.
-    threshold, top_percent, views, source, voxel_size
-        Point selection, as in :func:`~fast3r_core.export.ply.select_points`.
+    selection : PointSelection or None
+        Which points (None: every global point); its views also choose the cameras drawn.
     cameras : bool
         Draw the cameras of the selected views as frusta (views whose pose estimation failed are
         left out).
@@ -101,28 +97,33 @@ def export_glb(
 
     Returns
     -------
-    int
-        Number of points written.
+    ExportReport
+        ``n_points`` points and ``n_cameras`` frusta written. A file of cameras only (no point
+        selected) is written with a warning.
 
     Raises
     ------
+    EmptyExportError
+        Nothing at all is left to write: no point and no camera.
     ExportError
-        The destination cannot be written, or nothing at all is left to write.
+        The destination cannot be written.
     """
-    points = select_points(
-        rec, threshold=threshold, top_percent=top_percent, views=views, source=source, voxel_size=voxel_size
-    )
+    points = select_points(rec, selection)
     if frustum_scale is not None and not frustum_scale > 0:
         raise InputError(f"frustum scale must be positive, got {frustum_scale}")
 
-    # (name, positions (n, 3) float32 in glTF axes or None for the points, RGBA (n, 4) uint8, mode)
+    # (name, positions (n, 3) float32 in glTF axes, RGBA (n, 4) uint8)
     cams: list[tuple[str, np.ndarray, np.ndarray]] = []
+    skipped: list[int] = []
     if cameras:
         depth = frustum_scale if frustum_scale is not None else _default_frustum_depth(rec)
-        lut = rec.view_mask(views)
+        lut = rec.view_mask(selection.views if selection is not None else None)
         palette = _view_palette(rec.n_views)
         for v in range(rec.n_views):
-            if (lut is not None and not lut[v]) or not rec.pose_ok[v]:
+            if lut is not None and not lut[v]:
+                continue
+            if not rec.pose_ok[v]:
+                skipped.append(v)
                 continue
             seg = frustum_segments(
                 rec.cam_to_world[v],
@@ -134,16 +135,32 @@ def export_glb(
             verts = (seg.reshape(-1, 3) @ _WORLD_TO_GLTF.T).astype(np.float32)
             if not np.isfinite(verts).all():
                 log.warning("view %d: its camera is not finite; no frustum drawn", v)
+                skipped.append(v)
                 continue
             colors = np.tile(np.append(palette[v], 255).astype(np.uint8), (len(verts), 1))
             cams.append((f"camera_{v:03d}", verts, colors))
 
     if not len(points) and not cams:
-        raise ExportError(f"Nothing to write to {str(path)!r}: no point passes the filter and no camera")
+        raise EmptyExportError(
+            f"Nothing to write to {str(path)!r}: no point passes the filter "
+            f"({(selection or PointSelection()).describe()}) and no camera"
+        )
+    warnings: tuple[str, ...] = ()
+    if not len(points):
+        warnings = (f"no point passes the filter: {Path(path).name} holds the cameras only",)
+        log.warning("%s", warnings[0])
     with atomic_write(Path(path), "wb") as f:
         _write_glb(f, points.xyz, points.rgb, cams, rec.model_name)
     log.info("wrote %d points and %d cameras to %s", len(points), len(cams), path)
-    return len(points)
+    return ExportReport(
+        "glb",
+        Path(path),
+        files=(Path(path),),
+        n_points=len(points),
+        n_cameras=len(cams),
+        skipped_views=tuple(skipped),
+        warnings=warnings,
+    )
 
 
 def _write_glb(

@@ -20,21 +20,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fast3r_core.atomic import atomic_write, ensure_dir
 from fast3r_core.errors import ExportError
-from fast3r_core.export._atomic import atomic_write, ensure_dir
 from fast3r_core.export._images import place_images, plan_image_names
 from fast3r_core.export._views import posed_views
-from fast3r_core.export.ply import select_points, write_ply
+from fast3r_core.export.ply import write_ply
+from fast3r_core.export.selection import ExportReport, PointSelection, require_points, select_points
 from fast3r_core.geometry import opencv_to_opengl_c2w
 
 if TYPE_CHECKING:
-    from fast3r_core.result import PointSource, Reconstruction
+    from fast3r_core.result import PointSet, Reconstruction
 
 __all__ = ["export_nerfstudio"]
 
@@ -46,16 +46,12 @@ _PIXEL_OFFSET = 0.5  # our pixel centres are at integers, nerfstudio's at +0.5
 def export_nerfstudio(
     rec: Reconstruction,
     folder_or_file: str | os.PathLike[str],
+    selection: PointSelection | None = None,
     *,
     ply_file_path: str | None = "points.ply",
-    threshold: float | None = None,
-    top_percent: float | None = None,
-    views: Iterable[int] | np.ndarray | None = None,
-    source: PointSource = "global",
-    voxel_size: float | None = None,
     copy_images: bool = True,
     link_images: bool = False,
-) -> Path:
+) -> ExportReport:
     """Write a Nerfstudio dataset (see the module docstring for the conventions).
 
     Parameters
@@ -64,11 +60,11 @@ def export_nerfstudio(
         The result to export.
     folder_or_file : path-like
         A folder (``transforms.json`` is written inside) or a path ending in ``.json``.
+    selection : PointSelection or None
+        Which points go into the PLY (None: every global point). Its views also select the frames;
+        views whose pose estimation failed are left out.
     ply_file_path : str or None
         Name of the point cloud, relative to the json; None writes no PLY.
-    threshold, top_percent, views, source, voxel_size
-        Point selection for the PLY, as in :func:`~fast3r_core.export.ply.select_points`. ``views`` also
-        selects the frames. Views whose pose estimation failed are left out.
     copy_images : bool
         Put copies of the photos in ``images/`` beside the json (EXIF-rotated photos re-encoded
         upright; only files that open as images of the recorded size). When False, ``file_path``
@@ -79,18 +75,21 @@ def export_nerfstudio(
 
     Returns
     -------
-    Path
-        The written ``transforms.json``.
+    ExportReport
+        ``path`` is the written ``transforms.json``; ``n_points`` the points of the PLY, ``n_cameras``
+        the frames.
 
     Raises
     ------
+    EmptyExportError
+        A PLY is asked for but no point is selected (nothing is written).
     ExportError
         Nothing writable, or no selected view has a pose.
     """
     target = Path(folder_or_file)
     json_path = target if target.suffix.lower() == ".json" else target / "transforms.json"
-    root = ensure_dir(json_path.parent)
-    posed = posed_views(rec, views)
+    selection = selection or PointSelection()
+    posed = posed_views(rec, selection.views)
     used_views = posed.views
     finite = (
         np.isfinite(rec.cam_to_world[used_views]).all()
@@ -98,6 +97,11 @@ def export_nerfstudio(
     )
     if not finite:  # checked before anything is written
         raise ExportError(f"Cannot write {str(json_path)!r}: a camera is not finite (NaN or infinity)")
+    points: PointSet | None = None
+    if ply_file_path is not None:  # selected and checked before anything is written
+        points = select_points(rec, selection.with_views(posed.mask))
+        require_points(points, selection, json_path.parent / ply_file_path)
+    root = ensure_dir(json_path.parent)
 
     plan = plan_image_names(rec, used_views, copy_to=root / "images" if copy_images else None)
     frames: list[dict[str, Any]] = []
@@ -134,16 +138,10 @@ def export_nerfstudio(
         "frames": frames,
         "applied_transform": np.eye(4)[:3].tolist(),
     }
-    if ply_file_path is not None:
-        points = select_points(
-            rec,
-            threshold=threshold,
-            top_percent=top_percent,
-            views=posed.mask,
-            source=source,
-            voxel_size=voxel_size,
-        )
+    files: list[Path] = []
+    if ply_file_path is not None and points is not None:
         write_ply(points, root / ply_file_path)
+        files.append(root / ply_file_path)
         meta["ply_file_path"] = Path(ply_file_path).as_posix()
     meta["fast3r"] = {
         "convention": (
@@ -161,6 +159,20 @@ def export_nerfstudio(
         raise ExportError(
             f"Cannot write {str(json_path)!r}: a camera is not finite (NaN or infinity)"
         ) from exc
-    place_images(rec, plan, link=link_images)
+    files.append(json_path)
+    missing = place_images(rec, plan, link=link_images)
+    if plan.copy:
+        gone = set(missing)
+        files += [plan.images_dir / n for v, n in plan.names.items() if str(rec.image_paths[v]) not in gone]
     log.info("wrote Nerfstudio dataset %s (%d frames)", json_path, len(frames))
-    return json_path
+    return ExportReport(
+        "nerfstudio",
+        json_path,
+        files=tuple(files),
+        n_points=len(points) if points is not None else 0,
+        n_cameras=len(frames),
+        n_images=len(frames),
+        skipped_views=posed.skipped,
+        missing_images=tuple(missing),
+        images_dir=plan.images_dir,
+    )

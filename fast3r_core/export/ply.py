@@ -12,18 +12,24 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from fast3r_core.errors import InputError
-from fast3r_core.export._atomic import atomic_write
+from fast3r_core.atomic import atomic_write
+from fast3r_core.export.selection import (
+    ExportReport,
+    PointSelection,
+    require_points,
+    select_points,
+    voxel_downsample,
+)
 
 if TYPE_CHECKING:
-    from fast3r_core.result import PointSet, PointSource, Reconstruction
+    from fast3r_core.result import PointSet, Reconstruction
 
+# select_points and voxel_downsample live in export.selection; still importable from here
 __all__ = ["CHUNK_POINTS", "PLY_VERTEX_DTYPE", "export_ply", "select_points", "voxel_downsample", "write_ply"]
 
 log = logging.getLogger(__name__)
@@ -56,79 +62,6 @@ _HEADER_PROPERTIES = (
 _CONVENTION_COMMENT = (
     "comment Fast3R Studio point cloud: world = camera of view 0, OpenCV axes (x right, y down, z forward)\n"
 )
-
-
-def voxel_downsample(points: PointSet, voxel_size: float) -> PointSet:
-    """Keep one point per occupied voxel: the most confident one.
-
-    Keeping a measured point (rather than the voxel's mean) keeps real positions and real colours and
-    never invents a point between two surfaces. Because ``points`` is ordered by decreasing
-    confidence, the first point of each voxel is its most confident one.
-
-    Parameters
-    ----------
-    points : PointSet
-        Confidence-ordered points (world frame).
-    voxel_size : float
-        Edge length of the cubic voxels, in world units; the grid is aligned to the world origin.
-
-    Returns
-    -------
-    PointSet
-        The kept points, still in decreasing confidence order.
-    """
-    if not voxel_size > 0:
-        raise InputError(f"voxel size must be positive, got {voxel_size}")
-    n = len(points)
-    if n == 0:
-        return points
-    cells = np.floor(points.xyz.astype(np.float64) / voxel_size).astype(np.int64)
-    cells -= cells.min(axis=0)
-    extent = cells.max(axis=0) + 1
-    if float(extent[0]) * float(extent[1]) * float(extent[2]) < 2.0**62:
-        # One int64 key per voxel: fast 1-D unique.
-        keys = (cells[:, 2] * extent[1] + cells[:, 1]) * extent[0] + cells[:, 0]
-        _, first = np.unique(keys, return_index=True)
-    else:  # enormous grid (tiny voxels, far outliers): unique over rows
-        _, first = np.unique(cells, axis=0, return_index=True)
-    # np.unique returns the first occurrence per key = most confident; restore confidence order.
-    first.sort()
-    log.debug("voxel downsampling %.4g: %d -> %d points", voxel_size, n, first.size)
-    return points.take(first)
-
-
-def select_points(
-    rec: Reconstruction,
-    *,
-    threshold: float | None = None,
-    top_percent: float | None = None,
-    views: Iterable[int] | np.ndarray | None = None,
-    source: PointSource = "global",
-    voxel_size: float | None = None,
-) -> PointSet:
-    """The points an exporter writes: :meth:`Reconstruction.select`, then optional voxel downsampling.
-
-    Parameters
-    ----------
-    rec : Reconstruction
-        The result to export.
-    threshold, top_percent, views, source
-        Point selection, as in :meth:`Reconstruction.select` (confidence strictly above
-        ``threshold``; top ``top_percent`` % of all points; a subset of views; "global" or "local"
-        pointmaps).
-    voxel_size : float or None
-        When given, keep only the most confident point of each cubic voxel of this size (world
-        units), see :func:`voxel_downsample`.
-
-    Returns
-    -------
-    PointSet
-        World coordinates (OpenCV axes), ordered by decreasing confidence.
-    """
-    points = rec.select(source, threshold=threshold, top_percent=top_percent, views=views)
-    if voxel_size is not None:
-        points = voxel_downsample(points, voxel_size)
-    return points
 
 
 #: Points converted and written at a time: the exporters' working memory stays ~25 MB whatever the
@@ -202,14 +135,10 @@ def write_ply(points: PointSet, path: str | os.PathLike[str], *, ascii: bool = F
 def export_ply(
     rec: Reconstruction,
     path: str | os.PathLike[str],
+    selection: PointSelection | None = None,
     *,
-    threshold: float | None = None,
-    top_percent: float | None = None,
-    views: Iterable[int] | np.ndarray | None = None,
-    source: PointSource = "global",
-    voxel_size: float | None = None,
     ascii: bool = False,
-) -> int:
+) -> ExportReport:
     """Export the reconstruction's points to a PLY file.
 
     Parameters
@@ -218,24 +147,24 @@ def export_ply(
         The result to export.
     path : path-like
         Destination ``.ply`` file; written atomically (parent folders are created).
-    threshold, top_percent, views, source, voxel_size
-        Point selection, as in :func:`select_points`.
+    selection : PointSelection or None
+        Which points (None: every global point).
     ascii : bool
         Text PLY instead of binary little-endian.
 
     Returns
     -------
-    int
-        Number of points written (after the confidence, view and voxel filters).
+    ExportReport
+        ``n_points``: points written (after the confidence, view, mask and voxel filters).
 
     Raises
     ------
+    EmptyExportError
+        No point is selected (nothing is written).
     ExportError
         The destination cannot be written (see :func:`write_ply`).
-    InputError
-        An invalid option (unknown source, percent outside 0..100, non-positive voxel size).
     """
-    points = select_points(
-        rec, threshold=threshold, top_percent=top_percent, views=views, source=source, voxel_size=voxel_size
-    )
-    return write_ply(points, Path(path), ascii=ascii)
+    points = select_points(rec, selection)
+    require_points(points, selection, path)
+    n = write_ply(points, Path(path), ascii=ascii)
+    return ExportReport("ply", Path(path), files=(Path(path),), n_points=n)

@@ -26,7 +26,6 @@ import csv
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -356,24 +355,16 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any])
 
 def _write_state(folder: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """Write ``state.safetensors`` + ``state.json`` into ``folder`` atomically (a sibling, then rename)."""
-    import shutil
-
     from safetensors.torch import save_file
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
-    (tmp / "state.json").write_text(json.dumps(meta, indent=1))
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    if old.exists():
-        shutil.rmtree(old)
+    from fast3r_core.atomic import atomic_dir, clean_stale
+
+    # what a killed save left: its staging folder, or the previous state moved aside (put back)
+    clean_stale(folder.parent, restore_to=folder)
+    # error=None: an OSError (disk full) reaches the training loop as it is
+    with atomic_dir(folder, error=None) as tmp:
+        save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp / "state.safetensors"))
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1))
 
 
 def load_train_state(out: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw
 
+from fast3r_core.atomic import atomic_path
+
 __all__ = ["plot_curves"]
 
 _W, _H = 900, 620
@@ -103,7 +105,6 @@ def plot_curves(
         draw, (_PAD_L, mid + _PAD_T, _W - _PAD_R, _H - _PAD_B), series, "held-out pose metrics", (0.0, 1.0)
     )
     path = Path(path)
-    tmp = path.with_suffix(".tmp.png")
-    img.save(tmp)
-    tmp.replace(path)
+    with atomic_path(path, error=None, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")
     return path

@@ -235,3 +235,35 @@ def test_low_confidence_class_is_worded_for_people(win):
     texts = [w.text() for w in win.views_panel.findChildren(QLabel)]
     assert not any("max below" in t for t in texts)
     assert any("Low-confidence view" in t for t in texts)
+
+
+# -- issue 15: the Export menu comes from the core's export table; an empty export says so --------------
+def test_export_menu_is_built_from_the_table(qtbot, win):
+    from app.main_window import EXPORT_ACTIONS
+    from fast3r_core.export import FORMATS
+
+    assert list(EXPORT_ACTIONS) == list(FORMATS) == list(win.export_actions)
+    entries = [a for a in win.export_menu.actions() if not a.isSeparator()]
+    assert [a.text() for a in entries[: len(FORMATS)]] == [f.menu_text for f in FORMATS.values()]
+    for key, (text, _, filt, name) in EXPORT_ACTIONS.items():
+        fmt = FORMATS[key]
+        assert (text, filt, name) == (fmt.menu_text, fmt.file_filter, fmt.default_name)
+    assert win.export_actions["ply"].shortcut().toString() == "Ctrl+E"
+    # the dialog asks with the table's filter and default name
+    asked = []
+    win.ask_save_file = lambda title, kind, name, filt: asked.append((title, name, filt)) or ""
+    win.export_actions["glb"].trigger()
+    assert asked == [("Export GLB", "scene.glb", "glTF binary (*.glb)")]
+
+
+def test_export_of_zero_points_is_a_clear_message(qtbot, win, tmp_path):
+    st = win.state
+    st.set("conf_mode", "threshold")
+    st.set("threshold", 1e9)
+    with qtbot.waitSignal(win.controller.failed, timeout=30_000) as blocker:
+        win.export_actions["ply"].trigger()
+    info = blocker.args[0]
+    assert info.kind == "export" and info.title == "Export failed"
+    assert "no point is selected" in info.message and "Lower the confidence filter" in info.message
+    assert not (tmp_path / "out" / "points.ply").exists()
+    assert win.state.reconstruction is not None

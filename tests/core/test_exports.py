@@ -13,9 +13,10 @@ import pytest
 import trimesh
 from PIL import Image
 
-from fast3r_core.errors import ExportError
+from fast3r_core.errors import EmptyExportError, ExportError
 from fast3r_core.export import (
     FORMATS,
+    PointSelection,
     export_cameras_json,
     export_colmap,
     export_glb,
@@ -52,7 +53,7 @@ def _listing(folder: Path) -> list[str]:
 
 def test_ply_binary_read_back(tmp_path: Path, rec: Reconstruction) -> None:
     path = tmp_path / "cloud.ply"
-    n = export_ply(rec, path, threshold=THRESHOLD)
+    n = export_ply(rec, path, PointSelection(threshold=THRESHOLD)).n_points
     sel = rec.select(threshold=THRESHOLD)
     assert n == len(sel) > 1000
 
@@ -76,7 +77,9 @@ def test_ply_binary_read_back(tmp_path: Path, rec: Reconstruction) -> None:
 
 def test_ply_ascii_local_views_top_percent(tmp_path: Path, rec: Reconstruction) -> None:
     path = tmp_path / "a.ply"
-    n = export_ply(rec, path, ascii=True, source="local", views=[1, 3], top_percent=40)
+    n = export_ply(
+        rec, path, PointSelection(source="local", views=(1, 3), top_percent=40), ascii=True
+    ).n_points
     sel = rec.select("local", top_percent=40, views=[1, 3])
     assert n == len(sel) and set(np.unique(sel.view).tolist()) == {1, 3}
     assert path.read_bytes().startswith(b"ply\nformat ascii 1.0\n")
@@ -91,7 +94,7 @@ def test_ply_ascii_local_views_top_percent(tmp_path: Path, rec: Reconstruction) 
 def test_ply_voxel_keeps_most_confident_point_per_voxel(tmp_path: Path, rec: Reconstruction) -> None:
     voxel = 0.2
     path = tmp_path / "v.ply"
-    n = export_ply(rec, path, voxel_size=voxel)
+    n = export_ply(rec, path, PointSelection(voxel_size=voxel)).n_points
     pts = rec.global_points
     best: dict[tuple[int, int, int], int] = {}
     keys = np.floor(pts.xyz.astype(np.float64) / voxel).astype(np.int64)
@@ -104,13 +107,15 @@ def test_ply_voxel_keeps_most_confident_point_per_voxel(tmp_path: Path, rec: Rec
     assert np.array_equal(np.asarray(cloud.vertices, np.float32), pts.xyz[kept])
     assert np.array_equal(cloud.colors[:, :3], pts.rgb[kept])
     with pytest.raises(ValueError, match="voxel size"):
-        export_ply(rec, path, voxel_size=0)
+        export_ply(rec, path, PointSelection(voxel_size=0))
 
 
 def test_ply_empty_selection(tmp_path: Path, rec: Reconstruction) -> None:
+    # issue 15: zero points is refused with a typed error, not written as an empty file
     path = tmp_path / "e.ply"
-    assert export_ply(rec, path, threshold=1e9) == 0
-    assert b"element vertex 0\n" in path.read_bytes()
+    with pytest.raises(EmptyExportError, match="no point is selected"):
+        export_ply(rec, path, PointSelection(threshold=1e9))
+    assert not path.exists()
 
 
 def test_ply_atomic_on_failure(tmp_path: Path, rec: Reconstruction, monkeypatch) -> None:
@@ -137,7 +142,7 @@ def test_unwritable_destination_is_export_error(tmp_path: Path, rec: Reconstruct
     fmt = FORMATS[name]
     dest = blocker / fmt.default_name.rstrip("/")
     with pytest.raises(ExportError, match="not_a_folder"):
-        fmt.function(rec, dest)
+        fmt.export(rec, dest)
     assert _listing(tmp_path) == ["not_a_folder"]
 
 
@@ -145,13 +150,13 @@ def test_unwritable_destination_is_export_error(tmp_path: Path, rec: Reconstruct
 def test_existing_folder_as_file_is_export_error(tmp_path: Path, rec: Reconstruction, name: str) -> None:
     (tmp_path / "taken").mkdir()
     with pytest.raises(ExportError, match="a folder of that name exists"):
-        FORMATS[name].function(rec, tmp_path / "taken")
+        FORMATS[name].export(rec, tmp_path / "taken")
 
 
 def test_formats_table(tmp_path: Path, rec: Reconstruction) -> None:
     assert set(FORMATS) == {"ply", "glb", "colmap", "nerfstudio", "cameras"}
     for name, fmt in FORMATS.items():
-        function, default_name, description = fmt  # a 3-tuple for simple callers
+        function, default_name, description = fmt.writer, fmt.default_name, fmt.description
         assert callable(function) and description
         function(rec, tmp_path / default_name.rstrip("/"))
         assert (tmp_path / default_name.rstrip("/")).exists(), name
@@ -186,7 +191,7 @@ def _glb_accessor(path: Path, gltf: dict, index: int) -> np.ndarray:
 
 def test_glb_points_and_frusta(tmp_path: Path, rec: Reconstruction) -> None:
     path = tmp_path / "scene.glb"
-    n = export_glb(rec, path, threshold=THRESHOLD, frustum_scale=0.5)
+    n = export_glb(rec, path, PointSelection(threshold=THRESHOLD), frustum_scale=0.5).n_points
     sel = rec.select(threshold=THRESHOLD)
     assert n == len(sel)
 
@@ -227,15 +232,16 @@ def test_glb_points_and_frusta(tmp_path: Path, rec: Reconstruction) -> None:
 
 def test_glb_without_cameras_and_default_scale(tmp_path: Path, rec: Reconstruction) -> None:
     path = tmp_path / "pts.glb"
-    export_glb(rec, path, top_percent=5, cameras=False)
+    export_glb(rec, path, PointSelection(top_percent=5), cameras=False)
     assert [p["mode"] for m in _glb_json(path)["meshes"] for p in m["primitives"]] == [0]
-    export_glb(rec, path, threshold=1e9, views=[0])  # no point, one frustum of the default size
+    # no point, one frustum of the default size
+    export_glb(rec, path, PointSelection(threshold=1e9, views=(0,)))
     scene = trimesh.load(path)
     assert list(scene.geometry) == ["camera_000"]
     centre_to_corner = np.linalg.norm(np.asarray(scene.geometry["camera_000"].vertices)[1])
     assert 0.3 < centre_to_corner < 2.0, "default depth = 15 % of the ~4 units scene depth"
     with pytest.raises(ExportError, match="Nothing to write"):
-        export_glb(rec, path, threshold=1e9, cameras=False)
+        export_glb(rec, path, PointSelection(threshold=1e9), cameras=False)
 
 
 # -- COLMAP --------------------------------------------------------------------------------------------
@@ -303,7 +309,7 @@ def _check_colmap_model(model: pycolmap.Reconstruction, rec: Reconstruction, rep
 
 def test_colmap_binary_read_by_pycolmap(tmp_path: Path, rec: Reconstruction, photos: Path) -> None:
     out = tmp_path / "colmap"
-    report = export_colmap(rec, out, threshold=THRESHOLD)
+    report = export_colmap(rec, out, PointSelection(threshold=THRESHOLD))
     assert report.skipped_views == (2,) and report.missing_images == ()
     assert _listing(out / "sparse") == [
         "0",
@@ -319,7 +325,9 @@ def test_colmap_binary_read_by_pycolmap(tmp_path: Path, rec: Reconstruction, pho
 
 def test_colmap_text_read_by_pycolmap(tmp_path: Path, rec: Reconstruction) -> None:
     out = tmp_path / "colmap_txt"
-    report = export_colmap(rec, out, binary=False, text=True, threshold=THRESHOLD, link_images=False)
+    report = export_colmap(
+        rec, out, PointSelection(threshold=THRESHOLD), binary=False, text=True, link_images=False
+    )
     assert _listing(out / "sparse" / "0") == ["cameras.txt", "images.txt", "points3D.txt"]
     model = pycolmap.Reconstruction()
     model.read_text(out / "sparse" / "0")
@@ -360,13 +368,13 @@ def test_colmap_drops_points_that_do_not_reproject(tmp_path: Path) -> None:
 
 
 def test_colmap_names_in_place_and_missing_images(tmp_path: Path, photos: Path, rec: Reconstruction) -> None:
-    report = export_colmap(rec, tmp_path / "c", copy_images=False, top_percent=10)
+    report = export_colmap(rec, tmp_path / "c", PointSelection(top_percent=10), copy_images=False)
     assert report.images_dir == photos
     model = pycolmap.Reconstruction(tmp_path / "c" / "sparse" / "0")
     assert sorted(im.name for im in model.images.values()) == ["view_00.png", "view_01.png", "view_03.png"]
 
     ghost = make_synthetic_reconstruction(2)  # paths that do not exist
-    report = export_colmap(ghost, tmp_path / "g", top_percent=10)
+    report = export_colmap(ghost, tmp_path / "g", PointSelection(top_percent=10))
     assert len(report.missing_images) == 2 and report.n_images == 2
     with pytest.raises(ExportError, match="not inside the images folder"):
         export_colmap(rec, tmp_path / "x", copy_images=False, images_dir=tmp_path)
@@ -391,7 +399,7 @@ def test_colmap_images_are_upright_and_renamed(tmp_path: Path) -> None:
     paths = (str(src / "a" / "my photo.jpg"), str(src / "b" / "my photo.jpg"), str(src / "rot.jpg"))
     rec = Reconstruction(**{**fields, "image_paths": paths})
 
-    report = export_colmap(rec, tmp_path / "out", top_percent=5, text=True)
+    report = export_colmap(rec, tmp_path / "out", PointSelection(top_percent=5), text=True)
     model = pycolmap.Reconstruction(tmp_path / "out" / "sparse" / "0")
     names = [model.images[v + 1].name for v in range(3)]
     assert names == ["my_photo.jpg", "my_photo_001.jpg", "rot.jpg"]
@@ -410,7 +418,7 @@ def test_colmap_images_are_upright_and_renamed(tmp_path: Path) -> None:
 
 
 def test_nerfstudio_transforms(tmp_path: Path, rec: Reconstruction) -> None:
-    json_path = export_nerfstudio(rec, tmp_path / "ns", threshold=THRESHOLD)
+    json_path = export_nerfstudio(rec, tmp_path / "ns", PointSelection(threshold=THRESHOLD)).path
     assert json_path == tmp_path / "ns" / "transforms.json"
     meta = json.loads(json_path.read_text())
     assert meta["camera_model"] == "OPENCV"
@@ -440,7 +448,9 @@ def test_nerfstudio_transforms(tmp_path: Path, rec: Reconstruction) -> None:
 
 
 def test_nerfstudio_json_path_in_place_no_ply(tmp_path: Path, rec: Reconstruction, photos: Path) -> None:
-    json_path = export_nerfstudio(rec, tmp_path / "d" / "cams.json", ply_file_path=None, copy_images=False)
+    json_path = export_nerfstudio(
+        rec, tmp_path / "d" / "cams.json", ply_file_path=None, copy_images=False
+    ).path
     meta = json.loads(json_path.read_text())
     assert "ply_file_path" not in meta
     assert _listing(tmp_path / "d") == ["cams.json"]
@@ -454,7 +464,7 @@ def test_nerfstudio_json_path_in_place_no_ply(tmp_path: Path, rec: Reconstructio
 
 def test_cameras_json(tmp_path: Path, rec: Reconstruction) -> None:
     path = tmp_path / "cams.json"
-    assert export_cameras_json(rec, path) == 4
+    assert export_cameras_json(rec, path).n_cameras == 4
     doc = json.loads(path.read_text())
     assert "OpenCV" in doc["convention"] and "cam_to_world" in doc["convention"]
     assert [c["index"] for c in doc["views"]] == [0, 1, 2, 3]

@@ -208,8 +208,8 @@ def test_point_exports_stream_in_chunks(tmp_path: Path, monkeypatch: pytest.Monk
     rec = _big_reconstruction()
     _ = rec.global_points  # built once and kept (counted as "points")
     n = rec.n_pixels
-    fn = export.FORMATS[fmt].function
-    peak = _traced_peak(lambda: fn(rec, tmp_path / f"out.{fmt}"))
+    spec = export.FORMATS[fmt]
+    peak = _traced_peak(lambda: spec.export(rec, tmp_path / f"out.{fmt}"))
     per_point = output_memory.COLMAP_BYTES_PER_POINT if fmt == "colmap" else 0
     assert peak <= per_point * n + 6_000_000, f"{fmt}: {peak / n:.1f} bytes a point"
 

@@ -1,9 +1,15 @@
-"""Atomic file writing shared by the exporters and the project file.
+"""The one way fast3r_core and the app put a file (or a folder) into place atomically.
 
 Every file is written to a temporary file in the destination's folder (same file system, so that the
 final :func:`os.replace` is an atomic rename) and renamed over the destination only when the write
 succeeded. On any failure the temporary file is removed and the destination keeps its old content (or
-stays absent): a reader never sees a half-written file.
+stays absent): a reader never sees a half-written file. Folders (:func:`atomic_dir`) are written into a
+staging folder beside the destination and swapped in by two renames (:func:`replace_dir`).
+
+Used by the exporters, the project file, saved models and training states, the video-frame cache, and
+the app's screenshots and recordings. Temporary names (``.<name>.<pid>-<random>.tmp[<suffix>]``,
+``.<name>.partial-<pid>-<random>``, ``.<name>.old-<pid>-<random>``) carry the writer's process id, so
+:func:`clean_stale` can tell what a killed run left behind.
 """
 
 from __future__ import annotations
@@ -24,30 +30,45 @@ from fast3r_core.errors import ExportError, Fast3RError
 __all__ = [
     "TMP_SUFFIX",
     "atomic_copy",
+    "atomic_dir",
     "atomic_path",
     "atomic_write",
     "clean_stale",
     "ensure_dir",
     "pid_alive",
+    "replace_dir",
 ]
 
 TMP_SUFFIX = ".tmp"
-"""Temporary files are named ``.<final name>.<pid>-<random>.tmp``: the pid tells a stale one."""
-_STALE_RE = re.compile(r"^\..+\.(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp$")
+"""Temporary files are named ``.<final name>.<pid>-<random>.tmp`` (plus an optional suffix, see
+:func:`atomic_path`): the pid tells a stale one."""
+_STALE_RE = re.compile(r"^\..+\.(?P<pid>\d+)-[A-Za-z0-9_]+\.tmp(\.[A-Za-z0-9]+)?$")
+
+ErrorType = type[Fast3RError] | None
+"""Exception raised for an ``OSError`` (naming the path and the reason); None lets the ``OSError``
+propagate unchanged (callers that report OS errors themselves)."""
 _STALE_DIR_RE = re.compile(r"^\..+\.(?P<kind>partial|old)-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 
 log = logging.getLogger(__name__)
 
 
-def ensure_dir(folder: str | os.PathLike[str], error: type[Fast3RError] = ExportError) -> Path:
+def _fail(error: ErrorType, what: str, exc: OSError) -> BaseException:
+    """The exception to raise for ``exc``: ``error(message)`` or, without an error type, ``exc`` itself."""
+    if error is None:
+        return exc
+    return error(f"{what}: {exc.strerror or exc}")
+
+
+def ensure_dir(folder: str | os.PathLike[str], error: ErrorType = ExportError) -> Path:
     """Create ``folder`` (and its parents) if needed.
 
     Parameters
     ----------
     folder : path-like
         Folder to create.
-    error : type of Fast3RError
-        Exception raised (with the path and the reason) when the folder cannot be created.
+    error : type of Fast3RError or None
+        Exception raised (with the path and the reason) when the folder cannot be created; None
+        re-raises the ``OSError``.
 
     Returns
     -------
@@ -58,13 +79,18 @@ def ensure_dir(folder: str | os.PathLike[str], error: type[Fast3RError] = Export
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise error(f"Cannot create the folder {str(folder)!r}: {exc.strerror or exc}") from exc
+        raise _fail(error, f"Cannot create the folder {str(folder)!r}", exc) from exc
     return folder
 
 
 @contextlib.contextmanager
 def atomic_path(
-    path: str | os.PathLike[str], *, error: type[Fast3RError] = ExportError, fsync: bool = False
+    path: str | os.PathLike[str],
+    *,
+    error: ErrorType = ExportError,
+    fsync: bool = False,
+    suffix: str = "",
+    make_parents: bool = True,
 ) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` when the block succeeds.
 
@@ -74,12 +100,17 @@ def atomic_path(
     Parameters
     ----------
     path : path-like
-        Final destination. Its parent folders are created when missing.
-    error : type of Fast3RError
+        Final destination.
+    error : type of Fast3RError or None
         Exception raised, naming the path and the reason, when an ``OSError`` happens while creating,
-        writing or renaming. Other exceptions propagate unchanged (after the clean-up).
+        writing or renaming; None lets the ``OSError`` propagate. Other exceptions propagate unchanged
+        (after the clean-up).
     fsync : bool
         Flush the file to the disk before the rename (durable after a power cut, slower).
+    suffix : str
+        Appended to the temporary name (e.g. ".mp4": encoders pick the container from the suffix).
+    make_parents : bool
+        Create missing parent folders (else a missing folder is an error).
 
     Raises
     ------
@@ -87,15 +118,20 @@ def atomic_path(
         ``error`` for an unwritable destination (missing permission, a folder in the way, disk full).
     """
     dest = Path(path)
-    ensure_dir(dest.parent if str(dest.parent) else Path("."), error)
+    parent = dest.parent if str(dest.parent) else Path(".")
+    if make_parents:
+        ensure_dir(parent, error)
     if dest.is_dir():
+        exc = IsADirectoryError(21, "a folder of that name exists", str(dest))
+        if error is None:
+            raise exc
         raise error(f"Cannot write {str(dest)!r}: a folder of that name exists")
     try:
         fd, tmp_name = tempfile.mkstemp(
-            prefix=f".{dest.name}.{os.getpid()}-", suffix=TMP_SUFFIX, dir=dest.parent
+            prefix=f".{dest.name}.{os.getpid()}-", suffix=TMP_SUFFIX + suffix, dir=parent
         )
     except OSError as exc:
-        raise error(f"Cannot write {str(dest)!r}: {exc.strerror or exc}") from exc
+        raise _fail(error, f"Cannot write {str(dest)!r}", exc) from exc
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -108,7 +144,9 @@ def atomic_path(
         os.replace(tmp, dest)
     except OSError as exc:
         _remove_quietly(tmp)
-        raise error(f"Cannot write {str(dest)!r}: {exc.strerror or exc}") from exc
+        if error is None:
+            raise
+        raise _fail(error, f"Cannot write {str(dest)!r}", exc) from exc
     except BaseException:
         _remove_quietly(tmp)
         raise
@@ -119,7 +157,7 @@ def atomic_write(
     path: str | os.PathLike[str],
     mode: str = "wb",
     *,
-    error: type[Fast3RError] = ExportError,
+    error: ErrorType = ExportError,
     fsync: bool = False,
     encoding: str | None = None,
     newline: str | None = None,
@@ -132,8 +170,8 @@ def atomic_write(
         Final destination; parent folders are created when missing.
     mode : {"wb", "w"}
         Binary or text mode.
-    error : type of Fast3RError
-        Exception raised (with the path and the reason) for an ``OSError``.
+    error : type of Fast3RError or None
+        Exception raised (with the path and the reason) for an ``OSError``; None re-raises it.
     fsync : bool
         Flush to the disk before the rename.
     encoding, newline : str or None
@@ -152,7 +190,7 @@ def atomic_write(
         try:
             f = open(tmp, mode, encoding=encoding, newline=newline)
         except OSError as exc:
-            raise error(f"Cannot write {str(path)!r}: {exc.strerror or exc}") from exc
+            raise _fail(error, f"Cannot write {str(path)!r}", exc) from exc
         try:
             yield f
             f.flush()
@@ -160,6 +198,68 @@ def atomic_write(
                 os.fsync(f.fileno())
         finally:
             f.close()
+
+
+def replace_dir(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Put the folder ``src`` at ``dest`` by renames: a reader sees the old folder or the new one.
+
+    ``src`` and ``dest`` must be on the same file system (``src`` is normally a staging folder beside
+    ``dest``). A non-empty ``dest`` is first renamed aside to ``.<name>.old-<pid>-<random>`` (put back
+    if the second rename fails, restored by :func:`clean_stale` if the process is killed in between),
+    then removed.
+
+    Raises
+    ------
+    OSError
+        A rename failed (``dest`` then holds its previous content).
+    """
+    src, dest = Path(src), Path(dest)
+    aside = None
+    if dest.is_dir() and any(dest.iterdir()):
+        aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-{os.getpid()}-", dir=dest.parent))
+        os.replace(dest, aside)  # onto the empty folder mkdtemp made
+    elif dest.is_dir():
+        dest.rmdir()
+    try:
+        os.replace(src, dest)
+    except OSError:
+        if aside is not None:
+            os.replace(aside, dest)  # put the previous content back
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | os.PathLike[str], *, error: ErrorType = ExportError) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path``; it replaces ``path`` when the block succeeds.
+
+    On failure the staging folder is removed and ``path`` keeps its previous content.
+
+    Parameters
+    ----------
+    path : path-like
+        The folder to (re)write; its parent folders are created when missing.
+    error : type of Fast3RError or None
+        Exception raised for an ``OSError`` while staging or swapping; None re-raises it.
+    """
+    dest = Path(path)
+    parent = ensure_dir(dest.parent if str(dest.parent) else Path("."), error)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-{os.getpid()}-", dir=parent))
+    except OSError as exc:
+        raise _fail(error, f"Cannot write {str(dest)!r}", exc) from exc
+    try:
+        yield staging
+        replace_dir(staging, dest)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if error is None:
+            raise
+        raise _fail(error, f"Cannot write {str(dest)!r}", exc) from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, link: bool = False) -> str:
