@@ -1325,6 +1325,7 @@ class MainWindow(QMainWindow):
         """Save the settings; cancel a run and stop the worker thread before the window goes."""
         self.playback.set_playing(False)
         self._save_settings()
+        self._memory_checks += 1  # a memory check still reading image headers must not start a run
         if self.controller.busy:
             log.info("closing during a run: cancelling it")
             self.hide()
