@@ -338,7 +338,7 @@ class ModelManagerDialog(QDialog):
     def start_download(self, name: str) -> bool:
         fn = self._download_fn
         if fn is None:
-            from fast3r_core.weights import download_model as fn
+            from fast3r_core import download_model as fn
         cancel = threading.Event()
         self._cancel = cancel
         self._downloading = name
