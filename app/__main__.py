@@ -94,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from app.settings import Settings
     from app.state import ViewerState
     from app.theme import apply_theme
-    from fast3r_core.weights import is_cached, resources_dir
+    from fast3r_core import is_cached, resources_dir
 
     icon = resources_dir() / "icons" / "fast3r-studio.png"
     if icon.is_file():
@@ -192,7 +192,7 @@ def _log_when_exposed(window: object) -> None:
 
 def _model_is_local(model: str) -> bool:
     """The model can be loaded without a download: a local folder or file, or a cached registered one."""
-    from fast3r_core.weights import MODELS, is_cached
+    from fast3r_core import MODELS, is_cached
 
     if os.path.exists(os.path.expanduser(model)):
         return True
@@ -227,9 +227,9 @@ def _import_light_modules() -> None:
     import psutil  # noqa: F401  (the memory estimate)
     from PIL import Image
 
-    import fast3r_core.images
-    import fast3r_core.memory  # noqa: F401
+    import fast3r_core
 
+    fast3r_core.import_run_modules()
     Image.init()  # the image format plugins (headers are read for the memory estimate)
 
 

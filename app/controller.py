@@ -12,16 +12,13 @@ import dataclasses
 import enum
 import itertools
 import logging
-import math
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from app import plural
@@ -30,11 +27,19 @@ from app.state import ViewerState
 from app.tasks import TaskRunner
 from app.widgets.progress_panel import STAGE_LABELS  # re-exported: the stage labels of the GUI
 from app.worker import ErrorInfo, RunRequest, RunResult, WorkerHost, classify_error, connect_run_signals
-from fast3r_core.result import PROJECT_SUFFIX, Reconstruction
+from fast3r_core import (
+    PROJECT_SUFFIX,
+    MemoryCheck,
+    Reconstruction,
+    estimate_memory,
+    headers_cached,
+    license_to_accept,
+    model_config,
+)
 
 if TYPE_CHECKING:
+    from fast3r_core import ModelInfo, RunReport
     from fast3r_core.export import PointSelection
-    from fast3r_core.pipeline import RunReport
 
 __all__ = [
     "STAGE_LABELS",
@@ -63,49 +68,9 @@ class RunState(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
-@dataclass(frozen=True)
-class MemoryCheck:
-    """Peak-memory estimate of a run against the memory available.
-
-    Attributes
-    ----------
-    n_views : int
-        Number of images found (a video counts as its maximum number of frames).
-    size : int
-        Model resolution the estimate is for.
-    need, available : int
-        Bytes.
-    fits : bool
-        ``need <= available``.
-    need_224 : int or None
-        The estimate at 224 px (when ``size`` is 512).
-    passes : int
-        Forward passes the run is expected to take (more than 1: chunked, ``need`` is one pass's).
-    """
-
-    n_views: int
-    size: int
-    need: int
-    available: int
-    fits: bool
-    need_224: int | None = None
-    passes: int = 1
-
-    def describe(self) -> str:
-        gib = 1024**3
-        how = f" in {self.passes} passes" if self.passes > 1 else ""
-        text = (
-            f"{self.n_views} views at {self.size} px need about {self.need / gib:.1f} GiB{how}; "
-            f"{self.available / gib:.1f} GiB is available."
-        )
-        if not self.fits and self.need_224 is not None:
-            text += f" At 224 px they would need about {self.need_224 / gib:.1f} GiB."
-        return text
-
-
 def default_model() -> str:
     """The bundled demo model when it is installed, else the published model."""
-    from fast3r_core.weights import MODELS, list_models
+    from fast3r_core import MODELS, list_models
 
     for status in list_models():
         if status.info.name == "demo" and status.available:
@@ -115,7 +80,7 @@ def default_model() -> str:
 
 def first_sample() -> Path | None:
     """The first bundled sample scene folder (``resources/samples/<scene>/``), or None."""
-    from fast3r_core.weights import resources_dir
+    from fast3r_core import resources_dir
 
     root = resources_dir() / "samples"
     if not root.is_dir():
@@ -124,139 +89,6 @@ def first_sample() -> Path | None:
         if child.is_dir() and not child.name.startswith("."):
             return child
     return None
-
-
-def _model_config(model: str) -> Any | None:
-    """The Fast3RConfig of a model that is available locally (read from config.json), else None."""
-    from fast3r_core.errors import Fast3RError
-    from fast3r_core.model.config import Fast3RConfig
-    from fast3r_core.weights import CONFIG_NAME, resolve_model_dir
-
-    try:
-        folder = resolve_model_dir(model)
-        return Fast3RConfig.from_json(folder / CONFIG_NAME)
-    except (Fast3RError, OSError, ValueError):
-        return None
-
-
-def estimate_memory(
-    inputs: Sequence[str | os.PathLike[str]],
-    model: str,
-    size: int,
-    *,
-    max_views: int | None = None,
-    video_max_frames: int = 100,
-    max_views_per_pass: int | None = 0,
-    int8: bool = False,
-) -> MemoryCheck | None:
-    """Estimate a run's peak memory from the image headers and the model's config (no torch).
-
-    ``max_views_per_pass`` as in ``ReconstructOptions``: 0 = one pass (the default here), None = passes
-    planned from the available memory (the estimate is then one pass's), N = passes of N views.
-    ``int8``: the fast CPU mode, which keeps an int8 copy of the linear weights beside the fp32 model.
-
-    Returns None when it cannot be estimated (model not local, inputs unreadable); the run itself
-    still checks the memory before it starts.
-    """
-    from PIL import Image
-
-    from fast3r_core.errors import Fast3RError
-    from fast3r_core.images import discover_inputs, is_video, resize_crop_geometry
-    from fast3r_core.memory import available_memory, estimate_peak_memory
-
-    cfg = _model_config(model)
-    if cfg is None:
-        return None
-    try:
-        found = discover_inputs(list(inputs))
-    except Fast3RError:
-        return None
-    sizes: list[tuple[int, int]] = []
-    for f in found.files:
-        if is_video(f):
-            sizes.extend([(1280, 720)] * video_max_frames)  # typical frame size; refined by the run
-            continue
-        try:
-            with Image.open(f) as im:
-                w, h = im.size
-        except Exception:  # unreadable: the run skips it and says so
-            continue
-        sizes.append((w, h))
-    if max_views:
-        sizes = sizes[:max_views]
-    if not sizes:
-        return None
-
-    def shapes_at(sz: int) -> list[tuple[int, int]]:
-        shapes = []
-        for w, h in sizes:
-            try:
-                ow, oh = resize_crop_geometry(w, h, sz).output_size
-            except Fast3RError:
-                continue
-            shapes.append((oh, ow))
-        return shapes
-
-    def need(sz: int) -> int:
-        shapes = shapes_at(sz)
-        return estimate_peak_memory(cfg, shapes, int8=int8).total if shapes else 0
-
-    avail = available_memory("cpu")
-    total = need(size)
-    passes = 1
-    shapes = shapes_at(size)
-    if shapes and (max_views_per_pass or (max_views_per_pass is None and total > avail)):
-        passes, total = _chunked_need(cfg, shapes, avail, max_views_per_pass, int8)
-    return MemoryCheck(
-        n_views=len(sizes),
-        size=size,
-        need=total,
-        available=avail,
-        fits=total <= avail,
-        need_224=need(224) if size != 224 else None,
-        passes=passes,
-    )
-
-
-def _chunked_need(
-    cfg: Any, shapes: list[tuple[int, int]], avail: int, max_views_per_pass: int | None, int8: bool
-) -> tuple[int, int]:
-    """(passes, bytes of the largest pass incl. the weights) of a chunked run, as the core plans it."""
-    from fast3r_core.chunking.plan import auto_anchor_count, resolve_pass_size
-    from fast3r_core.memory import estimate_peak_memory
-
-    weights = estimate_peak_memory(cfg, shapes[:1], int8=int8).weights
-    per_pass, _ = resolve_pass_size(
-        shapes,
-        cfg,
-        available=max(0, avail - weights),
-        max_views_per_pass=max_views_per_pass,
-        upper=len(shapes),
-    )
-    n = len(shapes)
-    per_pass = max(2, min(per_pass, n))
-    if per_pass >= n:
-        return 1, estimate_peak_memory(cfg, shapes, int8=int8).total
-    m = auto_anchor_count(per_pass, n)
-    passes = math.ceil((n - m) / (per_pass - m))
-    largest = max(shapes, key=lambda s: s[0] * s[1])
-    est = estimate_peak_memory(cfg, [largest] * per_pass, encoder_chunk=1, head_chunk=1, int8=int8)
-    return passes, est.total
-
-
-def without_sky(rec: Reconstruction) -> Reconstruction:
-    """A copy of ``rec`` whose sky pixels have NaN confidence (so every exporter leaves them out)."""
-    from fast3r_core.sky import sky_pixel_masks
-
-    masks = sky_pixel_masks(rec)
-    conf = tuple(
-        np.where(m, np.float32(np.nan), c).astype(np.float32) for c, m in zip(rec.conf, masks, strict=True)
-    )
-    conf_local = tuple(
-        np.where(m, np.float32(np.nan), c).astype(np.float32)
-        for c, m in zip(rec.conf_local, masks, strict=True)
-    )
-    return dataclasses.replace(rec, conf=conf, conf_local=conf_local)
 
 
 class Controller(QObject):
@@ -360,7 +192,7 @@ class Controller(QObject):
         """
         name = model or self._model
         if name not in self._native_sizes:
-            cfg = _model_config(name)
+            cfg = model_config(name)
             native = cfg is not None and int(getattr(cfg.encoder_args, "img_size", 512)) == 224
             self._native_sizes[name] = 224 if native else None
         return self._native_sizes[name]
@@ -396,15 +228,10 @@ class Controller(QObject):
             self.state_changed.emit(st.value)
 
     # -- licences -------------------------------------------------------------------------------------
-    def license_needed(self, model: str | None = None) -> Any | None:
+    def license_needed(self, model: str | None = None) -> ModelInfo | None:
         """The ModelInfo whose licence must be accepted before ``model`` can be downloaded, else None."""
-        from fast3r_core.weights import MODELS, is_cached
-
         name = model or self._model
-        info = MODELS.get(name)
-        if info is None or not info.requires_license_acceptance or self.settings.license_accepted(name):
-            return None
-        return None if is_cached(name) else info
+        return license_to_accept(name, self.settings.license_accepted(name))
 
     # -- runs -----------------------------------------------------------------------------------------
     def preload_model(self) -> int:
@@ -436,22 +263,65 @@ class Controller(QObject):
         anchors = int(self.settings.get("anchors"))
         return {"max_views_per_pass": per_pass, "anchors": anchors if anchors > 0 else None}
 
+    def _memory_job(
+        self, inputs: Sequence[str | os.PathLike[str]], size: int | None
+    ) -> Callable[[], MemoryCheck | None]:
+        """The memory estimate of a run of ``inputs`` with the current options, as a call that may run on
+        another thread (the options are read now, on the GUI thread)."""
+        paths = [str(p) for p in inputs]
+        model = self._model
+        run_size = size or self.effective_size()
+        max_views = int(self.settings.get("max_views")) or None
+        chunks = self.chunk_options()
+        int8 = self.settings.get("precision") == "int8"
+
+        def job() -> MemoryCheck | None:
+            try:
+                # looked up at call time: tests replace the module's estimate_memory
+                return estimate_memory(
+                    paths,
+                    model,
+                    run_size,
+                    max_views=max_views,
+                    max_views_per_pass=chunks["max_views_per_pass"],
+                    anchors=chunks["anchors"],
+                    int8=int8,
+                )
+            except Exception:
+                log.exception("memory estimate failed")
+                return None
+
+        return job
+
     def memory_check(
         self, inputs: Sequence[str | os.PathLike[str]], size: int | None = None
     ) -> MemoryCheck | None:
-        max_views = int(self.settings.get("max_views")) or None
-        try:
-            return estimate_memory(
-                inputs,
-                self._model,
-                size or self.effective_size(),
-                max_views=max_views,
-                max_views_per_pass=self.chunk_options()["max_views_per_pass"],
-                int8=self.settings.get("precision") == "int8",
-            )
-        except Exception:
-            log.exception("memory estimate failed")
-            return None
+        """The memory estimate of a run of ``inputs`` (None: it cannot be estimated). It reads every
+        image header not read before: on the GUI thread, prefer :meth:`check_memory`."""
+        return self._memory_job(inputs, size)()
+
+    def check_memory(
+        self,
+        inputs: Sequence[str | os.PathLike[str]],
+        size: int | None,
+        on_done: Callable[[MemoryCheck | None], None],
+    ) -> None:
+        """Estimate a run's memory and call ``on_done(check)`` on the GUI thread.
+
+        At once when every image header was read before (a re-run, a second look at the same photos);
+        else the headers are read on the thread pool first, so that a folder of many photos (or a slow
+        disk) does not freeze the window.
+        """
+        job = self._memory_job(inputs, size)
+        if headers_cached(list(inputs)):
+            on_done(job())
+            return
+
+        def on_error(exc: BaseException) -> None:  # job() catches its own errors; never block a run
+            log.error("memory estimate failed", exc_info=(type(exc), exc, exc.__traceback__))
+            on_done(None)
+
+        self.tasks.submit(job, on_done, on_error)
 
     def open_paths(self, paths: Sequence[str | os.PathLike[str]]) -> None:
         """Open what the user dropped or chose: one .f3r project, or inputs to reconstruct."""
@@ -509,7 +379,7 @@ class Controller(QObject):
         The new views are prepared at the result's resolution; the answer is a normal run result whose
         reconstruction holds the old views and then the new ones. Returns the job id (0: nothing shown).
         """
-        from fast3r_core.result import project_size
+        from fast3r_core import project_size
 
         base = self.reconstruction
         if base is None:
@@ -551,7 +421,7 @@ class Controller(QObject):
     def _model_for_addition(self, base: Reconstruction) -> str:
         """The model that made ``base`` when it can be had (new views are aligned to its predictions,
         which another model would not match as well), else the chosen model, and say which."""
-        from fast3r_core.weights import MODELS
+        from fast3r_core import MODELS
 
         name = base.model_name
         if not name or name == self._model:
@@ -702,7 +572,7 @@ class Controller(QObject):
     # -- projects -------------------------------------------------------------------------------------
     def open_project(self, path: str | os.PathLike[str]) -> None:
         """Load a .f3r project in the background and show it (no model needed)."""
-        from fast3r_core.result import load_project
+        from fast3r_core import load_project
 
         src = str(path)
         self.message.emit(f"Opening {Path(src).name}...")
@@ -727,7 +597,7 @@ class Controller(QObject):
 
     def save_project(self, path: str | os.PathLike[str]) -> None:
         """Write the shown reconstruction to a .f3r project (atomically, in the background)."""
-        from fast3r_core.result import save_project
+        from fast3r_core import save_project
 
         rec = self.reconstruction
         if rec is None:

@@ -1,14 +1,13 @@
 """Logging of the app: the same rotating ``fast3r.log`` as the CLI, plus Qt messages and uncaught errors.
 
 The log file is ``$FAST3R_LOG_DIR/fast3r.log`` if the variable is set, else ``fast3r.log`` in the user log
-folder (``platformdirs.user_log_dir("fast3r-studio")``): the path comes from
-:func:`fast3r_core.cli.default_log_path`, so the CLI and the app write to the same file.
+folder (``platformdirs.user_log_dir("fast3r-studio")``): the file is opened by
+:func:`fast3r_core.logs.open_log_file`, so the CLI and the app write to the same file, in one format.
 """
 
 from __future__ import annotations
 
 import logging
-import logging.handlers
 import sys
 import threading
 import traceback
@@ -17,15 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from fast3r_core.cli import default_log_path
+from fast3r_core.logs import default_log_path, open_log_file, quiet_noisy_loggers
 
 __all__ = ["LogSetup", "install_excepthook", "log_folder", "setup_logging"]
 
 log = logging.getLogger(__name__)
-
-_MAX_BYTES = 2 * 1024 * 1024
-_BACKUPS = 3
-_FORMAT = "%(asctime)s %(process)d %(threadName)s %(levelname)s %(name)s: %(message)s"
 
 
 @dataclass
@@ -86,19 +81,9 @@ def setup_logging(verbose: int = 0, *, console: bool = True) -> LogSetup:
         _current.close()
     root = logging.getLogger()
     handlers: list[logging.Handler] = []
-    path: Path | None = default_log_path()
-    problem = ""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fh: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=_MAX_BYTES, backupCount=_BACKUPS, encoding="utf-8"
-        )
-    except OSError as exc:
-        problem = f"cannot write {path}: {exc.strerror or exc}"
-        path = None
-    else:
-        fh.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-        fh.setFormatter(logging.Formatter(_FORMAT))
+    fh, opened, problem = open_log_file(level=logging.DEBUG if verbose >= 2 else logging.INFO)
+    path: Path | None = opened if fh is not None else None
+    if fh is not None:
         handlers.append(fh)
     if console:
         sh = logging.StreamHandler(sys.stderr)
@@ -108,8 +93,7 @@ def setup_logging(verbose: int = 0, *, console: bool = True) -> LogSetup:
     for h in handlers:
         root.addHandler(h)
     root.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-    for noisy in ("vispy", "PIL", "matplotlib", "urllib3", "httpx", "httpcore", "filelock"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_noisy_loggers()
     _install_qt_handler()
     _current = LogSetup(path, problem, handlers)
     log.info("Fast3R Studio logging to %s", path if path is not None else f"nowhere ({problem})")

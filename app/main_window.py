@@ -87,9 +87,9 @@ from app.widgets.display_panel import COLOR_MODE_LABELS
 from app.widgets.model_manager import DEVICES
 from app.widgets.views_dock import count_unreliable_poses
 from app.worker import ErrorInfo, RunResult
+from fast3r_core import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 from fast3r_core.atomic import atomic_path
 from fast3r_core.export import FORMATS
-from fast3r_core.result import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 
 __all__ = [
     "EXPORT_ACTIONS",
@@ -140,7 +140,7 @@ EXPORT_ACTIONS: dict[str, tuple[str, str, str | None, str]] = export_actions_spe
 
 def classify_drop(paths: Sequence[str]) -> str:
     """What a list of dropped local paths is: "project", "inputs" or "" (nothing usable)."""
-    from fast3r_core.images import is_image_file, is_video
+    from fast3r_core import is_image_file, is_video
 
     if not paths:
         return ""
@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
         self.interactive = interactive
         self.error_dialog: QMessageBox | None = None
         self._last_error: ErrorInfo | None = None
+        self._memory_checks = 0  # start_run calls so far: only the latest one's memory check starts a run
         self.setWindowTitle(APP_NAME)
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
@@ -826,11 +827,28 @@ class MainWindow(QMainWindow):
         return True
 
     def start_run(self, inputs: Sequence[str], size: int | None = None) -> bool:
-        """Check the licence and the memory, then reconstruct ``inputs``."""
-        c = self.controller
+        """Check the licence and the memory, then reconstruct ``inputs``.
+
+        The memory estimate reads the image headers off the GUI thread when they were not read before;
+        the run then starts when it answers. Returns False when the licence was refused (a run that
+        the memory warning cancels later is not started either).
+        """
         if not self._license_ok():
             return False
-        check = c.memory_check(inputs, size)
+        items = list(inputs)
+        self._memory_checks += 1
+        token = self._memory_checks  # a newer start_run supersedes a check still reading headers
+        self.controller.check_memory(
+            items, size, lambda check: self._start_checked(token, items, size, check)
+        )
+        return True
+
+    def _start_checked(
+        self, token: int, inputs: list[str], size: int | None, check: MemoryCheck | None
+    ) -> None:
+        """The memory estimate of ``inputs`` is in: show it, warn when the run will not fit, start it."""
+        if token != self._memory_checks:
+            return
         if check is not None:
             per_pass = f" per pass ({check.passes} passes)" if check.passes > 1 else ""
             self.progress_panel.set_memory_text(
@@ -839,12 +857,11 @@ class MainWindow(QMainWindow):
             if not check.fits:
                 size = self._ask_memory(check)
                 if size == 0:
-                    return False
+                    return
         self.banner.clear()
         for p in inputs:
             self.settings.set_last_dir("open", p)
-        c.start_run(inputs, size=size)
-        return True
+        self.controller.start_run(inputs, size=size)
 
     def _ask_memory(self, check: MemoryCheck) -> int | None:
         """Ask what to do when a run will not fit: 224 (size), None (run anyway) or 0 (cancel)."""
@@ -871,7 +888,7 @@ class MainWindow(QMainWindow):
 
     def add_images_dialog(self) -> None:
         """Choose photos to add to the shown result."""
-        from fast3r_core.images import image_extensions
+        from fast3r_core import image_extensions
 
         if self.state.reconstruction is None:
             return
@@ -909,7 +926,7 @@ class MainWindow(QMainWindow):
         sample = first_sample()
         if sample is None:
             return
-        from fast3r_core.weights import is_cached
+        from fast3r_core import is_cached
 
         if is_cached("demo") and self.controller.model != "demo":
             self.controller.set_model("demo")
@@ -935,7 +952,7 @@ class MainWindow(QMainWindow):
             self.open_paths([folder])
 
     def open_images_dialog(self) -> None:
-        from fast3r_core.images import image_extensions
+        from fast3r_core import image_extensions
 
         exts = " ".join(f"*{e}" for e in sorted(image_extensions()))
         files = self.ask_open_files("Open photos", "open", f"Images ({exts});;All files (*)")
@@ -943,7 +960,7 @@ class MainWindow(QMainWindow):
             self.open_paths(files)
 
     def open_video_dialog(self) -> None:
-        from fast3r_core.images import VIDEO_EXTENSIONS
+        from fast3r_core import VIDEO_EXTENSIONS
 
         exts = " ".join(f"*{e}" for e in sorted(VIDEO_EXTENSIONS))
         files = self.ask_open_files("Open a video", "open", f"Videos ({exts});;All files (*)")
@@ -1232,8 +1249,7 @@ class MainWindow(QMainWindow):
         from PySide6 import __version__ as pyside_version
         from PySide6.QtCore import qVersion
 
-        from fast3r_core import __version__
-        from fast3r_core.weights import MODELS
+        from fast3r_core import MODELS, __version__
 
         versions = [
             ("Fast3R Studio", __version__),
@@ -1320,6 +1336,7 @@ class MainWindow(QMainWindow):
         """Save the settings; cancel a run and stop the worker thread before the window goes."""
         self.playback.set_playing(False)
         self._save_settings()
+        self._memory_checks += 1  # a memory check still reading image headers must not start a run
         if self.controller.busy:
             log.info("closing during a run: cancelling it")
             self.hide()

@@ -228,9 +228,9 @@ def import_heavy_modules() -> float:
         # imported lazily by the first model build: import it here, inside the quiet window
         import torch._dynamo  # noqa: F401
 
-        import fast3r_core.inference
-        import fast3r_core.model.fast3r
-        import fast3r_core.pipeline  # noqa: F401
+        import fast3r_core
+
+        fast3r_core.import_run_modules(heavy=True)
     finally:
         gc.freeze()
         if was_enabled:

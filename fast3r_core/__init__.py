@@ -11,31 +11,83 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# public name -> module that defines it
+# public name -> module that defines it. The app imports the core's names from here (or from a few
+# public modules that declare ``__all__``: errors, geometry, result, images, logs, ...); the import
+# contracts in pyproject.toml keep it off the CLI, the model internals and the private modules.
 _LAZY = {
-    "load_model": "weights",
-    "save_model": "weights",
-    "predict": "inference",
-    "load_images": "images",
-    "ViewInput": "images",
+    # run
     "reconstruct": "pipeline",
     "add_views": "pipeline",
     "ReconstructOptions": "pipeline",
+    "RunReport": "pipeline",
+    "predict": "inference",
+    "default_cpu_threads": "inference",
+    "release_device_cache": "inference",
+    "ProgressEvent": "progress",
+    # before a run
+    "MemoryCheck": "preflight",
+    "estimate_memory": "preflight",
+    "estimate_run_memory": "preflight",
+    "headers_cached": "preflight",
+    "image_sizes": "preflight",
+    "license_to_accept": "preflight",
+    "model_config": "preflight",
+    # models
+    "CONFIG_NAME": "weights",
+    "MODELS": "weights",
+    "ModelInfo": "weights",
+    "choose_device": "weights",
+    "download_model": "weights",
+    "is_cached": "weights",
+    "list_models": "weights",
+    "load_model": "weights",
+    "resolve_model_dir": "weights",
+    "resources_dir": "weights",
+    "save_model": "weights",
+    # inputs
+    "VIDEO_EXTENSIONS": "images",
+    "ViewInput": "images",
+    "discover_inputs": "images",
+    "image_extensions": "images",
+    "is_image_file": "images",
+    "is_video": "images",
+    "load_images": "images",
+    # results and projects
+    "LOW_POSE_INLIER_SHARE": "result",
+    "PROJECT_SUFFIX": "result",
+    "PointSet": "result",
     "Reconstruction": "result",
     "load_project": "result",
+    "project_size": "result",
     "save_project": "result",
+    "sky_point_mask": "sky",
+    "without_sky": "sky",
 }
 
-__all__ = ["__version__", *sorted(_LAZY)]
+__all__ = ["__version__", "import_run_modules", *sorted(_LAZY)]
+
+#: Modules :func:`import_run_modules` imports: light (image decoding, the memory estimate) and heavy
+#: (torch, the model, inference and the pipeline).
+_LIGHT_MODULES = ("images", "memory", "preflight")
+_HEAVY_MODULES = ("inference", "model.fast3r", "pipeline")
+
+
+def import_run_modules(*, heavy: bool = False) -> None:
+    """Import now the modules a run will need, so that the first run does not wait for them.
+
+    A GUI calls it while it is idle: ``heavy=False`` imports the light modules of the first drop
+    (image headers, the memory estimate); ``heavy=True`` also torch's side (model, inference, pipeline).
+    """
+    for name in _LIGHT_MODULES + (_HEAVY_MODULES if heavy else ()):
+        importlib.import_module(f".{name}", __name__)
 
 
 def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'fast3r_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    # not cached here: the defining module's attribute is the one truth (a test may replace it)
+    return getattr(importlib.import_module(f".{module}", __name__), name)
 
 
 def __dir__() -> list[str]:

@@ -41,7 +41,6 @@ import contextlib
 import dataclasses
 import json
 import logging
-import logging.handlers
 import math
 import os
 import re
@@ -65,6 +64,7 @@ from fast3r_core.errors import (
     ModelNotAvailableError,
 )
 from fast3r_core.export.formats import FORMATS
+from fast3r_core.logs import LOG_DIR_ENV, LOG_FILE_NAME, default_log_path, open_log_file
 from fast3r_core.progress import ProgressEvent
 
 if TYPE_CHECKING:
@@ -94,12 +94,6 @@ EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_CANCELLED = 130
 EXIT_TERMINATED = 143  # 128 + SIGTERM
-
-#: Environment variable: folder of the log file (tests, portable installs).
-LOG_DIR_ENV = "FAST3R_LOG_DIR"
-LOG_FILE_NAME = "fast3r.log"
-_LOG_MAX_BYTES = 2 * 1024 * 1024
-_LOG_BACKUPS = 3
 
 #: Default of ``--conf-percentile``: drop the lowest 10 % of the points (by confidence) from exports.
 DEFAULT_CONF_PERCENTILE = 10.0
@@ -364,16 +358,6 @@ class _ConsoleFormatter(logging.Formatter):
         return f"{record.levelname.lower()}: {msg}"
 
 
-def default_log_path() -> Path:
-    """``$FAST3R_LOG_DIR/fast3r.log``, else ``<user log dir>/fast3r.log`` (nothing is created)."""
-    root = os.environ.get(LOG_DIR_ENV)
-    if root:
-        return Path(root).expanduser() / LOG_FILE_NAME
-    import platformdirs
-
-    return Path(platformdirs.user_log_dir("fast3r-studio", appauthor=False)) / LOG_FILE_NAME
-
-
 class _LogSetup:
     """Handlers installed for one ``main()`` call, removed again by :meth:`close`."""
 
@@ -399,19 +383,8 @@ class _LogSetup:
         else:
             console_level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
 
-        path = Path(log_file).expanduser() if log_file else default_log_path()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handler: logging.Handler = logging.handlers.RotatingFileHandler(
-                path, maxBytes=_LOG_MAX_BYTES, backupCount=_LOG_BACKUPS, encoding="utf-8"
-            )
-        except OSError as exc:
-            self.problem = f"cannot write the log file {path}: {exc.strerror or exc}"
-        else:
-            handler.setLevel(file_level)
-            handler.setFormatter(
-                logging.Formatter("%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s")
-            )
+        handler, path, self.problem = open_log_file(log_file, file_level)
+        if handler is not None:
             self._add(handler)
             self.path = path
 
@@ -976,6 +949,32 @@ def _model_label(source: str) -> str:
     return str(path.resolve()) if path.exists() else source
 
 
+def _log_memory_estimate(args: argparse.Namespace) -> None:
+    """Log the run's peak-memory estimate from the image headers, as the app shows it before a run.
+
+    Only logged: the estimate is for the CPU's RAM and the run checks the memory again, exactly, once
+    the images are decoded and the model is on its device.
+    """
+    from fast3r_core.preflight import estimate_memory
+
+    try:
+        check = estimate_memory(
+            args.inputs,
+            args.model,
+            args.size,
+            max_views=args.max_views,
+            video_max_frames=args.video_max_frames,
+            max_views_per_pass=args.max_views_per_pass,
+            anchors=args.anchors,
+            int8=args.precision == "int8",
+        )
+    except Exception:  # an estimate that cannot be made must not stop the run that would check anyway
+        log.debug("no memory estimate", exc_info=True)
+        return
+    if check is not None:
+        log.info("memory estimate (RAM): %s", check.describe())
+
+
 def _precheck_model(source: str, accept_license: bool) -> None:
     """Fail fast (before images are decoded) on a model that cannot be loaded or downloaded.
 
@@ -984,6 +983,7 @@ def _precheck_model(source: str, accept_license: bool) -> None:
     that will be downloaded are not contacted here.
     """
     from fast3r_core import weights
+    from fast3r_core.preflight import license_to_accept
 
     try:
         weights.resolve_model_dir(source)
@@ -996,7 +996,7 @@ def _precheck_model(source: str, accept_license: bool) -> None:
             raise
         if info.repo_id is None:
             raise
-        if info.requires_license_acceptance and not accept_license:
+        if license_to_accept(source, accept_license) is not None:
             size = f", about {_fmt_bytes(info.approx_size_bytes)}" if info.approx_size_bytes else ""
             raise LicenseNotAcceptedError(
                 f"The model '{info.name}' must be downloaded first{size}. Its weights are under the "
@@ -1070,6 +1070,7 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
         # Cheap checks first (paths exist, model loadable), then decoding, then the slow model load.
         images.discover_inputs(args.inputs)
         _precheck_model(args.model, args.accept_license)
+        _log_memory_estimate(args)
         t = time.perf_counter()
         loaded = images.load_inputs(
             args.inputs,

@@ -13,6 +13,7 @@ exporter can drop them) and caches the result per reconstruction and point sourc
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import weakref
@@ -22,7 +23,7 @@ import numpy as np
 
 from fast3r_core.result import PointSource, Reconstruction
 
-__all__ = ["SkyParams", "sky_mask", "sky_pixel_masks", "sky_point_mask"]
+__all__ = ["SkyParams", "sky_mask", "sky_pixel_masks", "sky_point_mask", "without_sky"]
 
 log = logging.getLogger(__name__)
 
@@ -201,3 +202,20 @@ def sky_point_mask(rec: Reconstruction, source: PointSource = "global") -> np.nd
     with _lock:
         _point_cache.setdefault(rec, {})[source] = mask
     return mask
+
+
+def without_sky(rec: Reconstruction) -> Reconstruction:
+    """A copy of ``rec`` whose sky pixels have NaN confidence, so that every exporter leaves them out.
+
+    ``conf`` and ``conf_local`` (each (H_v, W_v) float32 per view) get NaN where
+    :func:`sky_pixel_masks` is True; the points, colours and cameras are shared with ``rec``.
+    """
+    masks = sky_pixel_masks(rec)
+    conf = tuple(
+        np.where(m, np.float32(np.nan), c).astype(np.float32) for c, m in zip(rec.conf, masks, strict=True)
+    )
+    conf_local = tuple(
+        np.where(m, np.float32(np.nan), c).astype(np.float32)
+        for c, m in zip(rec.conf_local, masks, strict=True)
+    )
+    return dataclasses.replace(rec, conf=conf, conf_local=conf_local)

@@ -21,7 +21,7 @@ _STYLE = "DemoNote { background: #24466b; } QLabel { color: white; }"
 
 def demo_note_text() -> str:
     """The note's rich text (the published model's size and licence come from the registry)."""
-    from fast3r_core.weights import MODELS
+    from fast3r_core import MODELS
 
     pub = next((m for m in MODELS.values() if not m.synthetic_only), None)
     if pub is not None:

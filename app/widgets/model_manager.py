@@ -196,7 +196,7 @@ class ModelManagerDialog(QDialog):
     # -- table ----------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Re-read the registry and the cache state."""
-        from fast3r_core.weights import list_models
+        from fast3r_core import list_models
 
         self._statuses = list_models()
         self.table.setRowCount(len(self._statuses))
@@ -306,8 +306,8 @@ class ModelManagerDialog(QDialog):
 
     def use_local(self, path: str) -> bool:
         """Use a local checkpoint folder or weights file (checked for a config.json first)."""
+        from fast3r_core import CONFIG_NAME, resolve_model_dir
         from fast3r_core.errors import Fast3RError
-        from fast3r_core.weights import CONFIG_NAME, resolve_model_dir
 
         try:
             folder = resolve_model_dir(path)
@@ -338,7 +338,7 @@ class ModelManagerDialog(QDialog):
     def start_download(self, name: str) -> bool:
         fn = self._download_fn
         if fn is None:
-            from fast3r_core.weights import download_model as fn
+            from fast3r_core import download_model as fn
         cancel = threading.Event()
         self._cancel = cancel
         self._downloading = name

@@ -44,7 +44,7 @@ _FAIL = QColor("#e05050")
 def pose_text(ok: bool, share: float) -> tuple[str, str]:
     """Pose column text and tooltip of a view: the share of its points that fit its pose, flagged when
     it is below :data:`~fast3r_core.result.LOW_POSE_INLIER_SHARE` ("12 % !") or failed."""
-    from fast3r_core.result import LOW_POSE_INLIER_SHARE
+    from fast3r_core import LOW_POSE_INLIER_SHARE
 
     low = f"{LOW_POSE_INLIER_SHARE:.0%}"
     if not ok:
@@ -63,7 +63,7 @@ def pose_text(ok: bool, share: float) -> tuple[str, str]:
 
 def count_unreliable_poses(rec: Any) -> int:
     """Views of a Reconstruction whose pose failed or fits too few of their points."""
-    from fast3r_core.result import LOW_POSE_INLIER_SHARE
+    from fast3r_core import LOW_POSE_INLIER_SHARE
 
     return int(np.count_nonzero(~rec.pose_ok | (rec.pose_inlier_share < LOW_POSE_INLIER_SHARE)))
 

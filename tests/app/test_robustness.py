@@ -90,3 +90,41 @@ def test_open_log_folder(make_window, monkeypatch, tmp_path):
     win = make_window()
     assert win.open_log_folder()
     assert Path(opened[0]) == tmp_path / "logs"
+
+
+def _need(check: MemoryCheck | None) -> tuple[int, int, int, int | None, int]:
+    """A check without the available memory (measured anew by every check)."""
+    assert check is not None
+    return (check.n_views, check.size, check.need, check.need_224, check.passes)
+
+
+def test_the_memory_check_reads_image_headers_off_the_gui_thread(qtbot, make_window, tmp_path, monkeypatch):
+    """New photos: the headers are read on the task pool and the answer comes back on the GUI thread;
+    the same photos again: the cached sizes answer at once (the window's estimate is the same)."""
+    import threading
+
+    import fast3r_core.preflight as preflight
+    from tests.tiny import write_views
+
+    folder = tmp_path / "fresh"
+    write_views(folder, 3)
+    readers: list[threading.Thread] = []
+    real = preflight._read_header
+    monkeypatch.setattr(
+        preflight, "_read_header", lambda p: readers.append(threading.current_thread()) or real(p)
+    )
+    win = make_window()
+    c = win.controller
+    answers: list[tuple[threading.Thread, MemoryCheck | None]] = []
+
+    def on_done(check: MemoryCheck | None) -> None:
+        answers.append((threading.current_thread(), check))
+
+    c.check_memory([str(folder)], None, on_done)
+    assert answers == []  # not answered synchronously: the headers are being read
+    qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
+    gui = threading.main_thread()
+    assert len(readers) == 3 and all(t is not gui for t in readers)
+    assert answers[0][0] is gui and _need(answers[0][1]) == _need(c.memory_check([str(folder)]))
+    c.check_memory([str(folder)], None, on_done)
+    assert len(answers) == 2 and _need(answers[1][1]) == _need(answers[0][1]) and len(readers) == 3
