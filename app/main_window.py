@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer, QUrl
@@ -90,6 +90,9 @@ from app.widgets.views_dock import count_unreliable_poses
 from app.worker import ErrorInfo, RunResult
 from fast3r_core.result import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 
+if TYPE_CHECKING:  # app.viewer imports VisPy: loaded only when the real viewer is made
+    from app.viewer.protocol import Viewer, ViewerFactory
+
 __all__ = ["EXPORT_ACTIONS", "STATE_OPTIONS", "MainWindow", "classify_drop"]
 
 log = logging.getLogger(__name__)
@@ -148,7 +151,8 @@ class MainWindow(QMainWindow):
     settings : Settings, optional
         Default: the user's settings file (``$FAST3R_CONFIG_DIR`` in tests).
     viewer_factory : callable, optional
-        ``viewer_factory(state, parent) -> SceneViewer``; default :class:`app.viewer.SceneViewer`.
+        ``viewer_factory(state, parent)`` -> a :class:`app.viewer.protocol.Viewer`; default
+        :class:`app.viewer.SceneViewer`.
     interactive : bool
         False: no blocking dialog (tests, ``--screenshot``).
     """
@@ -157,7 +161,7 @@ class MainWindow(QMainWindow):
         self,
         controller: Controller | None = None,
         settings: Settings | None = None,
-        viewer_factory: Callable[..., Any] | None = None,
+        viewer_factory: ViewerFactory | None = None,
         *,
         interactive: bool = True,
     ) -> None:
@@ -178,7 +182,7 @@ class MainWindow(QMainWindow):
             from app.viewer import SceneViewer
 
             viewer_factory = SceneViewer
-        self.viewer = viewer_factory(self.state, self)
+        self.viewer: Viewer = viewer_factory(self.state, self)
         self.banner = Banner()
         self.demo_note = DemoNote()
         self.drop_hint = DropHint()
@@ -675,8 +679,8 @@ class MainWindow(QMainWindow):
         shown_views = int(self.state.shown_views().sum())
         shown = self.state.shown_count()
         text = f"{shown_views}/{rec.n_views} views | {shown:,} points shown"
-        cap = getattr(self.viewer, "idle_budget", 0)
-        if isinstance(cap, int) and 0 < cap < shown:
+        cap = self.viewer.idle_budget
+        if 0 < cap < shown:
             # software OpenGL: the resting frame is a subsample (exports and screenshots have all)
             text += f" ({cap:,} drawn: software OpenGL)"
         self.scene_label.setText(text)

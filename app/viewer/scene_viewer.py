@@ -125,6 +125,9 @@ class _Pose:
 class SceneViewer(QObject):
     """The 3-D viewport: point cloud, camera frusta with images, axes; navigation, picking, recording.
 
+    Implements :class:`app.viewer.protocol.Viewer` (what the main window uses), and more for the
+    OpenGL tests (picking, poses, level of detail).
+
     Parameters
     ----------
     state : ViewerState
