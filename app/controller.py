@@ -30,10 +30,12 @@ from app.state import ViewerState
 from app.tasks import TaskRunner
 from app.widgets.progress_panel import STAGE_LABELS  # re-exported: the stage labels of the GUI
 from app.worker import ErrorInfo, RunRequest, RunResult, WorkerHost, classify_error, connect_run_signals
+from fast3r_core import ReconstructOptions
 from fast3r_core.result import PROJECT_SUFFIX, Reconstruction
 
 if TYPE_CHECKING:
     from fast3r_core.pipeline import RunReport
+    from fast3r_core.progress import ProgressEvent
 
 __all__ = [
     "STAGE_LABELS",
@@ -264,7 +266,7 @@ class Controller(QObject):
     Signals
     -------
     state_changed(str) : a :class:`RunState` value.
-    progress(str stage, int done, int total, str message) : progress of the current run.
+    progress(object) : a :class:`~fast3r_core.progress.ProgressEvent` of the current run.
     result_ready(object) : a new Reconstruction is shown (run, project).
     run_finished(object) : the :class:`~app.worker.RunResult` of a successful run.
     failed(object) : an :class:`~app.worker.ErrorInfo` to show (the previous result is kept).
@@ -275,7 +277,7 @@ class Controller(QObject):
     """
 
     state_changed = Signal(str)
-    progress = Signal(str, int, int, str)
+    progress = Signal(object)
     result_ready = Signal(object)
     run_finished = Signal(object)
     failed = Signal(object)
@@ -473,13 +475,13 @@ class Controller(QObject):
             self.host.cancel()
         job_id = next(self._ids)
         max_views = int(self.settings.get("max_views")) or None
-        opts = {
-            "size": size or self.effective_size(),
-            "device": self._device,
-            "max_views": max_views,
-            "precision": str(self.settings.get("precision")),
+        opts = ReconstructOptions(
+            size=size or self.effective_size(),
+            device=self._device,
+            max_views=max_views,
+            precision=str(self.settings.get("precision")),
             **self.chunk_options(),
-        }
+        )
         model = self._model
         accept = self.settings.license_accepted(model)
         req = RunRequest(
@@ -497,7 +499,7 @@ class Controller(QObject):
         self.run_started = time.perf_counter()
         if self.loaded_source != model and self._load_began is None:
             self._load_began = self.run_started
-        log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts["size"])
+        log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts.size)
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
         self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
         return job_id
@@ -519,12 +521,12 @@ class Controller(QObject):
         if self.host.busy:
             self.host.cancel()
         job_id = next(self._ids)
-        opts = {
-            "size": project_size(base),
-            "device": self._device,
-            "precision": str(self.settings.get("precision")),
+        opts = ReconstructOptions(
+            size=project_size(base),
+            device=self._device,
+            precision=str(self.settings.get("precision")),
             **self.chunk_options(),
-        }
+        )
         model = self._model_for_addition(base)
         req = RunRequest(
             inputs=[str(p) for p in inputs],
@@ -580,15 +582,15 @@ class Controller(QObject):
     def _current(self, job_id: int) -> bool:
         return self._job is not None and self._job.job_id == job_id
 
-    @Slot(int, str, int, int, str)
-    def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None:
+    @Slot(int, object)
+    def _on_progress(self, job_id: int, event: ProgressEvent) -> None:
         if not self._current(job_id) or self.cancelling:
             return  # a cancelled run's last events: the panel keeps saying "Cancelling..."
-        if stage in _LOADING_STAGES:
+        if event.stage in _LOADING_STAGES:
             self._set_state(RunState.LOADING)
         else:
             self._set_state(RunState.RUNNING)
-        self.progress.emit(stage, done, total, message)
+        self.progress.emit(event)
 
     @Slot(int, str, str)
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
@@ -633,8 +635,8 @@ class Controller(QObject):
         took = f"{self.last_wait['wait']:.1f} s"
         if load >= 0.05:
             took += f" (model load {load:.1f} s)"
-        if int(run.get("passes", 1)) > 1:
-            took += f" in {run['passes']} passes"
+        if run.passes > 1:
+            took += f" in {run.passes} passes"
         if added:
             parts = [f"Added {plural(rec.n_views - n_before, 'view')} to {n_before} in {took}"]
         else:

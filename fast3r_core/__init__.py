@@ -20,7 +20,7 @@ _LAZY = {
     "ViewInput": "images",
     "reconstruct": "pipeline",
     "add_views": "pipeline",
-    "ReconstructOptions": "pipeline",
+    "ReconstructOptions": "options",
     "Reconstruction": "result",
     "load_project": "result",
     "save_project": "result",

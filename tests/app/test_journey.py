@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from fast3r_core.progress import ProgressEvent
+
 
 def _run(qtbot, win, inputs: list[str]) -> None:
     with qtbot.waitSignal(win.controller.run_finished, timeout=60_000):
@@ -35,9 +37,9 @@ def test_cancel_says_cancelling_until_the_run_stopped(qtbot, make_window, images
     c = win.controller
     fired: list[str] = []
 
-    def on_progress(stage: str, done: int, total: int, msg: str) -> None:
-        if stage == "encode" and not fired:
-            fired.append(stage)
+    def on_progress(ev: ProgressEvent) -> None:
+        if ev.stage == "encode" and not fired:
+            fired.append(ev.stage)
             win.act_cancel.trigger()  # Esc
             assert c.run_state == RunState.CANCELLING
             assert win.progress_panel.stage_label.text() == "Cancelling..."
@@ -45,7 +47,7 @@ def test_cancel_says_cancelling_until_the_run_stopped(qtbot, make_window, images
             assert not win.act_cancel.isEnabled()
             assert win.statusBar().currentMessage() == "Cancelling..."
             # a late progress event of the stopping run does not bring the stage back
-            c._on_progress(c._job.job_id, "fuse", 1, 4, "")
+            c._on_progress(c._job.job_id, ProgressEvent("fuse", 1, 4))
             assert win.progress_panel.stage_label.text() == "Cancelling..."
             assert c.run_state == RunState.CANCELLING
 
