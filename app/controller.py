@@ -690,13 +690,13 @@ class Controller(QObject):
         note that tells the user ("" when nothing changed).
         """
         st = self.state
-        if st.get("conf_mode") != "threshold":
+        if st.conf_mode != "threshold":
             return ""
         if self._scene_key(st.reconstruction) == self._scene_key(rec):
             return ""
-        st.set("conf_mode", "top_percent")
+        st.conf_mode = "top_percent"
         return (
-            f"confidence filter reset to the top {float(st.get('top_percent')):g} % (a threshold is "
+            f"confidence filter reset to the top {float(st.top_percent):g} % (a threshold is "
             "kept only for the same scene and model: confidence scales differ)"
         )
 
@@ -776,18 +776,18 @@ class Controller(QObject):
         rec = st.reconstruction
         if rec is None:
             raise ValueError("no reconstruction")
-        source = st.get("source")
+        source = st.source
         shown = st.shown_views()
         kwargs: dict[str, Any] = {"source": source, "views": None if shown.all() else shown}
-        if st.get("mask_sky"):
+        if st.mask_sky:
             ps = rec.points(source)
             n = st.prefix_count()
             kwargs["threshold"] = float(np.nextafter(ps.conf[n - 1], -np.inf)) if n > 0 else math.inf
             return rec, kwargs, True
-        if st.get("conf_mode") == "top_percent":
-            kwargs["top_percent"] = float(st.get("top_percent"))
+        if st.conf_mode == "top_percent":
+            kwargs["top_percent"] = float(st.top_percent)
         else:
-            kwargs["threshold"] = float(st.get("threshold"))
+            kwargs["threshold"] = float(st.threshold)
         return rec, kwargs, False
 
     def export(self, fmt: str, path: str | os.PathLike[str]) -> None:

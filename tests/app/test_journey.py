@@ -69,24 +69,24 @@ def test_threshold_is_reset_for_a_new_scene_and_kept_for_a_rerun(qtbot, make_win
     st = win.state
     _run(qtbot, win, [str(images)])
     ps = st.point_set()
-    st.set("conf_mode", "threshold")
-    st.set("threshold", float(ps.conf[len(ps) // 2]))
+    st.conf_mode = "threshold"
+    st.threshold = float(ps.conf[len(ps) // 2])
     _run(qtbot, win, [str(images)])  # the same scene and model: the threshold means the same
-    assert st.get("conf_mode") == "threshold"
+    assert st.conf_mode == "threshold"
     other = tmp_path / "other"
     write_views(other, 3, size=(96, 128))
     _run(qtbot, win, [str(other)])
-    assert st.get("conf_mode") == "top_percent"
-    assert st.prefix_count() == st.point_set().count_top_percent(float(st.get("top_percent")))
+    assert st.conf_mode == "top_percent"
+    assert st.prefix_count() == st.point_set().count_top_percent(float(st.top_percent))
     assert "confidence filter reset to the top" in win.statusBar().currentMessage()
 
 
 def test_a_saved_threshold_does_not_carry_over_to_the_next_session(qtbot, make_window, images):
     win = make_window()
-    win.state.set("conf_mode", "threshold")  # what the settings of the last session restore
-    win.state.set("threshold", 1e9)
+    win.state.conf_mode = "threshold"  # what the settings of the last session restore
+    win.state.threshold = 1e9
     _run(qtbot, win, [str(images)])
-    assert win.state.get("conf_mode") == "top_percent"
+    assert win.state.conf_mode == "top_percent"
     assert win.state.shown_count() > 0
 
 

@@ -226,35 +226,35 @@ def test_playback_shows_views_cumulatively(qtbot, make_window, synthetic_rec):
     bar = win.playback
     assert bar.isVisibleTo(win) and bar.label.text() == "all 4 views"
     bar.slider.setValue(1)
-    assert win.state.get("timestep") == 1
+    assert win.state.timestep == 1
     assert list(win.state.shown_views()) == [True, True, False, False]
     bar.fps_spin.setValue(50.0)
     bar.slider.setValue(3)  # the end = all views
-    assert win.state.get("timestep") == -1
+    assert win.state.timestep == -1
     win.act_play.trigger()
-    assert bar.playing and win.state.get("timestep") == 0
+    assert bar.playing and win.state.timestep == 0
     qtbot.waitUntil(lambda: not bar.playing, timeout=3000)
-    assert win.state.get("timestep") == -1
+    assert win.state.timestep == -1
 
 
 def test_view_menu_writes_the_state_and_calls_the_viewer(make_window, synthetic_rec):
     win = make_window()
     win.controller._show(synthetic_rec)
     win.act_show_axes.trigger()
-    assert win.state.get("show_axes") is True
+    assert win.state.show_axes is True
     win.act_show_cameras.trigger()
-    assert win.state.get("show_cameras") is False
+    assert win.state.show_cameras is False
     win.color_actions["confidence"].trigger()
-    assert win.state.get("color_mode") == "confidence"
+    assert win.state.color_mode == "confidence"
     assert win.display_panel.color_combo.currentData() == "confidence"
     win.act_local.trigger()
-    assert win.state.get("source") == "local"
+    assert win.state.source == "local"
     assert win.display_panel.source_combo.currentData() == "local"
-    size = win.state.get("point_size")
+    size = win.state.point_size
     win.act_bigger.trigger()
-    assert win.state.get("point_size") > size
+    assert win.state.point_size > size
     win.act_sky.trigger()
-    assert win.state.get("mask_sky") is True and win.display_panel.sky_check.isChecked()
+    assert win.state.mask_sky is True and win.display_panel.sky_check.isChecked()
     win.act_arcball_cam.trigger()
     win.act_reset.trigger()
     win.act_fit.trigger()
