@@ -14,7 +14,7 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from fast3r_core.result import PointSet, Reconstruction
+from fast3r_core.result import PointSet, PointSource, Reconstruction
 
 __all__ = [
     "COLOR_MODES",
@@ -54,7 +54,7 @@ class DisplayOptions:
     timestep : int, playback: show views 0..timestep; -1 = all.
     """
 
-    source: str = "global"
+    source: PointSource = "global"
     conf_mode: str = "top_percent"
     top_percent: float = 90.0
     threshold: float = 1.5
@@ -157,7 +157,7 @@ class ViewerState(QObject):
     style_changed = Signal()
     highlight_changed = Signal(int)
 
-    source: _Option[str] = _Option()
+    source: _Option[PointSource] = _Option()
     conf_mode: _Option[str] = _Option()
     top_percent: _Option[float] = _Option()
     threshold: _Option[float] = _Option()
