@@ -174,14 +174,10 @@ class ProgressPanel(QWidget):
                 if name != "video":
                     before += weight
             fraction = before + RUN_STAGES.get(stage, 0.0) * frac
-            in_pass = (
-                stage in _PASS_STAGES
-                and event.pass_index is not None
-                and event.pass_count is not None
-                and 0 <= event.pass_index < event.pass_count
-            )
-            if in_pass:
-                index, passes = int(event.pass_index or 0), int(event.pass_count or 1)
+            index, passes = event.pass_index, event.pass_count
+            in_pass = False
+            if stage in _PASS_STAGES and index is not None and passes is not None and 0 <= index < passes:
+                in_pass = True
                 start = RUN_STAGES["images"]  # the model stages follow the images
                 share = sum(RUN_STAGES[s] for s in _PASS_STAGES)
                 fraction = start + share * (index + (fraction - start) / share) / passes
