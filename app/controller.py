@@ -31,6 +31,7 @@ from fast3r_core import (
     PROJECT_SUFFIX,
     MemoryCheck,
     Reconstruction,
+    ReconstructOptions,
     estimate_memory,
     headers_cached,
     license_to_accept,
@@ -40,6 +41,7 @@ from fast3r_core import (
 if TYPE_CHECKING:
     from fast3r_core import ModelInfo, RunReport
     from fast3r_core.export import PointSelection
+    from fast3r_core.progress import ProgressEvent
 
 __all__ = [
     "STAGE_LABELS",
@@ -97,7 +99,7 @@ class Controller(QObject):
     Signals
     -------
     state_changed(str) : a :class:`RunState` value.
-    progress(str stage, int done, int total, str message) : progress of the current run.
+    progress(object) : a :class:`~fast3r_core.progress.ProgressEvent` of the current run.
     result_ready(object) : a new Reconstruction is shown (run, project).
     run_finished(object) : the :class:`~app.worker.RunResult` of a successful run.
     failed(object) : an :class:`~app.worker.ErrorInfo` to show (the previous result is kept).
@@ -108,7 +110,7 @@ class Controller(QObject):
     """
 
     state_changed = Signal(str)
-    progress = Signal(str, int, int, str)
+    progress = Signal(object)
     result_ready = Signal(object)
     run_finished = Signal(object)
     failed = Signal(object)
@@ -344,13 +346,13 @@ class Controller(QObject):
             self.host.cancel()
         job_id = next(self._ids)
         max_views = int(self.settings.get("max_views")) or None
-        opts = {
-            "size": size or self.effective_size(),
-            "device": self._device,
-            "max_views": max_views,
-            "precision": str(self.settings.get("precision")),
+        opts = ReconstructOptions(
+            size=size or self.effective_size(),
+            device=self._device,
+            max_views=max_views,
+            precision=str(self.settings.get("precision")),
             **self.chunk_options(),
-        }
+        )
         model = self._model
         accept = self.settings.license_accepted(model)
         req = RunRequest(
@@ -368,7 +370,7 @@ class Controller(QObject):
         self.run_started = time.perf_counter()
         if self.loaded_source != model and self._load_began is None:
             self._load_began = self.run_started
-        log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts["size"])
+        log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts.size)
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
         self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
         return job_id
@@ -390,12 +392,12 @@ class Controller(QObject):
         if self.host.busy:
             self.host.cancel()
         job_id = next(self._ids)
-        opts = {
-            "size": project_size(base),
-            "device": self._device,
-            "precision": str(self.settings.get("precision")),
+        opts = ReconstructOptions(
+            size=project_size(base),
+            device=self._device,
+            precision=str(self.settings.get("precision")),
             **self.chunk_options(),
-        }
+        )
         model = self._model_for_addition(base)
         req = RunRequest(
             inputs=[str(p) for p in inputs],
@@ -451,15 +453,15 @@ class Controller(QObject):
     def _current(self, job_id: int) -> bool:
         return self._job is not None and self._job.job_id == job_id
 
-    @Slot(int, str, int, int, str)
-    def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None:
+    @Slot(int, object)
+    def _on_progress(self, job_id: int, event: ProgressEvent) -> None:
         if not self._current(job_id) or self.cancelling:
             return  # a cancelled run's last events: the panel keeps saying "Cancelling..."
-        if stage in _LOADING_STAGES:
+        if event.stage in _LOADING_STAGES:
             self._set_state(RunState.LOADING)
         else:
             self._set_state(RunState.RUNNING)
-        self.progress.emit(stage, done, total, message)
+        self.progress.emit(event)
 
     @Slot(int, str, str)
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
@@ -504,8 +506,8 @@ class Controller(QObject):
         took = f"{self.last_wait['wait']:.1f} s"
         if load >= 0.05:
             took += f" (model load {load:.1f} s)"
-        if int(run.get("passes", 1)) > 1:
-            took += f" in {run['passes']} passes"
+        if run.passes > 1:
+            took += f" in {run.passes} passes"
         if added:
             parts = [f"Added {plural(rec.n_views - n_before, 'view')} to {n_before} in {took}"]
         else:
@@ -559,13 +561,13 @@ class Controller(QObject):
         note that tells the user ("" when nothing changed).
         """
         st = self.state
-        if st.get("conf_mode") != "threshold":
+        if st.conf_mode != "threshold":
             return ""
         if self._scene_key(st.reconstruction) == self._scene_key(rec):
             return ""
-        st.set("conf_mode", "top_percent")
+        st.conf_mode = "top_percent"
         return (
-            f"confidence filter reset to the top {float(st.get('top_percent')):g} % (a threshold is "
+            f"confidence filter reset to the top {float(st.top_percent):g} % (a threshold is "
             "kept only for the same scene and model: confidence scales differ)"
         )
 
@@ -648,16 +650,16 @@ class Controller(QObject):
             raise ValueError("no reconstruction")
         shown = st.shown_views()
         masks = None
-        if st.get("mask_sky"):
+        if st.mask_sky:
             from fast3r_core.sky import sky_pixel_masks
 
             masks = sky_pixel_masks(rec)
-        top = st.get("conf_mode") == "top_percent"
+        top = st.conf_mode == "top_percent"
         return PointSelection(
-            threshold=None if top else float(st.get("threshold")),
-            top_percent=float(st.get("top_percent")) if top else None,
+            threshold=None if top else float(st.threshold),
+            top_percent=float(st.top_percent) if top else None,
             views=None if shown.all() else shown,
-            source=st.get("source"),
+            source=st.source,
             masks=masks,
         )
 

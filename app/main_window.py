@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer, QUrl
@@ -66,7 +66,7 @@ from superqt.utils import qthrottled
 from app import APP_NAME, plural
 from app.controller import Controller, MemoryCheck, RunState, first_sample
 from app.settings import Settings
-from app.state import ViewerState
+from app.state import SAVED_DISPLAY_OPTIONS, ViewerState
 from app.theme import THEMES, apply_theme
 from app.widgets import (
     Banner,
@@ -91,6 +91,9 @@ from fast3r_core import LOW_POSE_INLIER_SHARE, PROJECT_SUFFIX, Reconstruction
 from fast3r_core.atomic import atomic_path
 from fast3r_core.export import FORMATS
 
+if TYPE_CHECKING:  # app.viewer imports VisPy: loaded only when the real viewer is made
+    from app.viewer.protocol import Viewer, ViewerFactory
+
 __all__ = [
     "EXPORT_ACTIONS",
     "EXPORT_SHORTCUTS",
@@ -103,18 +106,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: ViewerState values saved in the settings between sessions.
-STATE_OPTIONS = (
-    "color_mode",
-    "point_size",
-    "background",
-    "show_axes",
-    "show_cameras",
-    "conf_mode",
-    "top_percent",
-    "threshold",
-    "mask_sky",
-    "source",
-)
+STATE_OPTIONS = SAVED_DISPLAY_OPTIONS
 
 #: Keyboard shortcuts of the Export menu's entries (the entries come from fast3r_core.export.FORMATS).
 EXPORT_SHORTCUTS: dict[str, str] = {"ply": "Ctrl+E", "glb": "Ctrl+Shift+E"}
@@ -168,7 +160,8 @@ class MainWindow(QMainWindow):
     settings : Settings, optional
         Default: the user's settings file (``$FAST3R_CONFIG_DIR`` in tests).
     viewer_factory : callable, optional
-        ``viewer_factory(state, parent) -> SceneViewer``; default :class:`app.viewer.SceneViewer`.
+        ``viewer_factory(state, parent)`` -> a :class:`app.viewer.protocol.Viewer`; default
+        :class:`app.viewer.SceneViewer`.
     interactive : bool
         False: no blocking dialog (tests, ``--screenshot``).
     """
@@ -177,7 +170,7 @@ class MainWindow(QMainWindow):
         self,
         controller: Controller | None = None,
         settings: Settings | None = None,
-        viewer_factory: Callable[..., Any] | None = None,
+        viewer_factory: ViewerFactory | None = None,
         *,
         interactive: bool = True,
     ) -> None:
@@ -199,7 +192,7 @@ class MainWindow(QMainWindow):
             from app.viewer import SceneViewer
 
             viewer_factory = SceneViewer
-        self.viewer = viewer_factory(self.state, self)
+        self.viewer: Viewer = viewer_factory(self.state, self)
         self.banner = Banner()
         self.demo_note = DemoNote()
         self.drop_hint = DropHint()
@@ -338,15 +331,15 @@ class MainWindow(QMainWindow):
         for act in (self.act_turntable_cam, self.act_arcball_cam):
             self.camera_group.addAction(act)
         self.act_show_cameras = a("Show &Cameras", None, "C", checkable=True)
-        self.act_show_cameras.toggled.connect(lambda on: self.state.set("show_cameras", on))
+        self.act_show_cameras.toggled.connect(lambda on: self.state.update(show_cameras=on))
         self.act_show_axes = a("Show A&xes", None, "A", checkable=True)
-        self.act_show_axes.toggled.connect(lambda on: self.state.set("show_axes", on))
+        self.act_show_axes.toggled.connect(lambda on: self.state.update(show_axes=on))
         self.color_group = QActionGroup(self)
         self.color_actions: dict[str, QAction] = {}
         for i, (mode, label) in enumerate(COLOR_MODE_LABELS.items(), start=1):
             act = a(
                 f"Colour: {label}",
-                lambda _=False, m=mode: self.state.set("color_mode", m),
+                lambda _=False, m=mode: self.state.update(color_mode=m),
                 str(i),
                 checkable=True,
             )
@@ -363,9 +356,9 @@ class MainWindow(QMainWindow):
             checkable=True,
             tip="Show each view's local pointmap aligned to the global cloud",
         )
-        self.act_local.toggled.connect(lambda on: self.state.set("source", "local" if on else "global"))
+        self.act_local.toggled.connect(lambda on: self.state.update(source="local" if on else "global"))
         self.act_sky = a("Mask &Sky", None, "K", checkable=True, tip="Hide sky / background points")
-        self.act_sky.toggled.connect(lambda on: self.state.set("mask_sky", on))
+        self.act_sky.toggled.connect(lambda on: self.state.update(mask_sky=on))
         self.act_play = a("&Play / Pause Views", self.playback.toggle, "Space")
         self.act_conf_up = a("Keep More Points", lambda: self.confidence_panel.step(+1), "]")
         self.act_conf_down = a("Keep Fewer Points", lambda: self.confidence_panel.step(-1), "[")
@@ -554,13 +547,13 @@ class MainWindow(QMainWindow):
     def _load_state_options(self) -> None:
         for key in STATE_OPTIONS:
             try:
-                self.state.set(key, self.settings.get(key))
+                self.state.update(**{key: self.settings.get(key)})
             except (KeyError, ValueError):
                 log.warning("ignoring the saved option %s=%r", key, self.settings.get(key))
 
     def _save_settings(self) -> None:
         for key in STATE_OPTIONS:
-            self.settings.set(key, self.state.get(key))
+            self.settings.set(key, getattr(self.state.display, key))
         self.settings.set("playback_fps", float(self.playback.fps_spin.value()))
         self.settings.set_window(self.saveGeometry(), self.saveState())
         self.settings.sync()
@@ -654,11 +647,11 @@ class MainWindow(QMainWindow):
     def _sync_menus(self) -> None:
         st = self.state
         pairs = (
-            (self.act_show_cameras, bool(st.get("show_cameras"))),
-            (self.act_show_axes, bool(st.get("show_axes"))),
-            (self.act_local, st.get("source") == "local"),
-            (self.act_sky, bool(st.get("mask_sky"))),
-            (self.color_actions[str(st.get("color_mode"))], True),
+            (self.act_show_cameras, bool(st.show_cameras)),
+            (self.act_show_axes, bool(st.show_axes)),
+            (self.act_local, st.source == "local"),
+            (self.act_sky, bool(st.mask_sky)),
+            (self.color_actions[str(st.color_mode)], True),
             (self.device_actions.get(self.controller.device, self.device_actions["auto"]), True),
             (self.size_actions.get(self.controller.size, self.size_actions[512]), True),
             (self.theme_actions.get(self.settings.get("theme"), self.theme_actions["dark"]), True),
@@ -696,8 +689,8 @@ class MainWindow(QMainWindow):
         shown_views = int(self.state.shown_views().sum())
         shown = self.state.shown_count()
         text = f"{shown_views}/{rec.n_views} views | {shown:,} points shown"
-        cap = getattr(self.viewer, "idle_budget", 0)
-        if isinstance(cap, int) and 0 < cap < shown:
+        cap = self.viewer.idle_budget
+        if 0 < cap < shown:
             # software OpenGL: the resting frame is a subsample (exports and screenshots have all)
             text += f" ({cap:,} drawn: software OpenGL)"
         self.scene_label.setText(text)
@@ -745,7 +738,7 @@ class MainWindow(QMainWindow):
         finite = max_conf[np.isfinite(max_conf) & (max_conf > 1.0)]
         if finite.size:
             threshold = 1.0 + (float(np.median(finite)) - 1.0) / 4.0
-            self.state.set("view_conf_threshold", float(f"{threshold:.6g}"))
+            self.state.view_conf_threshold = float(f"{threshold:.6g}")
         self._update_empty()
         self._update_actions()
         self._update_status()
@@ -1143,8 +1136,8 @@ class MainWindow(QMainWindow):
         self._sync_menus()
 
     def _scale_points(self, factor: float) -> None:
-        size = float(np.clip(float(self.state.get("point_size")) * factor, 0.5, 12.0))
-        self.state.set("point_size", round(size, 1))
+        size = float(np.clip(float(self.state.point_size) * factor, 0.5, 12.0))
+        self.state.point_size = round(size, 1)
 
     def _step_view(self, step: int) -> None:
         rec = self.state.reconstruction

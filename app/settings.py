@@ -15,6 +15,8 @@ from typing import Any
 
 from PySide6.QtCore import QByteArray, QSettings
 
+from app.state import DISPLAY_DEFAULTS, SAVED_DISPLAY_OPTIONS
+
 __all__ = ["CONFIG_DIR_ENV", "DEFAULTS", "MAX_RECENT", "Settings", "config_dir"]
 
 log = logging.getLogger(__name__)
@@ -29,16 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "device": "auto",  # auto | cuda | mps | cpu
     "size": 512,  # 512 | 224
     "theme": "dark",  # dark | light
-    "color_mode": "rgb",
-    "point_size": 2.0,
-    "background": "#202124",
-    "show_axes": False,
-    "show_cameras": True,
-    "conf_mode": "top_percent",
-    "top_percent": 90.0,
-    "threshold": 1.5,
-    "mask_sky": False,
-    "source": "global",
+    # the viewport's saved display options: their defaults live with the state
+    **{name: getattr(DISPLAY_DEFAULTS, name) for name in SAVED_DISPLAY_OPTIONS},
     "camera_mode": "turntable",
     "playback_fps": 2.0,
     "max_views": 0,  # 0 = all

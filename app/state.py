@@ -7,14 +7,24 @@ what it already is emits nothing, so syncing a widget from the state never loops
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from fast3r_core.result import PointSet, Reconstruction
+from fast3r_core.result import PointSet, PointSource, Reconstruction
 
-__all__ = ["COLOR_MODES", "CONF_MODES", "CONF_NORMS", "ViewerState"]
+__all__ = [
+    "COLOR_MODES",
+    "CONF_MODES",
+    "CONF_NORMS",
+    "DISPLAY_DEFAULTS",
+    "SAVED_DISPLAY_OPTIONS",
+    "DisplayOptions",
+    "ViewerState",
+]
 
 COLOR_MODES = ("rgb", "confidence", "view")
 CONF_MODES = ("top_percent", "threshold")
@@ -22,8 +32,117 @@ SOURCES = ("global", "local")
 CONF_NORMS = ("global", "view")
 
 
+@dataclass(frozen=True)
+class DisplayOptions:
+    """The display choices of the viewport, with their defaults (the one place that holds them: the
+    settings file's defaults of the saved ones, :data:`SAVED_DISPLAY_OPTIONS`, come from here).
+
+    Attributes
+    ----------
+    source : "global" (the global head's points) or "local" (local pointmaps aligned to global).
+    conf_mode : "top_percent" (keep the top ``top_percent`` % by confidence) or "threshold".
+    top_percent : float, 0..100.
+    threshold : float, absolute confidence threshold (confidence is always > 1).
+    color_mode : "rgb", "confidence" or "view".
+    conf_norm : confidence colormap: the "global" rank, or per-"view" min-max of log(conf).
+    point_size : float, pixels.
+    background : str, "#rrggbb".
+    show_axes, show_cameras, mask_sky : bool.
+    show_high_conf_views, show_low_conf_views : bool, show views whose max confidence is at least /
+        below ``view_conf_threshold``.
+    view_conf_threshold : float.
+    timestep : int, playback: show views 0..timestep; -1 = all.
+    """
+
+    source: PointSource = "global"
+    conf_mode: str = "top_percent"
+    top_percent: float = 90.0
+    threshold: float = 1.5
+    color_mode: str = "rgb"
+    conf_norm: str = "global"
+    point_size: float = 2.0
+    background: str = "#202124"
+    show_axes: bool = False
+    show_cameras: bool = True
+    mask_sky: bool = False
+    show_high_conf_views: bool = True
+    show_low_conf_views: bool = True
+    view_conf_threshold: float = 1.5
+    timestep: int = -1
+
+    def __post_init__(self) -> None:
+        for name, choices in (
+            ("color_mode", COLOR_MODES),
+            ("conf_mode", CONF_MODES),
+            ("conf_norm", CONF_NORMS),
+            ("source", SOURCES),
+        ):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}")
+
+
+#: The defaults of every display option.
+DISPLAY_DEFAULTS = DisplayOptions()
+
+#: Display options saved in the settings between sessions.
+SAVED_DISPLAY_OPTIONS: tuple[str, ...] = (
+    "color_mode",
+    "point_size",
+    "background",
+    "show_axes",
+    "show_cameras",
+    "conf_mode",
+    "top_percent",
+    "threshold",
+    "mask_sky",
+    "source",
+)
+
+#: Options that change which points are shown (the others change only how they look).
+_SELECTION_OPTIONS = frozenset(
+    {
+        "source",
+        "conf_mode",
+        "top_percent",
+        "threshold",
+        "mask_sky",
+        "show_high_conf_views",
+        "show_low_conf_views",
+        "view_conf_threshold",
+        "timestep",
+    }
+)
+
+T = TypeVar("T")
+
+
+class _Option(Generic[T]):
+    """A typed display option of :class:`ViewerState`: reads the current :class:`DisplayOptions`,
+    writes through :meth:`ViewerState.update` (validation, signals)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._name = name
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Option[T]: ...
+    @overload
+    def __get__(self, obj: ViewerState, owner: type | None = None) -> T: ...
+    def __get__(self, obj: ViewerState | None, owner: type | None = None) -> T | _Option[T]:
+        if obj is None:
+            return self
+        value: T = getattr(obj.display, self._name)
+        return value
+
+    def __set__(self, obj: ViewerState, value: T) -> None:
+        obj.update(**{self._name: value})
+
+
 class ViewerState(QObject):
     """Display state of one reconstruction.
+
+    The display options are typed attributes (``state.point_size = 3.0``; see
+    :class:`DisplayOptions`); :meth:`update` sets several at once (and takes them by name, for the
+    settings file).
 
     Signals
     -------
@@ -38,26 +157,26 @@ class ViewerState(QObject):
     style_changed = Signal()
     highlight_changed = Signal(int)
 
+    source: _Option[PointSource] = _Option()
+    conf_mode: _Option[str] = _Option()
+    top_percent: _Option[float] = _Option()
+    threshold: _Option[float] = _Option()
+    color_mode: _Option[str] = _Option()
+    conf_norm: _Option[str] = _Option()
+    point_size: _Option[float] = _Option()
+    background: _Option[str] = _Option()
+    show_axes: _Option[bool] = _Option()
+    show_cameras: _Option[bool] = _Option()
+    mask_sky: _Option[bool] = _Option()
+    show_high_conf_views: _Option[bool] = _Option()
+    show_low_conf_views: _Option[bool] = _Option()
+    view_conf_threshold: _Option[float] = _Option()
+    timestep: _Option[int] = _Option()
+
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._rec: Reconstruction | None = None
-        self._values: dict[str, Any] = {
-            "source": "global",  # global head, or local pointmaps aligned to global
-            "conf_mode": "top_percent",
-            "top_percent": 90.0,  # keep the top p % of points by confidence
-            "threshold": 1.5,  # absolute confidence threshold (conf > 1 always)
-            "color_mode": "rgb",
-            "conf_norm": "global",  # confidence colormap: "global" rank or per-"view" min-max of log(conf)
-            "point_size": 2.0,  # pixels
-            "background": "#202124",
-            "show_axes": False,
-            "show_cameras": True,
-            "mask_sky": False,
-            "show_high_conf_views": True,
-            "show_low_conf_views": True,
-            "view_conf_threshold": 1.5,  # a view is "high confidence" if its max conf >= this
-            "timestep": -1,  # playback: show views 0..timestep; -1 = all
-        }
+        self._display = DISPLAY_DEFAULTS
         self._visible: np.ndarray = np.zeros(0, dtype=bool)
         self._highlight = -1
 
@@ -70,44 +189,35 @@ class ViewerState(QObject):
         self._rec = rec
         self._visible = np.ones(rec.n_views if rec is not None else 0, dtype=bool)
         self._highlight = -1
-        self._values["timestep"] = -1
+        self._display = dataclasses.replace(self._display, timestep=-1)
         self.reconstruction_changed.emit()
         self.selection_changed.emit()
 
-    # -- generic values ---------------------------------------------------------------------------
-    _SELECTION_KEYS = frozenset(
-        {
-            "source",
-            "conf_mode",
-            "top_percent",
-            "threshold",
-            "mask_sky",
-            "show_high_conf_views",
-            "show_low_conf_views",
-            "view_conf_threshold",
-            "timestep",
-        }
-    )
+    # -- display options --------------------------------------------------------------------------
+    @property
+    def display(self) -> DisplayOptions:
+        """All display options (an immutable snapshot)."""
+        return self._display
 
-    def get(self, key: str) -> Any:
-        return self._values[key]
+    def update(self, **changes: Any) -> None:
+        """Set display options by name; emits selection_changed and/or style_changed once if any
+        changed (nothing when every value is what it already is, so syncing a widget never loops).
 
-    def set(self, key: str, value: Any) -> None:
-        """Set one display value; emits selection_changed or style_changed if it changed."""
-        if key not in self._values:
-            raise KeyError(key)
-        if key == "color_mode" and value not in COLOR_MODES:
-            raise ValueError(f"color_mode must be one of {COLOR_MODES}")
-        if key == "conf_mode" and value not in CONF_MODES:
-            raise ValueError(f"conf_mode must be one of {CONF_MODES}")
-        if key == "conf_norm" and value not in CONF_NORMS:
-            raise ValueError(f"conf_norm must be one of {CONF_NORMS}")
-        if key == "source" and value not in SOURCES:
-            raise ValueError(f"source must be one of {SOURCES}")
-        if self._values[key] == value:
+        Raises KeyError for an unknown name, ValueError for a value outside its choices.
+        """
+        known = {f.name for f in dataclasses.fields(DisplayOptions)}
+        unknown = set(changes) - known
+        if unknown:
+            raise KeyError(", ".join(sorted(unknown)))
+        new = dataclasses.replace(self._display, **changes)
+        changed = {k for k in changes if getattr(new, k) != getattr(self._display, k)}
+        if not changed:
             return
-        self._values[key] = value
-        (self.selection_changed if key in self._SELECTION_KEYS else self.style_changed).emit()
+        self._display = new
+        if changed & _SELECTION_OPTIONS:
+            self.selection_changed.emit()
+        if changed - _SELECTION_OPTIONS:
+            self.style_changed.emit()
 
     # -- views ------------------------------------------------------------------------------------
     @property
@@ -143,16 +253,16 @@ class ViewerState(QObject):
     # -- derived ----------------------------------------------------------------------------------
     def point_set(self) -> PointSet | None:
         """The confidence-ordered points of the current source (all of them)."""
-        return None if self._rec is None else self._rec.points(self._values["source"])
+        return None if self._rec is None else self._rec.points(self.source)
 
     def prefix_count(self) -> int:
         """How many of the confidence-ordered points the confidence filter keeps (a prefix)."""
         ps = self.point_set()
         if ps is None:
             return 0
-        if self._values["conf_mode"] == "top_percent":
-            return ps.count_top_percent(float(self._values["top_percent"]))
-        return ps.count_above(float(self._values["threshold"]))
+        if self.conf_mode == "top_percent":
+            return ps.count_top_percent(float(self.top_percent))
+        return ps.count_above(float(self.threshold))
 
     def shown_mask(self) -> np.ndarray | None:
         """(n,) bool over the kept prefix ``point_set()[:prefix_count()]``: the points actually shown.
@@ -165,10 +275,10 @@ class ViewerState(QObject):
             return None
         n = self.prefix_count()
         mask = self.shown_views()[ps.view[:n]]
-        if self._values["mask_sky"]:
+        if self.mask_sky:
             from fast3r_core.sky import sky_point_mask
 
-            mask &= ~sky_point_mask(self._rec, self._values["source"])[:n]
+            mask &= ~sky_point_mask(self._rec, self.source)[:n]
         return mask
 
     def shown_count(self) -> int:
@@ -177,7 +287,7 @@ class ViewerState(QObject):
         if ps is None:
             return 0
         views = self.shown_views()
-        if views.all() and not self._values["mask_sky"]:
+        if views.all() and not self.mask_sky:
             return self.prefix_count()
         mask = self.shown_mask()
         return 0 if mask is None else int(np.count_nonzero(mask))
@@ -188,13 +298,13 @@ class ViewerState(QObject):
         if rec is None:
             return np.zeros(0, dtype=bool)
         mask = self._visible.copy()
-        t = int(self._values["timestep"])
+        t = int(self.timestep)
         if t >= 0:
             mask[t + 1 :] = False
-        confs = rec.conf if self._values["source"] == "global" else rec.conf_local
-        high = np.array([float(c.max()) >= self._values["view_conf_threshold"] for c in confs])
-        if not self._values["show_high_conf_views"]:
+        confs = rec.conf if self.source == "global" else rec.conf_local
+        high = np.array([float(c.max()) >= self.view_conf_threshold for c in confs])
+        if not self.show_high_conf_views:
             mask &= ~high
-        if not self._values["show_low_conf_views"]:
+        if not self.show_low_conf_views:
             mask &= high
         return mask

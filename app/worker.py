@@ -42,10 +42,11 @@ from fast3r_core.errors import (
     LicenseNotAcceptedError,
     ModelNotAvailableError,
 )
+from fast3r_core.options import ReconstructOptions
 from fast3r_core.progress import ProgressEvent
 
 if TYPE_CHECKING:  # the pipeline imports scipy: keep it off the start-up path (loaded on the worker)
-    from fast3r_core.pipeline import ReconstructOptions, RunReport
+    from fast3r_core.pipeline import RunReport
 
 __all__ = [
     "ErrorInfo",
@@ -75,9 +76,9 @@ class RunRequest:
         Registered model name, Hub repo id, or a local folder / weights file.
     device : str
         "auto", "cpu", "cuda", "cuda:N" or "mps".
-    options : dict or ReconstructOptions
-        Run options (keyword arguments of :class:`fast3r_core.pipeline.ReconstructOptions`, built on the
-        worker thread); ``num_threads=None`` becomes all cores but one (the GUI keeps one).
+    options : ReconstructOptions
+        Run options; ``num_threads=None`` becomes all cores but one (the GUI keeps one) and ``device``
+        becomes the device the model was loaded on.
     accept_license : bool
         The user accepted the model's licence (allows the download of a licensed model).
     cancel : threading.Event
@@ -92,7 +93,7 @@ class RunRequest:
     inputs: list[str]
     model: str
     device: str = "auto"
-    options: dict[str, Any] | ReconstructOptions = field(default_factory=dict)
+    options: ReconstructOptions = field(default_factory=ReconstructOptions)
     accept_license: bool = False
     cancel: threading.Event = field(default_factory=threading.Event)
     job_id: int = 0
@@ -243,9 +244,10 @@ class ReconstructionWorker(QObject):
 
     Signals
     -------
-    progress(int job_id, str stage, int done, int total, str message)
-        Stages: "download", "verify", "load" (model), "video", "images", "encode", "fuse", "heads",
-        "poses".
+    progress(int job_id, object event)
+        A :class:`~fast3r_core.progress.ProgressEvent`. Stages: "download", "verify", "load" (model),
+        "video", "images", "encode", "fuse", "heads", "poses"; in a run of several passes the model
+        stages carry ``pass_index`` / ``pass_count``.
     model_ready(int job_id, str model_name, str device)
         The model of the job is loaded (or was already).
     finished(object)
@@ -256,7 +258,7 @@ class ReconstructionWorker(QObject):
         The job stopped because its cancel event was set; nothing is kept.
     """
 
-    progress = Signal(int, str, int, int, str)
+    progress = Signal(int, object)
     model_ready = Signal(int, str, str)
     finished = Signal(object)
     failed = Signal(object)
@@ -286,7 +288,7 @@ class ReconstructionWorker(QObject):
             if ev.stage == last["stage"] and ev.done < ev.total and now - last["time"] < PROGRESS_INTERVAL:
                 return
             last["stage"], last["time"] = ev.stage, now
-            emit(job_id, ev.stage, int(ev.done), int(ev.total), ev.message)
+            emit(job_id, ev)
 
         return cb
 
@@ -343,13 +345,9 @@ class ReconstructionWorker(QObject):
             load_s = self._ensure_model(req)
             self.model_ready.emit(req.job_id, self._model_name, self._device)
             from fast3r_core.inference import default_cpu_threads
-            from fast3r_core.pipeline import ReconstructOptions, RunReport, add_views, reconstruct
+            from fast3r_core.pipeline import RunReport, add_views, reconstruct
 
-            opts = (
-                req.options
-                if isinstance(req.options, ReconstructOptions)
-                else ReconstructOptions(**req.options)
-            )
+            opts = req.options
             if opts.num_threads is None:
                 opts = replace(opts, num_threads=default_cpu_threads(leave_free=1))
             opts = replace(opts, device=self._device)
@@ -429,7 +427,7 @@ class ReconstructionWorker(QObject):
 class _RunSlots(Protocol):
     """The receiver of the run signals (progress, model_ready, finished, failed, cancelled)."""
 
-    def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None: ...
+    def _on_progress(self, job_id: int, event: ProgressEvent) -> None: ...
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None: ...
     def _on_finished(self, res: RunResult) -> None: ...
     def _on_failed(self, info: ErrorInfo) -> None: ...
@@ -452,7 +450,7 @@ class WorkerHost(QObject):
     thread of this object), so that anything connected to them, lambdas included, runs there.
     """
 
-    progress = Signal(int, str, int, int, str)
+    progress = Signal(int, object)
     model_ready = Signal(int, str, str)
     finished = Signal(object)
     failed = Signal(object)
@@ -504,9 +502,9 @@ class WorkerHost(QObject):
         """Import torch on the worker thread now, while the user looks at the window."""
         self._warm_up.emit()
 
-    @Slot(int, str, int, int, str)
-    def _on_progress(self, job_id: int, stage: str, done: int, total: int, message: str) -> None:
-        self.progress.emit(job_id, stage, done, total, message)
+    @Slot(int, object)
+    def _on_progress(self, job_id: int, event: ProgressEvent) -> None:
+        self.progress.emit(job_id, event)
 
     @Slot(int, str, str)
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None:

@@ -3,7 +3,7 @@
 Measures, with a real SceneViewer in a window:
 
 * upload: ``state.set_reconstruction`` (pack colours, upload every point once, frusta, fit).
-* prefix path: ``state.set("top_percent", p)`` until the new draw count is set and the GL command queue
+* prefix path: ``state.top_percent = p`` until the new draw count is set and the GL command queue
   is flushed (``glFinish``), the confidence slider's cost without view/sky masks (target < 50 ms).
 * masked path: hiding one view (computes and uploads the index buffer of the surviving points), then
   slider moves while that mask is active (a count change again).
@@ -101,7 +101,7 @@ def main() -> None:
         for p in values:
             settle()  # do not count the previous frame's rasterisation
             t0 = time.perf_counter()
-            state.set("top_percent", float(p))
+            state.top_percent = float(p)
             settle()
             out.append(time.perf_counter() - t0)
         return out
@@ -128,7 +128,7 @@ def main() -> None:
         f"slider with the mask: {results['slider_masked_ms']}"
     )
     state.set_visible_views(np.ones(rec.n_views, bool))
-    state.set("top_percent", 100.0)
+    state.top_percent = 100.0
     settle()
 
     def rotation_frames(budget: int) -> tuple[list[float], int]:

@@ -18,7 +18,7 @@ _LAZY = {
     # run
     "reconstruct": "pipeline",
     "add_views": "pipeline",
-    "ReconstructOptions": "pipeline",
+    "ReconstructOptions": "options",
     "RunReport": "pipeline",
     "predict": "inference",
     "default_cpu_threads": "inference",

@@ -65,10 +65,10 @@ from fast3r_core.errors import (
 )
 from fast3r_core.export.formats import FORMATS
 from fast3r_core.logs import LOG_DIR_ENV, LOG_FILE_NAME, default_log_path, open_log_file
-from fast3r_core.progress import ProgressEvent
+from fast3r_core.progress import SKIPPED_FILE_RECORD, ProgressEvent
 
 if TYPE_CHECKING:
-    from fast3r_core.result import Reconstruction
+    from fast3r_core.result import Reconstruction, RunRecord
 
 __all__ = [
     "DEFAULT_CONF_PERCENTILE",
@@ -321,13 +321,9 @@ class _StderrFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, _FILE_ONLY, False):
             return False
-        # images.py warns once per skipped file; the CLI prints one line listing them (see -v).
-        return not (
-            self.verbose == 0
-            and record.name == "fast3r_core.images"
-            and isinstance(record.msg, str)
-            and record.msg.startswith("Skipping")
-        )
+        # images.py warns once per skipped file; the CLI prints one line listing them from the run's
+        # typed report (LoadedInputs / RunReport .skipped), so the per-file records stay off stderr (-v).
+        return not (self.verbose == 0 and getattr(record, SKIPPED_FILE_RECORD, False))
 
 
 class _LineHandler(logging.Handler):
@@ -1144,7 +1140,7 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
                 "command": "reconstruct",
                 "status": "ok",
                 "model": rec.model_name,
-                "architecture": rec.runs[0].get("architecture") if rec.runs else None,
+                "architecture": rec.runs[0].architecture or None,
                 "views": rec.n_views,
                 "images": [os.path.abspath(p) for p in rec.image_paths],
                 "image_size": args.size,
@@ -1153,7 +1149,7 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
                 "points_written": counts,
                 "skipped": [{"path": p, "reason": r} for p, r in skipped],
                 "failed_poses": failed,
-                "runs": rec.runs,
+                "runs": [r.to_json(complete=True) for r in rec.runs],
                 "colmap_mean_reprojection_error_px": reproj,
                 "timings": timings,
                 "out_dir": out.out,
@@ -1317,7 +1313,7 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
                 "command": "info",
                 "project": Path(args.project).resolve(),
                 "model": rec.model_name,
-                "architecture": rec.runs[0].get("architecture") if rec.runs else None,
+                "architecture": rec.runs[0].architecture or None,
                 "views": rec.n_views,
                 "image_sizes": sizes,
                 "model_sizes": model_sizes,
@@ -1326,7 +1322,7 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
                 "failed_poses": [s.view for s in stats if not s.pose_ok],
                 "options": rec.options,
                 "timings": rec.timings,
-                "runs": rec.runs,
+                "runs": [r.to_json(complete=True) for r in rec.runs],
                 "view_runs": rec.view_runs.tolist(),
                 "per_view": views,
             }
@@ -1337,7 +1333,7 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
         return ", ".join(f"{k} (x{n})" if n > 1 else k for k, n in d.items())
 
     console.out(f"Project      {Path(args.project).resolve()}")
-    arch = rec.runs[0].get("architecture") if rec.runs else None
+    arch = rec.runs[0].architecture
     console.out(f"Model        {rec.model_name}" + (f" ({arch})" if arch else ""))
     console.out(f"Views        {rec.n_views} ({sum(not s.pose_ok for s in stats)} failed poses)")
     console.out(f"Image sizes  {counted(sizes)}")
@@ -1358,23 +1354,21 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
     return EXIT_OK
 
 
-def _describe_run(index: int, run: dict[str, Any]) -> str:
+def _describe_run(index: int, run: RunRecord) -> str:
     """``run 1 (add): views 8-10, 1 pass of 7 views, anchors 0, 3, 5, 6, model demo``."""
-    views = run.get("views", [])
+    views = run.views
     span = (
         f"{views[0]}-{views[-1]}" if len(views) > 1 and views == list(range(views[0], views[-1] + 1)) else ""
     )
-    text = f"run {index} ({run.get('kind', 'reconstruct')}): {len(views)} view(s)"
+    text = f"run {index} ({run.kind}): {len(views)} view(s)"
     text += f" {span}" if span else ""
-    passes = int(run.get("passes", 1))
-    sizes = run.get("views_per_pass") or []
-    if passes > 1 or run.get("anchors"):
-        text += (
-            f", {passes} pass{'es' if passes != 1 else ''} of up to {max(sizes, default=len(views))} views"
-        )
-        text += f", anchors {', '.join(str(a) for a in run.get('anchors', []))}"
-    if run.get("model"):
-        text += f", model {run['model']}"
+    passes = run.passes
+    if passes > 1 or run.anchors:
+        largest = max(run.views_per_pass, default=len(views))
+        text += f", {passes} pass{'es' if passes != 1 else ''} of up to {largest} views"
+        text += f", anchors {', '.join(str(a) for a in run.anchors)}"
+    if run.model:
+        text += f", model {run.model}"
     return text
 
 
@@ -1454,10 +1448,10 @@ def _cmd_add(args: argparse.Namespace, console: _Console, progress: _Progress) -
                 "status": "ok",
                 "project": dest.resolve(),
                 "views": rec.n_views,
-                "added": run["views"],
-                "anchors": run["anchors"],
-                "passes": run["passes"],
-                "alignment": run["alignment"],
+                "added": run.views,
+                "anchors": run.anchors,
+                "passes": run.passes,
+                "alignment": run.alignment,
                 "skipped": [{"path": p, "reason": r} for p, r in skipped],
                 "failed_poses": failed,
                 "seconds": time.perf_counter() - t_start,
@@ -1467,7 +1461,7 @@ def _cmd_add(args: argparse.Namespace, console: _Console, progress: _Progress) -
     note = f" ({len(failed)} pose(s) failed)" if failed else ""
     seconds = time.perf_counter() - t_start
     console.out(
-        f"Added {len(run['views'])} view(s) to {base.n_views} in {seconds:.1f} s{note}: "
+        f"Added {len(run.views)} view(s) to {base.n_views} in {seconds:.1f} s{note}: "
         f"{_describe_run(len(rec.runs) - 1, run)}."
     )
     console.out(f"Wrote {dest.resolve()}")

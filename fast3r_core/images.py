@@ -40,7 +40,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .atomic import atomic_write
 from .errors import InputError, NoImagesError
-from .progress import ProgressCallback, check_cancel, report
+from .progress import SKIPPED_FILE_RECORD, ProgressCallback, check_cancel, report
 
 if TYPE_CHECKING:
     import torch
@@ -371,7 +371,7 @@ def discover_inputs(paths: PathInput) -> Discovery:
                 reason = f"unsupported file type {p.suffix or '(no extension)'}"
                 if p.suffix.lower() in HEIF_EXTENSIONS:
                     reason = "HEIC/HEIF needs the optional package pillow-heif"
-                logger.warning("Skipping %s: %s", p, reason)
+                logger.warning("Skipping %s: %s", p, reason, extra={SKIPPED_FILE_RECORD: True})
                 skipped.append(SkippedFile(p, reason))
         elif not p.exists():
             raise InputError(f"No such file or folder: {p}")
@@ -653,7 +653,7 @@ def _load_many(
     for i in sorted(errors):
         path = items[i][0]
         reason = errors[i].removeprefix(f"{path}: ")
-        logger.warning("Skipping unreadable image %s: %s", path, reason)
+        logger.warning("Skipping unreadable image %s: %s", path, reason, extra={SKIPPED_FILE_RECORD: True})
         skipped.append(SkippedFile(path, reason))
     return results, skipped
 

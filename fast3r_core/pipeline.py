@@ -16,21 +16,22 @@ import os
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fast3r_core.chunking.anchors import ANCHOR_METHODS, image_descriptor, select_anchors
+from fast3r_core.chunking.anchors import image_descriptor, select_anchors
 from fast3r_core.chunking.plan import MAX_AUTO_ANCHORS, ChunkPlan
 from fast3r_core.errors import InputError, NoImagesError
 from fast3r_core.geometry import intrinsics_model_to_original
 from fast3r_core.images import PathInput, SkippedFile, ViewInput, load_inputs
+from fast3r_core.options import ReconstructOptions
 from fast3r_core.output_memory import RESULT_BYTES_PER_PIXEL, check_output_memory
 from fast3r_core.poses import PoseEstimate, align_local_to_global, estimate_poses_detailed
 from fast3r_core.progress import ProgressCallback, check_cancel, report
-from fast3r_core.result import Reconstruction, project_size
+from fast3r_core.result import Reconstruction, RunRecord, project_size
 
 if TYPE_CHECKING:
     import torch
@@ -41,72 +42,6 @@ if TYPE_CHECKING:
 __all__ = ["ReconstructOptions", "RunReport", "add_views", "project_size", "reconstruct"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReconstructOptions:
-    """Options of a run (JSON-able; stored in the project file).
-
-    Attributes
-    ----------
-    size : 512 or 224, the model input size (long side at 512; square crop at 224).
-    device : "auto", "cpu", "cuda", "cuda:N" or "mps" (informational here: the model is already placed).
-    precision : "auto" | "fp32" | "bf16" | "fp16" | "int8" (see ``InferenceOptions``; "int8" is the
-        fast CPU mode).
-    num_threads : CPU threads (None: all cores).
-    seed : seed of the image-index draw; ``image_ids`` overrides it.
-    max_views : keep at most this many images (evenly spaced over the sorted inputs).
-    video_fps, video_max_frames : frame sampling of a video input.
-    per_view_focal : estimate one focal per view (photos from different cameras).
-    pnp_iterations, pnp_reproj_px : PnP-RANSAC settings (published: 100, 5 px).
-    align_percentile : confidence percentile of the local->global alignment mask (published: 85).
-    encoder_chunk, head_chunk : views per encoder / head chunk inside a pass (None: planned).
-    max_views_per_pass : largest forward pass, anchor views included. None: automatic (one pass when
-        the memory estimate fits the free memory of the device, else the largest pass that fits);
-        0: always one pass; N >= 2: passes of at most N views.
-    anchors : anchor views shared by every pass of a chunked run (None: a third of a pass, 1..8).
-    anchor_method : how anchors are chosen after view 0: "coverage" (farthest-point sampling on a small
-        image descriptor; when adding views: the existing views most like the new ones) or "even".
-    """
-
-    size: int = 512
-    device: str = "auto"
-    precision: str = "auto"
-    num_threads: int | None = None
-    seed: int = 0
-    image_ids: tuple[int, ...] | None = None
-    max_views: int | None = None
-    video_fps: float = 1.0
-    video_max_frames: int = 100
-    per_view_focal: bool = False
-    pnp_iterations: int = 100
-    pnp_reproj_px: float = 5.0
-    align_percentile: float = 85.0
-    encoder_chunk: int | None = None
-    head_chunk: int | None = None
-    max_views_per_pass: int | None = None
-    anchors: int | None = None
-    anchor_method: str = "coverage"
-
-    def __post_init__(self) -> None:
-        if self.max_views_per_pass is not None and (
-            self.max_views_per_pass < 0 or self.max_views_per_pass == 1
-        ):
-            raise InputError(
-                "max_views_per_pass must be 0 (one pass) or at least 2 (view 0 as the anchor and one more), "
-                f"not {self.max_views_per_pass}"
-            )
-        if self.anchors is not None and self.anchors < 1:
-            raise InputError(f"anchors must be at least 1 (view 0), not {self.anchors}")
-        if self.anchor_method not in ANCHOR_METHODS:
-            raise InputError(
-                f"anchor_method must be one of {', '.join(ANCHOR_METHODS)}, not {self.anchor_method!r}"
-            )
-
-    def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["image_ids"] = list(self.image_ids) if self.image_ids is not None else None
-        return d
 
 
 @dataclass
@@ -229,6 +164,20 @@ def _architecture(model: Fast3R) -> str:
     return config.describe() if hasattr(config, "describe") else ""
 
 
+def _run_record(plan: ChunkPlan, **kwargs: Any) -> RunRecord:
+    """The run's record: ``kwargs`` (views, kind, model, ...) and how ``plan`` split it into passes."""
+    return RunRecord(
+        passes=plan.n_passes,
+        views_per_pass=list(plan.views_per_pass),
+        max_views_per_pass=plan.max_views_per_pass,
+        anchors=[int(a) for a in plan.anchors],
+        automatic=plan.automatic,
+        budget_bytes=plan.budget,
+        estimate_bytes=plan.need,
+        **kwargs,
+    )
+
+
 def reconstruct(
     inputs: PathInput | Sequence[ViewInput],
     model: Fast3R,
@@ -302,14 +251,14 @@ def reconstruct(
     run_opts = opts.to_json()
     run_opts["device"] = str(next(model.parameters()).device)
     name = model_name if model_name is not None else getattr(model, "name", "")
-    run = {
-        "views": list(range(len(views))),
-        "kind": "reconstruct",
-        "model": name,
-        "architecture": _architecture(model),
-        **plan.to_json(),
-        "alignment": alignment,
-    }
+    run = _run_record(
+        plan,
+        views=list(range(len(views))),
+        kind="reconstruct",
+        model=name,
+        architecture=_architecture(model),
+        alignment=alignment,
+    )
     return Reconstruction(
         pts3d=tuple(p["pts3d_in_other_view"] for p in preds),
         conf=tuple(p["conf"] for p in preds),
@@ -554,20 +503,22 @@ def add_views(
 
     run_opts = opts.to_json()
     run_opts["device"] = str(next(model.parameters()).device)
-    run = {
-        "views": list(range(n0, n0 + len(views))),
-        "kind": "add",
-        "model": model_name if model_name is not None else getattr(model, "name", ""),
-        "architecture": _architecture(model),
-        **plan.to_json(),
-        "anchors": list(anchor_ids),
-        "alignment": res.alignment_json(),
-        "options": run_opts,
-        "timings": dict(timings),
-    }
+    run = replace(
+        _run_record(
+            plan,
+            views=list(range(n0, n0 + len(views))),
+            kind="add",
+            model=model_name if model_name is not None else getattr(model, "name", ""),
+            architecture=_architecture(model),
+            alignment=res.alignment_json(),
+            options=run_opts,
+            timings=dict(timings),
+        ),
+        anchors=[int(a) for a in anchor_ids],  # the existing views the new ones were aligned to
+    )
     runs = list(base.runs)
-    if "timings" not in runs[-1] and base.timings:
-        runs[-1] = {**runs[-1], "timings": dict(base.timings)}  # keep the earlier run's figures
+    if runs[-1].timings is None and base.timings:
+        runs[-1] = replace(runs[-1], timings=dict(base.timings))  # keep the earlier run's figures
     return Reconstruction(
         pts3d=(*base.pts3d, *(p["pts3d_in_other_view"] for p in preds)),
         conf=(*base.conf, *(p["conf"] for p in preds)),

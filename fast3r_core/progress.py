@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 from .errors import Cancelled
 
-__all__ = ["CancelToken", "ProgressCallback", "ProgressEvent", "check_cancel", "report"]
+__all__ = [
+    "SKIPPED_FILE_RECORD",
+    "CancelToken",
+    "ProgressCallback",
+    "ProgressEvent",
+    "check_cancel",
+    "report",
+]
 
 
 @dataclass(frozen=True)
@@ -23,17 +30,28 @@ class ProgressEvent:
         Units done so far in this stage and units in the stage (views, chunks or bytes).
     message : str
         Optional human-readable detail.
+    pass_index, pass_count : int or None
+        In a run of several forward passes, the pass this event belongs to (0-based) and how many
+        passes the run makes; None outside the passes (and in a one-pass run).
     """
 
     stage: str
     done: int
     total: int
     message: str = ""
+    pass_index: int | None = None
+    pass_count: int | None = None
 
     @property
     def fraction(self) -> float:
         return 0.0 if self.total <= 0 else min(1.0, self.done / self.total)
 
+
+#: Attribute set on the log record of each skipped input file (``extra={SKIPPED_FILE_RECORD: True}``).
+#: The skipped files themselves travel typed, in ``LoadedInputs.skipped`` and ``RunReport.skipped``; a
+#: front end that lists them from there (the CLI's one summary line) drops these per-file records by this
+#: flag rather than by their wording.
+SKIPPED_FILE_RECORD = "fast3r_skipped_file"
 
 ProgressCallback = Callable[[ProgressEvent], None]
 CancelToken = threading.Event

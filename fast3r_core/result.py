@@ -17,6 +17,7 @@ project file opens without torch.
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime
 import io
 import json
@@ -25,7 +26,7 @@ import os
 import struct
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +45,7 @@ __all__ = [
     "PointSet",
     "PointSource",
     "Reconstruction",
+    "RunRecord",
     "ViewStats",
     "describe_chunking",
     "load_project",
@@ -300,6 +302,127 @@ class ViewStats:
         return self.pose_ok and not self.pose_inlier_share < LOW_POSE_INLIER_SHARE
 
 
+@dataclass(frozen=True)
+class RunRecord:
+    """Which views one run made and how (one entry of :attr:`Reconstruction.runs`; JSON in a project).
+
+    Attributes
+    ----------
+    views : list of int
+        Indices of the views this run made.
+    kind : str
+        "reconstruct" (the first run) or "add" (views added to an existing result).
+    model : str
+        Name of the model of the run ("" when not recorded).
+    architecture : str
+        The model's depths and widths (``fast3r info``; "" when not recorded).
+    passes : int
+        Forward passes of the run (1: one pass).
+    views_per_pass : list of int
+        Views of each pass, anchors included ([] when not recorded).
+    max_views_per_pass : int or None
+        The largest pass allowed by the plan (None when not recorded).
+    anchors : list of int
+        Views shared by every pass (and, for an added run, the existing views it was aligned to).
+    automatic : bool or None
+        The passes were planned from the free memory (None when not recorded).
+    budget_bytes, estimate_bytes : int or None
+        Memory budget of the plan and the one-pass estimate (None when not recorded).
+    alignment : list of dict
+        Per pass: the similarity's scale, rotation angle, inliers and rmse, or ``{"reference": true}``.
+    options : dict or None
+        Run options (``ReconstructOptions.to_json``) of an added run (None: the result's options).
+    timings : dict of str to float, or None
+        Seconds per stage of this run (None: the result's timings, for the first run).
+    extra : dict
+        Keys this version does not know (written by a newer one), kept so that a save writes them back.
+    """
+
+    views: list[int]
+    kind: str = "reconstruct"
+    model: str = ""
+    architecture: str = ""
+    passes: int = 1
+    views_per_pass: list[int] = field(default_factory=list)
+    max_views_per_pass: int | None = None
+    anchors: list[int] = field(default_factory=list)
+    automatic: bool | None = None
+    budget_bytes: int | None = None
+    estimate_bytes: int | None = None
+    alignment: list[dict[str, Any]] = field(default_factory=list)
+    options: dict[str, Any] | None = None
+    timings: dict[str, float] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
+        """A record from its JSON object (any version: missing keys take their defaults, unknown keys
+        go to :attr:`extra`). Raises ValueError when a known key has the wrong type."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        d = dict(data)
+        views = d.get("views")
+        if not isinstance(views, list) or not all(_is_int(v) for v in views):
+            raise ValueError("a run's 'views' must be a list of view indices")
+
+        def ints(key: str) -> list[int]:
+            value = d.get(key, [])
+            if not isinstance(value, list) or not all(_is_int(v) for v in value):
+                raise ValueError(f"a run's {key!r} must be a list of integers")
+            return [int(v) for v in value]
+
+        def opt_int(key: str) -> int | None:
+            value = d.get(key)
+            if value is not None and not _is_int(value):
+                raise ValueError(f"a run's {key!r} must be an integer")
+            return None if value is None else int(value)
+
+        def opt_dict(key: str) -> dict[str, Any] | None:
+            value = d.get(key)
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"a run's {key!r} must be an object")
+            return None if value is None else dict(value)
+
+        alignment = d.get("alignment", [])
+        if not isinstance(alignment, list) or not all(isinstance(a, dict) for a in alignment):
+            raise ValueError("a run's 'alignment' must be a list of objects")
+        automatic = d.get("automatic")
+        timings = opt_dict("timings")
+        return cls(
+            views=[int(v) for v in views],
+            kind=str(d.get("kind") or "reconstruct"),
+            model=str(d.get("model") or ""),
+            architecture=str(d.get("architecture") or ""),
+            passes=opt_int("passes") or 1,
+            views_per_pass=ints("views_per_pass"),
+            max_views_per_pass=opt_int("max_views_per_pass"),
+            anchors=ints("anchors"),
+            automatic=None if automatic is None else bool(automatic),
+            budget_bytes=opt_int("budget_bytes"),
+            estimate_bytes=opt_int("estimate_bytes"),
+            alignment=[dict(a) for a in alignment],
+            options=opt_dict("options"),
+            timings=None if timings is None else {str(k): float(v) for k, v in timings.items()},
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def to_json(self, *, complete: bool = False) -> dict[str, Any]:
+        """The JSON object of the record.
+
+        By default (the project file) "views" and the other keys whose value differs from the
+        default: a missing key reads back as its default, here and in the versions before RunRecord.
+        ``complete``: every key (for ``--json`` output, whose readers expect a fixed set of keys).
+        """
+        out: dict[str, Any] = {"views": list(self.views)}
+        for f in fields(self):
+            if f.name in ("views", "extra"):
+                continue
+            value = getattr(self, f.name)
+            default = f.default_factory() if callable(f.default_factory) else f.default
+            if complete or value != default:
+                out[f.name] = copy.deepcopy(value)  # a JSON tree of its own, not shared with the record
+        return {**self.extra, **out}
+
+
 # --------------------------------------------------------------------------------------------------
 # Reconstruction
 # --------------------------------------------------------------------------------------------------
@@ -374,13 +497,10 @@ class Reconstruction:
     pose_ok : np.ndarray, (V,) bool
         Whether the pose estimation (PnP) succeeded for each view; when not, the pose is a fallback.
         Defaults to all True.
-    runs : tuple of dict
-        JSON-able record of which views came from which run: each dict has at least "views" (list of
-        view indices). Defaults to one run holding every view (what a project file from before runs
-        were recorded gives back). Runs written by :mod:`fast3r_core.pipeline` also hold "kind"
-        ("reconstruct" or "add"), "model", "passes", "views_per_pass", "max_views_per_pass", "anchors"
-        (view indices shared by every pass), "alignment" (per pass: scale, rotation, inliers, rmse)
-        and, for added views, "options" and "timings". See :attr:`view_runs`.
+    runs : tuple of RunRecord
+        Which views came from which run, and how (passes, anchors, alignment; see :class:`RunRecord`).
+        JSON objects (a project file's) are accepted and converted. Defaults to one run holding every
+        view (what a project file from before runs were recorded gives back). See :attr:`view_runs`.
     format_version : int
         Project-format version this object was read from (or will be written as).
     pose_inlier_share : np.ndarray, (V,) float32
@@ -405,7 +525,7 @@ class Reconstruction:
     options: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     pose_ok: np.ndarray | None = None
-    runs: tuple[dict[str, Any], ...] = ()
+    runs: tuple[RunRecord, ...] = ()
     format_version: int = PROJECT_FORMAT_VERSION
     pose_inlier_share: np.ndarray | None = None
 
@@ -475,11 +595,12 @@ class Reconstruction:
         set_(self, "options", dict(self.options))
         set_(self, "timings", {str(k): float(v) for k, v in self.timings.items()})
 
-        runs = tuple(dict(r) for r in self.runs) or ({"views": list(range(n_views))},)
+        runs = tuple(r if isinstance(r, RunRecord) else RunRecord.from_json(r) for r in self.runs) or (
+            RunRecord(views=list(range(n_views))),
+        )
         for i, run in enumerate(runs):
-            views = run.get("views")
-            if not isinstance(views, list) or not all(isinstance(x, int) and 0 <= x < n_views for x in views):
-                raise ValueError(f"runs[{i}]['views'] must be a list of view indices < {n_views}")
+            if not all(0 <= x < n_views for x in run.views):
+                raise ValueError(f"runs[{i}].views must be view indices < {n_views}")
         set_(self, "runs", runs)
         set_(self, "format_version", int(self.format_version))
 
@@ -500,7 +621,7 @@ class Reconstruction:
         """(V,) int32: index into :attr:`runs` of the run that made each view (a later run wins)."""
         out = np.zeros(self.n_views, dtype=np.int32)
         for i, run in enumerate(self.runs):
-            out[np.asarray(run["views"], dtype=np.int64)] = i
+            out[np.asarray(run.views, dtype=np.int64)] = i
         return out
 
     def chunking_summary(self) -> str:
@@ -511,13 +632,10 @@ class Reconstruction:
         """
         first = self.runs[0]
         parts = []
-        if int(first.get("passes", 1)) > 1:
-            sizes = first.get("views_per_pass") or [0]
-            parts.append(
-                "made in "
-                + describe_chunking(int(first["passes"]), max(sizes), len(first.get("anchors", [])))
-            )
-        added = sum(len(r["views"]) for r in self.runs[1:])
+        if first.passes > 1:
+            sizes = first.views_per_pass or [0]
+            parts.append("made in " + describe_chunking(first.passes, max(sizes), len(first.anchors)))
+        added = sum(len(r.views) for r in self.runs[1:])
         if added:
             parts.append(f"+{added} view{'s' if added != 1 else ''} added later")
         return "; ".join(parts)
@@ -774,7 +892,7 @@ def save_project(rec: Reconstruction, path: str | os.PathLike[str], *, compress:
         "images": [_image_entry(p, project_dir) for p in rec.image_paths],
         "options": rec.options,
         "timings": rec.timings,
-        "runs": list(rec.runs),
+        "runs": [r.to_json() for r in rec.runs],
     }
     try:
         meta_bytes = json.dumps(meta, indent=1, default=_json_default, allow_nan=True).encode("utf-8")
@@ -1151,7 +1269,7 @@ def load_project(path: str | os.PathLike[str]) -> Reconstruction:
             model_name=meta["model_name"],
             options=meta.get("options", {}),
             timings=meta.get("timings", {}),
-            runs=tuple(meta.get("runs", ())),
+            runs=tuple(RunRecord.from_json(r) for r in meta.get("runs", ())),  # validated above
             format_version=version,
             pose_inlier_share=arrays.get("pose_inlier_share"),  # absent before it was recorded
         )

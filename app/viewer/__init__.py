@@ -5,6 +5,7 @@ PySide6 backend on first use.
 """
 
 from .colors import view_palette
+from .protocol import Viewer, ViewerFactory
 from .scene_viewer import CAMERA_MODES, SceneViewer, use_vispy_backend
 
-__all__ = ["CAMERA_MODES", "SceneViewer", "use_vispy_backend", "view_palette"]
+__all__ = ["CAMERA_MODES", "SceneViewer", "Viewer", "ViewerFactory", "use_vispy_backend", "view_palette"]

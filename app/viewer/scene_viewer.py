@@ -125,6 +125,9 @@ class _Pose:
 class SceneViewer(QObject):
     """The 3-D viewport: point cloud, camera frusta with images, axes; navigation, picking, recording.
 
+    Implements :class:`app.viewer.protocol.Viewer` (what the main window uses), and more for the
+    OpenGL tests (picking, poses, level of detail).
+
     Parameters
     ----------
     state : ViewerState
@@ -155,7 +158,7 @@ class SceneViewer(QObject):
         self.idle_ms = 200
 
         self._canvas = scene.SceneCanvas(
-            keys=None, show=False, size=(800, 600), bgcolor=state.get("background"), parent=parent
+            keys=None, show=False, size=(800, 600), bgcolor=state.background, parent=parent
         )
         self._canvas.native.setMinimumSize(160, 120)
         self._view = scene.widgets.ViewBox(parent=self._canvas.scene, border_width=0)
@@ -361,16 +364,16 @@ class SceneViewer(QObject):
 
     def _apply_style(self) -> None:
         st = self._state
-        self._points.set_color_mode(st.get("color_mode"))
-        self._points.set_point_size(float(st.get("point_size")))
+        self._points.set_color_mode(st.color_mode)
+        self._points.set_point_size(float(st.point_size))
         self._points.set_pixel_scale(self._canvas.pixel_scale)
-        bg = st.get("background")
+        bg = st.background
         self._canvas.bgcolor = bg
         rgb = parse_color(bg)
         self._points.set_background(rgb)
         self._frusta.set_background(rgb)
-        self._axes.visible = bool(st.get("show_axes"))
-        self._frusta.set_visible(bool(st.get("show_cameras")))
+        self._axes.visible = bool(st.show_axes)
+        self._frusta.set_visible(bool(st.show_cameras))
         norm = self._conf_norm_setting()
         rec = st.reconstruction
         if norm != self._conf_norm and rec is not None and self._source is not None:
@@ -381,7 +384,7 @@ class SceneViewer(QObject):
 
     def _conf_norm_setting(self) -> str:
         try:
-            return str(self._state.get("conf_norm"))
+            return str(self._state.conf_norm)
         except KeyError:  # an older ViewerState without the key
             return "global"
 
@@ -389,7 +392,7 @@ class SceneViewer(QObject):
         """Upload every point of the current source, in confidence order, and reset the masks."""
         rec = self._state.reconstruction
         assert rec is not None
-        source = self._state.get("source")
+        source = self._state.source
         ps = rec.points(source)
         self._conf_norm = self._conf_norm_setting()
         aux = pack_aux(ps.view, conf_norm_values(ps, rec.n_views, self._conf_norm))
@@ -411,12 +414,12 @@ class SceneViewer(QObject):
         rec = self._state.reconstruction
         if rec is None:
             return
-        if self._state.get("source") != self._source:
+        if self._state.source != self._source:
             self._upload_points()
         assert self._source is not None
         ps = rec.points(self._source)
         shown = self._shown_views()
-        sky = bool(self._state.get("mask_sky"))
+        sky = bool(self._state.mask_sky)
         key = (self._source, shown.tobytes(), sky)
         if key != self._mask_key:
             self._mask_key = key
@@ -623,7 +626,7 @@ class SceneViewer(QObject):
             parts.append(sample[inside] if inside.any() else sample)
             center = c
         shown = self._shown_views()
-        if (self._state.get("show_cameras") and shown.any()) or not parts:
+        if (self._state.show_cameras and shown.any()) or not parts:
             parts.append(rec.cam_to_world[shown if shown.any() else slice(None), :3, 3])
         pts = np.concatenate(parts)
         if center is None:

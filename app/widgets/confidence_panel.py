@@ -165,7 +165,7 @@ class ConfidencePanel(QWidget):
         return np.zeros(0, dtype=np.float32) if ps is None else ps.conf
 
     def _mode(self) -> str:
-        return str(self.state.get("conf_mode"))
+        return str(self.state.conf_mode)
 
     def threshold_shown(self) -> float:
         """Confidence at the line: the threshold, or the confidence of the last kept point (top %)."""
@@ -173,7 +173,7 @@ class ConfidencePanel(QWidget):
         if ps is None or len(ps) == 0:
             return 1.0
         if self._mode() == "threshold":
-            return float(self.state.get("threshold"))
+            return float(self.state.threshold)
         t = ps.threshold_for_count(self.state.prefix_count())
         return float(ps.conf[0]) if not np.isfinite(t) else t
 
@@ -245,7 +245,7 @@ class ConfidencePanel(QWidget):
         t = self.threshold_shown()
         with signals_blocked(self.slider):
             self._configure_slider()
-            value = float(self.state.get(mode))
+            value = float(self.state.top_percent if mode == "top_percent" else self.state.threshold)
             self.slider.setValue(value if mode == "top_percent" else float(_u(value)))
         self._show_value(t)
         with signals_blocked(self.line):
@@ -287,10 +287,10 @@ class ConfidencePanel(QWidget):
                 value = (
                     float(np.nextafter(np.float32(t), np.float32(-np.inf))) if np.isfinite(t) else self._hi
                 )
-                self.state.set("threshold", value)
+                self.state.threshold = value
             else:
-                self.state.set("top_percent", round(100.0 * n / len(ps), 1))
-        self.state.set("conf_mode", mode)
+                self.state.top_percent = round(100.0 * n / len(ps), 1)
+        self.state.conf_mode = mode
         self.sync_from_state()
 
     def _slider_moved(self, value: float) -> None:
@@ -338,8 +338,9 @@ class ConfidencePanel(QWidget):
 
     def _write_state(self, key: str, value: float) -> None:
         if key == "top_percent":
-            value = float(np.clip(value, 0.0, 100.0))
-        self.state.set(key, value)
+            self.state.top_percent = float(np.clip(value, 0.0, 100.0))
+        else:
+            self.state.threshold = value
         self._update_count()
 
     def flush(self) -> None:

@@ -70,16 +70,16 @@ class DisplayPanel(QWidget):
         form.addRow(self.sky_check)
 
         self.source_combo.currentIndexChanged.connect(
-            lambda i: state.set("source", str(self.source_combo.itemData(i)))
+            lambda i: state.update(source=str(self.source_combo.itemData(i)))
         )
         self.color_combo.currentIndexChanged.connect(
-            lambda i: state.set("color_mode", str(self.color_combo.itemData(i)))
+            lambda i: state.update(color_mode=str(self.color_combo.itemData(i)))
         )
-        self.size_slider.valueChanged.connect(lambda v: state.set("point_size", float(v)))
+        self.size_slider.valueChanged.connect(lambda v: state.update(point_size=float(v)))
         self.background_button.clicked.connect(self.choose_background)
-        self.cameras_check.toggled.connect(lambda on: state.set("show_cameras", bool(on)))
-        self.axes_check.toggled.connect(lambda on: state.set("show_axes", bool(on)))
-        self.sky_check.toggled.connect(lambda on: state.set("mask_sky", bool(on)))
+        self.cameras_check.toggled.connect(lambda on: state.update(show_cameras=bool(on)))
+        self.axes_check.toggled.connect(lambda on: state.update(show_axes=bool(on)))
+        self.sky_check.toggled.connect(lambda on: state.update(mask_sky=bool(on)))
         state.style_changed.connect(self.sync_from_state)
         state.selection_changed.connect(self.sync_from_state)
         self.sync_from_state()
@@ -97,22 +97,22 @@ class DisplayPanel(QWidget):
         for w in widgets:
             w.blockSignals(True)
         try:
-            self.source_combo.setCurrentIndex(list(SOURCE_LABELS).index(st.get("source")))
-            self.color_combo.setCurrentIndex(list(COLOR_MODE_LABELS).index(st.get("color_mode")))
-            self.size_slider.setValue(float(st.get("point_size")))
-            self.cameras_check.setChecked(bool(st.get("show_cameras")))
-            self.axes_check.setChecked(bool(st.get("show_axes")))
-            self.sky_check.setChecked(bool(st.get("mask_sky")))
+            self.source_combo.setCurrentIndex(list(SOURCE_LABELS).index(st.source))
+            self.color_combo.setCurrentIndex(list(COLOR_MODE_LABELS).index(st.color_mode))
+            self.size_slider.setValue(float(st.point_size))
+            self.cameras_check.setChecked(bool(st.show_cameras))
+            self.axes_check.setChecked(bool(st.show_axes))
+            self.sky_check.setChecked(bool(st.mask_sky))
         finally:
             for w in widgets:
                 w.blockSignals(False)
-        color = QColor(str(st.get("background")))
+        color = QColor(str(st.background))
         with signals_blocked(self.background_button):
             self.background_button.setText(color.name())
             text = "#000000" if color.lightness() > 128 else "#ffffff"
             self.background_button.setStyleSheet(f"background-color: {color.name()}; color: {text};")
 
     def choose_background(self) -> None:
-        color = QColorDialog.getColor(QColor(str(self.state.get("background"))), self, "Background colour")
+        color = QColorDialog.getColor(QColor(str(self.state.background)), self, "Background colour")
         if color.isValid():
-            self.state.set("background", color.name())
+            self.state.background = color.name()

@@ -64,7 +64,7 @@ class ImagePreview(QWidget):
             source = "model input (the photo was not found)"
         self._pixmap = QPixmap.fromImage(img)
         self._rescale()
-        stats = rec.per_view_stats(self.state.get("source"))[view]
+        stats = rec.per_view_stats(self.state.source)[view]
         k = rec.intrinsics_original[view]
         w, h = (int(x) for x in rec.original_sizes[view])
         pose = "ok" if stats.pose_ok else '<span style="color:#e05050">failed</span>'

@@ -76,7 +76,7 @@ class PlaybackBar(QWidget):
 
     def sync_from_state(self) -> None:
         n = self._n_views()
-        t = int(self.state.get("timestep"))
+        t = int(self.state.timestep)
         with signals_blocked(self.slider):
             self.slider.setValue(n - 1 if t < 0 or t >= n - 1 else t)
         if n == 0:
@@ -88,14 +88,14 @@ class PlaybackBar(QWidget):
 
     def _slider_moved(self, value: int) -> None:
         n = self._n_views()
-        self.state.set("timestep", -1 if value >= n - 1 else int(value))
+        self.state.timestep = -1 if value >= n - 1 else int(value)
 
     def set_playing(self, on: bool) -> None:
         """Start (from view 0 when at the end) or pause the playback."""
         n = self._n_views()
         if on and n > 1:
-            if int(self.state.get("timestep")) < 0:
-                self.state.set("timestep", 0)
+            if int(self.state.timestep) < 0:
+                self.state.timestep = 0
             self._timer.start(round(1000 / self.fps_spin.value()))
         else:
             self._timer.stop()
@@ -113,12 +113,12 @@ class PlaybackBar(QWidget):
 
     def _advance(self) -> None:
         n = self._n_views()
-        t = int(self.state.get("timestep"))
+        t = int(self.state.timestep)
         if t < 0 or t + 1 >= n - 1:
-            self.state.set("timestep", -1)
+            self.state.timestep = -1
             self.set_playing(False)
             return
-        self.state.set("timestep", t + 1)
+        self.state.timestep = t + 1
 
     def _update_button(self) -> None:
         self.play_button.setText("Pause" if self.playing else "Play")

@@ -7,6 +7,8 @@ import time
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
+from fast3r_core.progress import ProgressEvent
+
 __all__ = ["RUN_STAGES", "STAGE_LABELS", "ProgressPanel", "format_seconds"]
 
 #: Stages of a reconstruction with their share of the run's time (for the overall bar and the ETA).
@@ -32,7 +34,7 @@ STAGE_LABELS: dict[str, str] = {
     "export": "Exporting",
 }
 _BYTES = frozenset({"download", "verify"})
-#: Stages repeated by every pass of a chunked run (the message says "pass i/P").
+#: Stages repeated by every pass of a chunked run (their events carry pass_index / pass_count).
 _PASS_STAGES = ("encode", "fuse", "heads")
 
 
@@ -142,17 +144,16 @@ class ProgressPanel(QWidget):
         self.memory_label.setText(text)
         self.memory_label.setStyleSheet("color: #e05050; font-weight: bold;" if warn else "")
 
-    def update_progress(self, stage: str, done: int, total: int, message: str = "") -> None:
-        """One progress event of the core (stage, units done, units total).
+    def update_progress(self, event: ProgressEvent) -> None:
+        """One progress event of the core (stage, units done, units total, pass).
 
-        In a chunked run the model stages repeat once per pass; their message names the pass
-        (``"pass 2/5"``) and the bar then splits the model stages' share evenly between the passes,
-        so that it never moves back when the next pass starts encoding.
+        In a chunked run the model stages repeat once per pass; their events carry the pass
+        (``pass_index`` of ``pass_count``) and the bar then splits the model stages' share evenly
+        between the passes, so that it never moves back when the next pass starts encoding.
         """
-        from fast3r_core.chunking import parse_pass_message
-
         if self._cancelling:
             return
+        stage, done, total = event.stage, int(event.done), int(event.total)
         self._stage = stage
         frac = 0.0 if total <= 0 else min(1.0, done / total)
         label = STAGE_LABELS.get(stage, stage.capitalize())
@@ -173,9 +174,10 @@ class ProgressPanel(QWidget):
                 if name != "video":
                     before += weight
             fraction = before + RUN_STAGES.get(stage, 0.0) * frac
-            in_pass = parse_pass_message(message) if stage in _PASS_STAGES else None
-            if in_pass is not None:
-                index, passes = in_pass
+            index, passes = event.pass_index, event.pass_count
+            in_pass = False
+            if stage in _PASS_STAGES and index is not None and passes is not None and 0 <= index < passes:
+                in_pass = True
                 start = RUN_STAGES["images"]  # the model stages follow the images
                 share = sum(RUN_STAGES[s] for s in _PASS_STAGES)
                 fraction = start + share * (index + (fraction - start) / share) / passes

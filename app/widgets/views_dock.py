@@ -170,9 +170,9 @@ class ViewsPanel(QWidget):
         self.table.itemChanged.connect(self._item_changed)
         self.table.cellClicked.connect(self._clicked)
         self.table.cellActivated.connect(self._clicked)
-        self.high_check.toggled.connect(lambda on: self.state.set("show_high_conf_views", on))
-        self.low_check.toggled.connect(lambda on: self.state.set("show_low_conf_views", on))
-        self.class_spin.valueChanged.connect(lambda v: self.state.set("view_conf_threshold", float(v)))
+        self.high_check.toggled.connect(lambda on: self.state.update(show_high_conf_views=on))
+        self.low_check.toggled.connect(lambda on: self.state.update(show_low_conf_views=on))
+        self.class_spin.valueChanged.connect(lambda v: self.state.update(view_conf_threshold=float(v)))
         self.all_button.clicked.connect(lambda: self._set_all("all"))
         self.none_button.clicked.connect(lambda: self._set_all("none"))
         self.invert_button.clicked.connect(lambda: self._set_all("invert"))
@@ -189,7 +189,7 @@ class ViewsPanel(QWidget):
             if rec is None:
                 self.summary.setText("No views")
                 return
-            stats = rec.per_view_stats(self.state.get("source"))
+            stats = rec.per_view_stats(self.state.source)
             self.table.setRowCount(rec.n_views)
             for v in range(rec.n_views):
                 name = view_label(rec.image_paths[v]) or f"view {v}"
@@ -232,15 +232,15 @@ class ViewsPanel(QWidget):
             signals_blocked(self.low_check),
             signals_blocked(self.class_spin),
         ):
-            self.high_check.setChecked(bool(self.state.get("show_high_conf_views")))
-            self.low_check.setChecked(bool(self.state.get("show_low_conf_views")))
-            self.class_spin.setValue(float(self.state.get("view_conf_threshold")))
+            self.high_check.setChecked(bool(self.state.show_high_conf_views))
+            self.low_check.setChecked(bool(self.state.show_low_conf_views))
+            self.class_spin.setValue(float(self.state.view_conf_threshold))
         if rec is None or self.table.rowCount() != rec.n_views:
             return
         visible = self.state.visible_views
         shown = self.state.shown_views()
-        thr = float(self.state.get("view_conf_threshold"))
-        confs = rec.conf if self.state.get("source") == "global" else rec.conf_local
+        thr = float(self.state.view_conf_threshold)
+        confs = rec.conf if self.state.source == "global" else rec.conf_local
         low = np.array([float(c.max()) < thr for c in confs])
         with signals_blocked(self.table):
             for v in range(rec.n_views):

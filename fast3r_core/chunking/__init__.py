@@ -7,8 +7,9 @@
   and fuses the anchors' predictions;
 * :mod:`.runner` runs the passes (torch is imported there, lazily) and merges them.
 
-Importing this package does not import torch: the GUI reads :func:`parse_pass_message` and
-:func:`describe_chunking` from it on its own thread.
+Importing this package does not import torch: the GUI reads :func:`describe_chunking` from it on
+its own thread. (Progress events of a pass carry ``pass_index`` / ``pass_count``; :func:`parse_pass_message`
+reads the pass back from the text the CLI prints.)
 """
 
 from __future__ import annotations

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from fast3r_core.errors import InputError
+from fast3r_core.options import ANCHOR_METHODS
 
 __all__ = ["ANCHOR_METHODS", "even_anchors", "farthest_point_order", "image_descriptor", "select_anchors"]
 
-ANCHOR_METHODS = ("coverage", "even")
 _GRID = 6
 _HIST_BINS = 4  # per channel: 4^3 = 64 joint colour bins
 

@@ -16,7 +16,8 @@ Only a fixed sample of anchor pixels (:data:`FIT_PIXELS` in all) is kept per pas
 round. Adding views to an existing result has a fixed target (its stored anchor pointmaps): one round.
 
 Progress: the stages of each pass are the usual ``encode``, ``fuse``, ``heads`` with their per-pass
-counts, and the event message says which pass it is (``"pass 2/5"``, see :func:`pass_message`).
+counts; the event carries the pass as numbers (``pass_index``, ``pass_count``) and its message names it
+for people (``"pass 2/5"``, see :func:`pass_message`).
 Cancel: checked before each pass and inside each pass by ``predict``; a cancelled run raises
 :class:`~fast3r_core.errors.Cancelled` and returns nothing.
 """
@@ -28,7 +29,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -101,7 +102,7 @@ def _pass_progress(progress: ProgressCallback | None, index: int, total: int) ->
 
     def cb(ev: ProgressEvent) -> None:
         msg = f"{tag}: {ev.message}" if ev.message else tag
-        progress(ProgressEvent(ev.stage, ev.done, ev.total, msg))
+        progress(replace(ev, message=msg, pass_index=index, pass_count=total))
 
     return cb
 

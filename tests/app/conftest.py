@@ -45,7 +45,15 @@ def synthetic_rec(tmp_path: Path):
 
 
 class FakeViewer:
-    """Stand-in of app.viewer.SceneViewer for offscreen tests (no OpenGL): same API, records calls."""
+    """Stand-in of app.viewer.SceneViewer for offscreen tests (no OpenGL): records calls.
+
+    Implements :class:`app.viewer.protocol.Viewer` and nothing more (``calls`` aside):
+    ``tests/app/test_viewer_protocol.py`` fails when the two part ways, so that no test passes against
+    a method the real viewer lacks.
+    """
+
+    #: Public members that exist for the tests only (not part of the viewer protocol).
+    TEST_ONLY = frozenset({"calls", "TEST_ONLY"})
 
     def __init__(self, state, parent=None) -> None:
         from PySide6.QtCore import QObject, Signal
@@ -56,15 +64,31 @@ class FakeViewer:
 
         self._sig = _Sig()
         self.view_clicked = self._sig.view_clicked
-        self.state = state
-        self.native = QWidget(parent)
+        self._state = state
+        self._native = QWidget(parent)
         self.calls: list[tuple] = []
 
-    def __getattr__(self, name: str) -> Callable[..., None]:
-        def record(*args: object, **kwargs: object) -> None:
-            self.calls.append((name, args, kwargs))
+    @property
+    def native(self):
+        return self._native
 
-        return record
+    @property
+    def idle_budget(self) -> int:
+        return 0  # every shown point, as on a GPU
+
+    def reset_view(self) -> None:
+        self.calls.append(("reset_view", (), {}))
+
+    def fit_to_scene(self) -> None:
+        self.calls.append(("fit_to_scene", (), {}))
+
+    def set_camera_mode(self, mode: str) -> None:
+        self.calls.append(("set_camera_mode", (mode,), {}))
+
+    def fly_to_view(self, view: int, duration_ms: int = 600) -> None:
+        # recorded as the window calls it (the default duration left out)
+        kwargs = {} if duration_ms == 600 else {"duration_ms": duration_ms}
+        self.calls.append(("fly_to_view", (view,), kwargs))
 
     def render_image(self, width: int | None = None, height: int | None = None) -> np.ndarray:
         self.calls.append(("render_image", (width, height), {}))
@@ -77,7 +101,7 @@ class FakeViewer:
         self._write_anim(path, frames, size, progress)
 
     def render_playback(self, path, *, fps=2, size=(1280, 720), progress=None) -> None:
-        n = self.state.reconstruction.n_views if self.state.reconstruction is not None else 1
+        n = self._state.reconstruction.n_views if self._state.reconstruction is not None else 1
         self._write_anim(path, n, size, progress)
 
     def _write_anim(self, path, frames, size, progress) -> None:

@@ -12,6 +12,7 @@ import pytest
 from app.controller import RunState
 from app.widgets.progress_panel import ProgressPanel
 from app.widgets.run_options import RunOptionsDialog
+from fast3r_core.progress import ProgressEvent
 from fast3r_core.result import load_project, save_project
 from tests.tiny import write_views
 
@@ -34,17 +35,17 @@ def test_progress_bar_spreads_the_passes_and_never_goes_back(qtbot) -> None:
     qtbot.addWidget(panel)
     panel.set_running(True)
     fractions = []
-    panel.update_progress("images", 4, 4)
+    panel.update_progress(ProgressEvent("images", 4, 4))
     fractions.append(panel.fraction)
     for p in range(3):
-        msg = f"pass {p + 1}/3"
         for stage, total in (("encode", 5), ("fuse", 1), ("heads", 5)):
             for done in range(total + 1):
-                panel.update_progress(stage, done, total, msg)
+                # the pass reaches the panel as numbers (no message to parse)
+                panel.update_progress(ProgressEvent(stage, done, total, pass_index=p, pass_count=3))
                 fractions.append(panel.fraction)
         if p == 1:
             assert panel.stage_label.text() == "Heads 5/5 (pass 2/3)"
-    panel.update_progress("poses", 2, 10)
+    panel.update_progress(ProgressEvent("poses", 2, 10))
     fractions.append(panel.fraction)
     assert all(b >= a for a, b in itertools.pairwise(fractions))
     # pass 2 of 3 ends two thirds of the way through the model stages (images 0.10, model 0.75)
@@ -68,19 +69,23 @@ def test_run_options_dialog_and_a_chunked_run(qtbot, make_window, images) -> Non
 
     fractions: list[float] = []
     passes: set[str] = set()
+    pass_numbers: set[tuple[int | None, int]] = set()
 
-    def seen(stage: str, done: int, total: int, message: str) -> None:
-        if stage not in ("download", "verify", "load"):  # the model's load has a bar of its own
+    def seen(ev: ProgressEvent) -> None:
+        if ev.stage not in ("download", "verify", "load"):  # the model's load has a bar of its own
             fractions.append(win.progress_panel.fraction)  # the panel was updated first
-        if message:
-            passes.add(message)
+        if ev.message:
+            passes.add(ev.message)
+        if ev.pass_count is not None:
+            pass_numbers.add((ev.pass_index, ev.pass_count))
 
     win.controller.progress.connect(seen)
     with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
         assert win.start_run([str(images)])
     rec = win.state.reconstruction
-    assert rec.n_views == 4 and rec.runs[0]["passes"] == 2 and rec.runs[0]["anchors"] == [0]
+    assert rec.n_views == 4 and rec.runs[0].passes == 2 and rec.runs[0].anchors == [0]
     assert {"pass 1/2", "pass 2/2"} <= passes
+    assert pass_numbers == {(0, 2), (1, 2)}
     assert fractions and all(b >= a for a, b in itertools.pairwise(fractions))
     assert "made in 2 passes of up to 3 views (1 shared anchor)" in win.timing_label.text()
 
@@ -117,7 +122,7 @@ def test_add_images_to_an_opened_project(qtbot, make_window, base_project, tmp_p
     with qtbot.waitSignal(win.controller.project_saved, timeout=30_000):
         win.save_project()
     back = load_project(base_project)
-    assert back.n_views == 6 and back.runs[-1]["kind"] == "add"
+    assert back.n_views == 6 and back.runs[-1].kind == "add"
 
 
 def test_add_images_cancelled_keeps_the_result(qtbot, make_window, base_project, tmp_path) -> None:

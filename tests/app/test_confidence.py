@@ -12,7 +12,7 @@ from app.widgets.confidence_panel import ConfidencePanel, format_confidence
 @pytest.fixture
 def panel(qtbot, synthetic_rec):
     state = ViewerState()
-    state.set("top_percent", 80.0)
+    state.top_percent = 80.0
     p = ConfidencePanel(state)
     qtbot.addWidget(p)
     state.set_reconstruction(synthetic_rec)
@@ -28,7 +28,7 @@ def _emissions(state: ViewerState) -> list[int]:
 def test_new_reconstruction_keeps_the_filter(panel):
     st = panel.state
     ps = st.point_set()
-    assert st.get("top_percent") == 80.0  # the histogram's line clamping must not write the state
+    assert st.top_percent == 80.0  # the histogram's line clamping must not write the state
     assert panel.slider.value() == pytest.approx(80.0)
     assert panel.line_confidence() == pytest.approx(ps.threshold_for_count(st.prefix_count()))
     n = ps.count_top_percent(80.0)
@@ -43,7 +43,7 @@ def test_slider_moves_the_state_and_the_line_top_percent(qtbot, panel):
     hits = _emissions(st)
     panel.slider.setValue(30.0)
     panel.flush()
-    assert st.get("top_percent") == pytest.approx(30.0)
+    assert st.top_percent == pytest.approx(30.0)
     n = ps.count_top_percent(30.0)
     assert st.prefix_count() == n
     assert panel.line_confidence() == pytest.approx(ps.threshold_for_count(n))
@@ -59,7 +59,7 @@ def test_line_drag_moves_the_slider_and_the_state(qtbot, panel):
     panel.set_line_confidence(t)  # what a drag does (sigPositionChanged)
     panel.line.sigPositionChangeFinished.emit(panel.line)
     expected = round(100.0 * ps.count_above(t) / len(ps), 1)
-    assert st.get("top_percent") == pytest.approx(expected)
+    assert st.top_percent == pytest.approx(expected)
     assert panel.slider.value() == pytest.approx(expected, abs=0.05)
     assert 45 < expected < 55
     assert hits[0] == 1
@@ -70,18 +70,18 @@ def test_threshold_mode_both_ways(qtbot, panel):
     ps = st.point_set()
     n_before = st.prefix_count()
     panel.mode_combo.setCurrentIndex(1)  # "Above threshold"
-    assert st.get("conf_mode") == "threshold"
+    assert st.conf_mode == "threshold"
     assert st.prefix_count() == n_before  # switching modes keeps the same points
     t = float(ps.conf[len(ps) // 4])
     panel.set_slider_value(t)
     panel.flush()
-    assert st.get("threshold") == pytest.approx(panel.slider_value())
-    assert panel.line_confidence() == pytest.approx(st.get("threshold"))
-    assert st.prefix_count() == ps.count_above(st.get("threshold"))
+    assert st.threshold == pytest.approx(panel.slider_value())
+    assert panel.line_confidence() == pytest.approx(st.threshold)
+    assert st.prefix_count() == ps.count_above(st.threshold)
     panel.set_line_confidence(float(ps.conf[len(ps) // 2]))
     panel.flush()
-    assert st.get("threshold") == pytest.approx(float(ps.conf[len(ps) // 2]), rel=1e-5)
-    assert panel.slider_value() == pytest.approx(st.get("threshold"), rel=1e-3)
+    assert st.threshold == pytest.approx(float(ps.conf[len(ps) // 2]), rel=1e-5)
+    assert panel.slider_value() == pytest.approx(st.threshold, rel=1e-3)
     # back to top %: same points again
     n = st.prefix_count()
     panel.mode_combo.setCurrentIndex(0)
@@ -91,12 +91,12 @@ def test_threshold_mode_both_ways(qtbot, panel):
 def test_state_changes_update_the_widgets_without_writing_back(qtbot, panel):
     st = panel.state
     hits = _emissions(st)
-    st.set("top_percent", 12.5)
+    st.top_percent = 12.5
     assert hits[0] == 1
     assert panel.slider.value() == pytest.approx(12.5)
-    st.set("conf_mode", "threshold")
+    st.conf_mode = "threshold"
     assert panel.mode_combo.currentIndex() == 1
-    st.set("threshold", 3.0)
+    st.threshold = 3.0
     assert panel.slider_value() == pytest.approx(3.0, rel=1e-3)
     assert panel.line_confidence() == pytest.approx(3.0)
     assert hits[0] == 3  # only the three writes above
@@ -115,12 +115,12 @@ def test_moving_the_slider_never_recomputes(qtbot, panel, monkeypatch):
 
 
 def test_keyboard_steps_and_empty_state(qtbot, panel):
-    before = panel.state.get("top_percent")
+    before = panel.state.top_percent
     panel.step(+1)
-    assert panel.state.get("top_percent") == pytest.approx(min(100.0, before + 5.0))
+    assert panel.state.top_percent == pytest.approx(min(100.0, before + 5.0))
     panel.step(-1)
     panel.step(-1)
-    assert panel.state.get("top_percent") == pytest.approx(before - 5.0)
+    assert panel.state.top_percent == pytest.approx(before - 5.0)
     panel.state.set_reconstruction(None)
     assert not panel.slider.isEnabled() and panel.count_label.text() == "No points"
 
@@ -162,7 +162,7 @@ def test_threshold_slider_shares_the_histograms_log_scale(qtbot, panel):
         shares.append(st.prefix_count() / len(ps))
         lines.append(float(panel.line.value()))
         assert panel.slider.value() == pytest.approx(lines[-1], abs=(hi - lo) / 200)  # one scale
-        assert panel.value_label.text() == f"> {format_confidence(st.get('threshold'))}"
+        assert panel.value_label.text() == f"> {format_confidence(st.threshold)}"
     steps = np.diff(lines[1:])
     assert np.allclose(steps, steps[0], rtol=1e-2)
     assert shares[0] == pytest.approx(1.0) and shares[-1] < 0.02

@@ -48,14 +48,14 @@ def test_export_ply_honours_filter_views_and_source(qtbot, win, synthetic_rec):
     assert Path(path).name == "points.ply" and summary == f"{len(sel)} points"
     np.testing.assert_array_equal(_ply_xyz(Path(path)), sel.xyz)
     # threshold mode and local points
-    st.set("conf_mode", "threshold")
-    st.set("threshold", 3.0)
-    st.set("source", "local")
+    st.conf_mode = "threshold"
+    st.threshold = 3.0
+    st.source = "local"
     path, _ = _export(qtbot, win, "ply")
     sel = synthetic_rec.select("local", threshold=3.0, views=[0, 1, 3])
     np.testing.assert_array_equal(_ply_xyz(Path(path)), sel.xyz)
     # playback step: only views 0..1 (and view 2 is still hidden)
-    st.set("timestep", 1)
+    st.timestep = 1
     path, _ = _export(qtbot, win, "ply")
     sel = synthetic_rec.select("local", threshold=3.0, views=[0, 1])
     assert len(_ply_xyz(Path(path))) == len(sel)
@@ -74,8 +74,8 @@ def test_export_ply_without_sky(qtbot, win, synthetic_rec):
     rec = dataclasses.replace(synthetic_rec, colors=colors)
     win.controller._show(rec)
     st = win.state
-    st.set("top_percent", 70.0)
-    st.set("mask_sky", True)
+    st.top_percent = 70.0
+    st.mask_sky = True
     path, _ = _export(qtbot, win, "ply")
     ps = rec.points("global")
     n = st.prefix_count()
@@ -88,7 +88,7 @@ def test_export_ply_without_sky(qtbot, win, synthetic_rec):
 
 
 def test_export_glb_colmap_nerfstudio_cameras_read_back(qtbot, win, synthetic_rec):
-    win.state.set("top_percent", 50.0)
+    win.state.top_percent = 50.0
     path, _ = _export(qtbot, win, "glb")
     scene = trimesh.load(path)
     clouds = [g for g in scene.geometry.values() if isinstance(g, trimesh.PointCloud)]
@@ -258,8 +258,8 @@ def test_export_menu_is_built_from_the_table(qtbot, win):
 
 def test_export_of_zero_points_is_a_clear_message(qtbot, win, tmp_path):
     st = win.state
-    st.set("conf_mode", "threshold")
-    st.set("threshold", 1e9)
+    st.conf_mode = "threshold"
+    st.threshold = 1e9
     with qtbot.waitSignal(win.controller.failed, timeout=30_000) as blocker:
         win.export_actions["ply"].trigger()
     info = blocker.args[0]

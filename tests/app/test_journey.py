@@ -6,6 +6,8 @@ import os
 
 import numpy as np
 
+from fast3r_core.progress import ProgressEvent
+
 
 def _run(qtbot, win, inputs: list[str]) -> None:
     with qtbot.waitSignal(win.controller.run_finished, timeout=60_000):
@@ -35,9 +37,9 @@ def test_cancel_says_cancelling_until_the_run_stopped(qtbot, make_window, images
     c = win.controller
     fired: list[str] = []
 
-    def on_progress(stage: str, done: int, total: int, msg: str) -> None:
-        if stage == "encode" and not fired:
-            fired.append(stage)
+    def on_progress(ev: ProgressEvent) -> None:
+        if ev.stage == "encode" and not fired:
+            fired.append(ev.stage)
             win.act_cancel.trigger()  # Esc
             assert c.run_state == RunState.CANCELLING
             assert win.progress_panel.stage_label.text() == "Cancelling..."
@@ -45,7 +47,7 @@ def test_cancel_says_cancelling_until_the_run_stopped(qtbot, make_window, images
             assert not win.act_cancel.isEnabled()
             assert win.statusBar().currentMessage() == "Cancelling..."
             # a late progress event of the stopping run does not bring the stage back
-            c._on_progress(c._job.job_id, "fuse", 1, 4, "")
+            c._on_progress(c._job.job_id, ProgressEvent("fuse", 1, 4))
             assert win.progress_panel.stage_label.text() == "Cancelling..."
             assert c.run_state == RunState.CANCELLING
 
@@ -67,24 +69,24 @@ def test_threshold_is_reset_for_a_new_scene_and_kept_for_a_rerun(qtbot, make_win
     st = win.state
     _run(qtbot, win, [str(images)])
     ps = st.point_set()
-    st.set("conf_mode", "threshold")
-    st.set("threshold", float(ps.conf[len(ps) // 2]))
+    st.conf_mode = "threshold"
+    st.threshold = float(ps.conf[len(ps) // 2])
     _run(qtbot, win, [str(images)])  # the same scene and model: the threshold means the same
-    assert st.get("conf_mode") == "threshold"
+    assert st.conf_mode == "threshold"
     other = tmp_path / "other"
     write_views(other, 3, size=(96, 128))
     _run(qtbot, win, [str(other)])
-    assert st.get("conf_mode") == "top_percent"
-    assert st.prefix_count() == st.point_set().count_top_percent(float(st.get("top_percent")))
+    assert st.conf_mode == "top_percent"
+    assert st.prefix_count() == st.point_set().count_top_percent(float(st.top_percent))
     assert "confidence filter reset to the top" in win.statusBar().currentMessage()
 
 
 def test_a_saved_threshold_does_not_carry_over_to_the_next_session(qtbot, make_window, images):
     win = make_window()
-    win.state.set("conf_mode", "threshold")  # what the settings of the last session restore
-    win.state.set("threshold", 1e9)
+    win.state.conf_mode = "threshold"  # what the settings of the last session restore
+    win.state.threshold = 1e9
     _run(qtbot, win, [str(images)])
-    assert win.state.get("conf_mode") == "top_percent"
+    assert win.state.conf_mode == "top_percent"
     assert win.state.shown_count() > 0
 
 

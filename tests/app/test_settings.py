@@ -65,18 +65,18 @@ def test_window_options_persist_between_windows(qtbot, make_window, synthetic_re
     win = make_window()
     win.controller._show(synthetic_rec)
     win.resize(640, 480)
-    win.state.set("color_mode", "view")
-    win.state.set("point_size", 4.5)
-    win.state.set("top_percent", 33.0)
-    win.state.set("mask_sky", True)
+    win.state.color_mode = "view"
+    win.state.point_size = 4.5
+    win.state.top_percent = 33.0
+    win.state.mask_sky = True
     win.set_theme("light")
     win.playback.fps_spin.setValue(7.0)
     win.close()
     win2 = make_window()
-    assert win2.state.get("color_mode") == "view"
-    assert win2.state.get("point_size") == 4.5
-    assert win2.state.get("top_percent") == 33.0
-    assert win2.state.get("mask_sky") is True
+    assert win2.state.color_mode == "view"
+    assert win2.state.point_size == 4.5
+    assert win2.state.top_percent == 33.0
+    assert win2.state.mask_sky is True
     assert win2.settings.get("theme") == "light"
     assert win2.playback.fps_spin.value() == 7.0
     assert (win2.width(), win2.height()) == (640, 480)

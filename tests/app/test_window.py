@@ -13,6 +13,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from app.controller import RunState
+from fast3r_core.progress import ProgressEvent
 from fast3r_core.result import save_project
 
 
@@ -153,9 +154,9 @@ def test_cancel_keeps_the_previous_result(qtbot, make_window, images, synthetic_
     win.controller._show(synthetic_rec)
     seen: list[str] = []
 
-    def on_progress(stage: str, *_: object) -> None:
-        seen.append(stage)
-        if stage in ("encode", "images") and win.progress_panel.cancel_button.isEnabled():
+    def on_progress(ev: ProgressEvent) -> None:
+        seen.append(ev.stage)
+        if ev.stage in ("encode", "images") and win.progress_panel.cancel_button.isEnabled():
             win.progress_panel.cancel_button.click()
 
     win.controller.progress.connect(on_progress)
@@ -175,7 +176,7 @@ def test_progress_panel_shows_stage_eta_and_cancel(qtbot, make_window, images):
     panel = win.progress_panel
     stages: list[tuple[str, str, int]] = []
     win.controller.progress.connect(
-        lambda stage, *_: stages.append((stage, panel.stage_label.text(), panel.bar.value()))
+        lambda ev: stages.append((ev.stage, panel.stage_label.text(), panel.bar.value()))
     )
     with qtbot.waitSignal(win.controller.result_ready, timeout=60_000):
         win.open_paths([images])
@@ -225,35 +226,35 @@ def test_playback_shows_views_cumulatively(qtbot, make_window, synthetic_rec):
     bar = win.playback
     assert bar.isVisibleTo(win) and bar.label.text() == "all 4 views"
     bar.slider.setValue(1)
-    assert win.state.get("timestep") == 1
+    assert win.state.timestep == 1
     assert list(win.state.shown_views()) == [True, True, False, False]
     bar.fps_spin.setValue(50.0)
     bar.slider.setValue(3)  # the end = all views
-    assert win.state.get("timestep") == -1
+    assert win.state.timestep == -1
     win.act_play.trigger()
-    assert bar.playing and win.state.get("timestep") == 0
+    assert bar.playing and win.state.timestep == 0
     qtbot.waitUntil(lambda: not bar.playing, timeout=3000)
-    assert win.state.get("timestep") == -1
+    assert win.state.timestep == -1
 
 
 def test_view_menu_writes_the_state_and_calls_the_viewer(make_window, synthetic_rec):
     win = make_window()
     win.controller._show(synthetic_rec)
     win.act_show_axes.trigger()
-    assert win.state.get("show_axes") is True
+    assert win.state.show_axes is True
     win.act_show_cameras.trigger()
-    assert win.state.get("show_cameras") is False
+    assert win.state.show_cameras is False
     win.color_actions["confidence"].trigger()
-    assert win.state.get("color_mode") == "confidence"
+    assert win.state.color_mode == "confidence"
     assert win.display_panel.color_combo.currentData() == "confidence"
     win.act_local.trigger()
-    assert win.state.get("source") == "local"
+    assert win.state.source == "local"
     assert win.display_panel.source_combo.currentData() == "local"
-    size = win.state.get("point_size")
+    size = win.state.point_size
     win.act_bigger.trigger()
-    assert win.state.get("point_size") > size
+    assert win.state.point_size > size
     win.act_sky.trigger()
-    assert win.state.get("mask_sky") is True and win.display_panel.sky_check.isChecked()
+    assert win.state.mask_sky is True and win.display_panel.sky_check.isChecked()
     win.act_arcball_cam.trigger()
     win.act_reset.trigger()
     win.act_fit.trigger()
@@ -291,7 +292,7 @@ def test_closing_during_a_run_cancels_it(qtbot, make_window, images):
     win = make_window()
     win.show()
     started = []
-    win.controller.progress.connect(lambda stage, *_: started.append(stage))
+    win.controller.progress.connect(lambda ev: started.append(ev.stage))
     win.open_paths([images])
     qtbot.waitUntil(lambda: bool(started), timeout=30_000)
     t0 = time.perf_counter()
@@ -319,13 +320,13 @@ def test_progress_panel_eta_excludes_the_model_load(qtbot, monkeypatch):
     panel = pp.ProgressPanel()
     qtbot.addWidget(panel)
     panel.set_running(True)
-    panel.update_progress("load", 5, 10)
+    panel.update_progress(ProgressEvent("load", 5, 10))
     now[0] += 30.0  # a slow model load
-    panel.update_progress("load", 10, 10)
+    panel.update_progress(ProgressEvent("load", 10, 10))
     assert panel.eta_seconds() is None or panel.eta_seconds() < 1
-    panel.update_progress("images", 0, 4)
+    panel.update_progress(ProgressEvent("images", 0, 4))
     now[0] += 2.0
-    panel.update_progress("encode", 4, 4)  # 40 % of the run in 2 s
+    panel.update_progress(ProgressEvent("encode", 4, 4))  # 40 % of the run in 2 s
     assert panel.fraction == pytest.approx(0.4)
     assert panel.eta_seconds() == pytest.approx(3.0)
     assert "32 s elapsed, about 3 s left" in panel.time_label.text()

@@ -11,9 +11,10 @@ import pytest
 from PySide6.QtCore import QCoreApplication, QThread, QTimer
 
 from app.worker import ErrorInfo, RunRequest, RunResult, WorkerHost
-from fast3r_core.pipeline import ReconstructOptions
+from fast3r_core.options import ReconstructOptions
+from fast3r_core.progress import ProgressEvent
 
-OPTS = {"size": 224}
+OPTS = ReconstructOptions(size=224)
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_run_success_and_the_model_is_kept_between_runs(qtbot, host, tiny_model,
     on_gui_thread: list[bool] = []
     gui = QCoreApplication.instance().thread()
     host.progress.connect(
-        lambda *a: (stages.append(a[1]), on_gui_thread.append(QThread.currentThread() == gui))
+        lambda job_id, ev: (stages.append(ev.stage), on_gui_thread.append(QThread.currentThread() == gui))
     )
     with qtbot.waitSignal(host.finished, timeout=60_000) as blocker:
         host.submit(_req([str(images)], tiny_model))
@@ -83,9 +84,9 @@ def test_cancel_during_a_run(qtbot, host, tiny_model, images):
     cancel = threading.Event()
     seen: list[str] = []
 
-    def on_progress(job_id: int, stage: str, done: int, total: int, msg: str) -> None:
-        seen.append(stage)
-        if stage == "encode":
+    def on_progress(job_id: int, ev: ProgressEvent) -> None:
+        seen.append(ev.stage)
+        if ev.stage == "encode":
             cancel.set()  # what the Cancel button does, from the GUI thread
 
     host.progress.connect(on_progress)

@@ -11,6 +11,7 @@ import fast3r_core.inference
 import fast3r_core.pipeline
 from app.worker import ReconstructionWorker, RunRequest
 from fast3r_core.errors import Cancelled, InsufficientMemoryError
+from fast3r_core.options import ReconstructOptions
 
 
 class _Rec:
@@ -48,7 +49,7 @@ def _run_with(monkeypatch, worker: ReconstructionWorker, outcome: Any) -> None:
         return outcome
 
     monkeypatch.setattr(fast3r_core.pipeline, "reconstruct", reconstruct)
-    worker.run(RunRequest(inputs=["x"], model="m", device="cuda:0", options={"size": 224}))
+    worker.run(RunRequest(inputs=["x"], model="m", device="cuda:0", options=ReconstructOptions(size=224)))
 
 
 @pytest.mark.parametrize(

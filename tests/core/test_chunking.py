@@ -34,7 +34,7 @@ from fast3r_core.metrics import pose_metrics
 from fast3r_core.model.config import Fast3RConfig
 from fast3r_core.pipeline import ReconstructOptions, RunReport, add_views, reconstruct
 from fast3r_core.progress import ProgressEvent, check_cancel, report
-from fast3r_core.result import load_project, save_project
+from fast3r_core.result import RunRecord, load_project, save_project
 from fast3r_core.train.synthetic import render_sample
 from tests.tiny import make_tiny_model, write_views
 
@@ -363,8 +363,8 @@ def test_chunked_reconstruct_recovers_exact_pointmaps_and_poses(fake, tiny_model
     assert [c[:2] for c in fake.calls] == [[0, 6]] * 4 and len(fake.calls) == 4
     assert sorted(v for c in fake.calls for v in c[2:]) == [v for v in range(12) if v not in (0, 6)]
     run = rec.runs[0]
-    assert run["passes"] == 4 and run["anchors"] == [0, 6] and run["views_per_pass"] == [5, 5, 4, 4]
-    assert len(run["alignment"]) == 4 and all(a["inlier_fraction"] > 0.99 for a in run["alignment"])
+    assert run.passes == 4 and run.anchors == [0, 6] and run.views_per_pass == [5, 5, 4, 4]
+    assert len(run.alignment) == 4 and all(a["inlier_fraction"] > 0.99 for a in run.alignment)
     assert rec.chunking_summary() == "made in 4 passes of up to 5 views (2 shared anchors)"
     # every view, anchors (fused) included, in one frame: the ground truth up to one similarity
     err = _consistent_with_gt(list(rec.pts3d), list(fake.gt), list(fake.sample.valid))
@@ -387,7 +387,7 @@ def test_chunked_reconstruct_is_robust_to_noisy_passes(monkeypatch, tiny_model) 
     f = _FakeModel(noise=0.01)
     monkeypatch.setattr("fast3r_core.inference.predict", f.predict)
     rec = reconstruct(f.views, tiny_model, ReconstructOptions(size=224, max_views_per_pass=6, anchors=3))
-    assert rec.runs[0]["passes"] > 1 and rec.runs[0]["anchors"][0] == 0
+    assert rec.runs[0].passes > 1 and rec.runs[0].anchors[0] == 0
     err = _consistent_with_gt(list(rec.pts3d), list(f.gt), list(f.sample.valid))
     assert err < 0.02  # the noise itself is 1 % of the scene's spread per coordinate
     assert pose_metrics(rec.cam_to_world, f.sample.cam_to_world)["RRA@5"] == 1.0
@@ -413,7 +413,7 @@ def test_cancel_between_passes_keeps_nothing(fake, tiny_model) -> None:
 
 def test_add_views_aligns_new_views_into_the_base_frame(fake, tiny_model, tmp_path) -> None:
     base = reconstruct(fake.views[:8], tiny_model, ReconstructOptions(size=224))
-    assert base.runs[0]["passes"] == 1 and base.chunking_summary() == ""
+    assert base.runs[0].passes == 1 and base.chunking_summary() == ""
     path = save_project(base, tmp_path / "base.f3r")
     base = load_project(path)
     fake.calls.clear()
@@ -423,9 +423,9 @@ def test_add_views_aligns_new_views_into_the_base_frame(fake, tiny_model, tmp_pa
     assert [s.reason for s in rep.skipped] == ["already in the project"]
     assert rec.n_views == 12 and rec.view_runs.tolist() == [0] * 8 + [1] * 4
     run = rec.runs[-1]
-    assert run["kind"] == "add" and run["views"] == [8, 9, 10, 11] and len(run["anchors"]) == 3
-    assert run["anchors"][0] == 0 and all(a < 8 for a in run["anchors"])
-    assert fake.calls == [run["anchors"] + [8, 9, 10, 11]]  # anchors rebuilt from the stored colours
+    assert run.kind == "add" and run.views == [8, 9, 10, 11] and len(run.anchors) == 3
+    assert run.anchors[0] == 0 and all(a < 8 for a in run.anchors)
+    assert fake.calls == [[*run.anchors, 8, 9, 10, 11]]  # anchors rebuilt from the stored colours
     # the old views keep everything
     for v in range(8):
         assert np.array_equal(rec.pts3d[v], base.pts3d[v]) and np.array_equal(rec.conf[v], base.conf[v])
@@ -461,11 +461,13 @@ def test_tiny_model_chunked_run_and_single_pass_when_k_covers_all(tiny_model, tm
     assert all(
         np.isfinite(p).all() and np.isfinite(c).all() for p, c in zip(rec.pts3d, rec.conf, strict=True)
     )
-    assert rec.runs[0]["passes"] == 2 and rec.runs[0]["views_per_pass"] == [2, 2]
+    assert rec.runs[0].passes == 2 and rec.runs[0].views_per_pass == [2, 2]
     assert {parse_pass_message(e.message) for e in events if e.stage == "heads"} == {(0, 2), (1, 2)}
+    # the pass travels as numbers too (the GUI's bar reads these, not the message)
+    assert {(e.pass_index, e.pass_count) for e in events if e.stage == "heads"} == {(0, 2), (1, 2)}
     single = reconstruct(paths, tiny_model, ReconstructOptions(size=224))
     covering = reconstruct(paths, tiny_model, ReconstructOptions(size=224, max_views_per_pass=3))
-    assert covering.runs[0]["passes"] == 1 and covering.runs[0]["anchors"] == []
+    assert covering.runs[0].passes == 1 and covering.runs[0].anchors == []
     for a, b in zip(single.pts3d, covering.pts3d, strict=True):
         assert np.array_equal(a, b)
     assert np.array_equal(single.cam_to_world, covering.cam_to_world)
@@ -481,8 +483,8 @@ def test_add_views_with_the_tiny_model_after_the_photos_moved(tiny_model, tmp_pa
     rec = add_views(load_project(project), more, tiny_model)
     assert rec.n_views == 3 and rec.view_runs.tolist() == [0, 0, 1]
     assert rec.image_paths[2:] == tuple(str(p) for p in more)
-    assert rec.runs[-1]["anchors"] == [0, 1] and all(np.isfinite(p).all() for p in rec.pts3d[2:])
-    assert rec.runs[-1]["options"]["size"] == 224 and rec.runs[0]["timings"] == base.timings
+    assert rec.runs[-1].anchors == [0, 1] and all(np.isfinite(p).all() for p in rec.pts3d[2:])
+    assert rec.runs[-1].options["size"] == 224 and rec.runs[0].timings == base.timings
 
 
 def test_old_project_without_runs_loads_and_takes_new_views(fake, tiny_model, tmp_path) -> None:
@@ -499,7 +501,7 @@ def test_old_project_without_runs_loads_and_takes_new_views(fake, tiny_model, tm
                 data = json.dumps(meta).encode()
             dst.writestr(item, data)
     back = load_project(old)
-    assert back.runs == ({"views": list(range(6))},)
+    assert back.runs == (RunRecord(views=list(range(6))),)  # validated and converted
     assert back.view_runs.tolist() == [0] * 6 and back.chunking_summary() == ""
     more = add_views(back, fake.views[6:9], tiny_model, ReconstructOptions(size=224))
     assert more.view_runs.tolist() == [0] * 6 + [1] * 3

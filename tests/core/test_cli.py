@@ -414,6 +414,24 @@ def test_missing_input(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureF
     assert "No such file or folder" in _one_error_line(err)
 
 
+def test_skipped_file_records_are_known_by_their_flag_not_their_wording() -> None:
+    """The CLI lists skipped files from the run's report; it drops images.py's per-file records by the
+    flag they carry, so a reworded message cannot leak, and another "Skipping ..." message still shows."""
+    import logging
+
+    from fast3r_core.progress import SKIPPED_FILE_RECORD
+
+    def record(msg: str, **extra: object) -> logging.LogRecord:
+        rec = logging.LogRecord("fast3r_core.images", logging.WARNING, __file__, 1, msg, (), None)
+        rec.__dict__.update(extra)
+        return rec
+
+    quiet, verbose = cli._StderrFilter(0), cli._StderrFilter(1)
+    assert not quiet.filter(record("Cannot use %s", **{SKIPPED_FILE_RECORD: True}))
+    assert quiet.filter(record("Skipping the warm-up"))
+    assert verbose.filter(record("Cannot use %s", **{SKIPPED_FILE_RECORD: True}))
+
+
 def test_corrupt_and_truncated_images_are_skipped(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

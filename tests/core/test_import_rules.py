@@ -43,3 +43,10 @@ def test_core_never_imports_gui_toolkits(code):
 def test_light_modules_do_not_import_torch(code):
     """The GUI imports these at start-up; torch is loaded later, on the worker thread."""
     assert "torch" not in _loaded_after(code)
+
+
+def test_run_options_module_is_light():
+    """The GUI thread builds a run's ReconstructOptions: their module loads no numpy/cv2/scipy/torch."""
+    heavy = {"numpy", "cv2", "scipy", "torch"}
+    assert not _loaded_after("import fast3r_core.options") & heavy
+    assert not _loaded_after("from fast3r_core import ReconstructOptions") & heavy

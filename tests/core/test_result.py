@@ -18,6 +18,7 @@ from fast3r_core.errors import ProjectFileError
 from fast3r_core.result import (
     PROJECT_FORMAT_VERSION,
     Reconstruction,
+    RunRecord,
     load_project,
     save_project,
 )
@@ -62,7 +63,7 @@ def test_shapes_dtypes_and_readonly(rec: Reconstruction) -> None:
         rec.cam_to_world[0, 0, 0] = 2.0
     with pytest.raises(dataclasses.FrozenInstanceError):
         rec.model_name = "x"  # type: ignore[misc]
-    assert rec.runs == ({"views": [0, 1, 2, 3]},)
+    assert rec.runs == (RunRecord(views=[0, 1, 2, 3]),)
 
 
 @pytest.mark.parametrize(
@@ -282,6 +283,57 @@ def test_runs_and_options_round_trip(tmp_path: Path) -> None:
     assert back.runs == r2.runs and back.options == r2.options
     with pytest.raises(ValueError, match=r"runs\[0\]"):
         Reconstruction(**{**kwargs, "runs": ({"views": [5]},)})
+
+
+def test_run_record_round_trip_through_a_project_file(tmp_path: Path) -> None:
+    r = make_synthetic_reconstruction(4)
+    first = RunRecord(
+        views=[0, 1, 2],
+        model="demo",
+        architecture="enc 24x1024",
+        passes=2,
+        views_per_pass=[2, 2],
+        max_views_per_pass=2,
+        anchors=[0],
+        automatic=False,
+        budget_bytes=1 << 30,
+        estimate_bytes=3 << 29,
+        alignment=[{"reference": True}, {"scale": 1.5, "inliers": 100, "rmse": 0.01}],
+        timings={"encode": 1.25},
+    )
+    added = RunRecord(views=[3], kind="add", anchors=[0, 2], options={"size": 224}, timings={"poses": 0.5})
+    r2 = dataclasses.replace(r, runs=(first, added))
+    back = load_project(save_project(r2, tmp_path / "r.f3r"))
+    assert back.runs == (first, added)
+    assert all(isinstance(run, RunRecord) for run in back.runs)
+    assert back.view_runs.tolist() == [0, 0, 0, 1]
+    summary = "made in 2 passes of up to 2 views (1 shared anchor); +1 view added later"
+    assert back.chunking_summary() == summary
+    # "not recorded" stays out of the file, as before RunRecord
+    assert "options" not in first.to_json() and "timings" not in RunRecord(views=[0]).to_json()
+
+
+def test_runs_of_an_older_project_file_load_as_records(tmp_path: Path) -> None:
+    """A run written as a plain JSON object by an older version (few keys, nulls, a key unknown
+    here) loads as a RunRecord with defaults; the unknown key survives a save; a bad type is refused."""
+    r = make_synthetic_reconstruction(3)
+    good = save_project(r, tmp_path / "good.f3r")
+    with zipfile.ZipFile(good) as zf:
+        meta = json.loads(zf.read("meta.json"))
+    meta["runs"] = [
+        {"views": [0, 1], "budget_bytes": None, "future_key": {"x": 1}},
+        {"views": [2], "kind": "add", "passes": 1, "anchors": [0]},
+    ]
+    _rewrite(good, tmp_path / "old.f3r", meta=meta)
+    back = load_project(tmp_path / "old.f3r")
+    assert back.runs[0] == RunRecord(views=[0, 1], extra={"future_key": {"x": 1}})
+    assert back.runs[1].kind == "add" and back.runs[1].anchors == [0] and back.runs[1].timings is None
+    again = load_project(save_project(back, tmp_path / "again.f3r"))
+    assert again.runs == back.runs
+    meta["runs"] = [{"views": [0, 1, 2], "alignment": [1, 2]}]
+    _rewrite(good, tmp_path / "bad.f3r", meta=meta)
+    with pytest.raises(ProjectFileError, match="alignment"):
+        load_project(tmp_path / "bad.f3r")
 
 
 def _rewrite(

@@ -56,7 +56,7 @@ def shown(viewer: SceneViewer, state: ViewerState, rec: Reconstruction) -> Scene
 
 
 def _bg(state: ViewerState) -> np.ndarray:
-    h = state.get("background").lstrip("#")
+    h = state.background.lstrip("#")
     return np.array([int(h[i : i + 2], 16) for i in (0, 2, 4)])
 
 
@@ -88,18 +88,18 @@ def test_render_shows_the_points_and_follows_the_confidence_filter(
     n_all = len(rec.global_points)
     assert shown.drawn_count == state.prefix_count() == round(0.9 * n_all)
 
-    state.set("top_percent", 5.0)
+    state.top_percent = 5.0
     assert shown.drawn_count == round(0.05 * n_all)
     assert _foreground(shown.render_image(*SIZE), state).mean() < 0.6 * full
 
-    state.set("conf_mode", "threshold")
-    state.set("threshold", 1e9)
+    state.conf_mode = "threshold"
+    state.threshold = 1e9
     assert shown.drawn_count == 0
 
 
 def test_hiding_views_drops_their_points(shown: SceneViewer, state: ViewerState, rec: Reconstruction) -> None:
-    state.set("top_percent", 100.0)
-    state.set("show_cameras", False)
+    state.top_percent = 100.0
+    state.show_cameras = False
     before = _foreground(shown.render_image(*SIZE), state).sum()
     ps = rec.global_points
     state.set_visible_views(np.array([False, False, True, False]))
@@ -107,7 +107,7 @@ def test_hiding_views_drops_their_points(shown: SceneViewer, state: ViewerState,
     after = _foreground(shown.render_image(*SIZE), state).sum()
     assert 0 < after < 0.9 * before
     # the confidence filter still works on the masked points (a prefix of the index buffer)
-    state.set("top_percent", 50.0)
+    state.top_percent = 50.0
     n = ps.count_top_percent(50.0)
     assert shown.drawn_count == int((ps.view[:n] == 2).sum())
     state.set_visible_views(np.zeros(rec.n_views, bool))
@@ -116,21 +116,21 @@ def test_hiding_views_drops_their_points(shown: SceneViewer, state: ViewerState,
 
 
 def test_point_size_grows_the_coverage(shown: SceneViewer, state: ViewerState) -> None:
-    state.set("top_percent", 20.0)
-    state.set("show_cameras", False)
-    state.set("point_size", 1.0)
+    state.top_percent = 20.0
+    state.show_cameras = False
+    state.point_size = 1.0
     small = _foreground(shown.render_image(*SIZE), state).sum()
-    state.set("point_size", 5.0)
+    state.point_size = 5.0
     big = _foreground(shown.render_image(*SIZE), state).sum()
     assert big > 1.5 * small
 
 
 def test_color_modes(shown: SceneViewer, state: ViewerState, rec: Reconstruction) -> None:
-    state.set("show_cameras", False)
+    state.show_cameras = False
     rgb = shown.render_image(*SIZE)
-    state.set("color_mode", "confidence")
+    state.color_mode = "confidence"
     conf = shown.render_image(*SIZE)
-    state.set("color_mode", "view")
+    state.color_mode = "view"
     view = shown.render_image(*SIZE)
     fg = _foreground(rgb, state) & _foreground(conf, state) & _foreground(view, state)
     assert fg.sum() > 1000
@@ -142,8 +142,8 @@ def test_color_modes(shown: SceneViewer, state: ViewerState, rec: Reconstruction
     px = view[fg, :3].astype(int)
     assert np.isin(np.argmax(px, axis=1), dominant).mean() > 0.9
     # the confidence normalisation can be switched (per-view min-max)
-    state.set("color_mode", "confidence")
-    state.set("conf_norm", "view")
+    state.color_mode = "confidence"
+    state.conf_norm = "view"
     per_view = shown.render_image(*SIZE)
     assert np.abs(per_view[fg, :3].astype(int) - conf[fg, :3].astype(int)).mean() > 5
 
@@ -151,7 +151,7 @@ def test_color_modes(shown: SceneViewer, state: ViewerState, rec: Reconstruction
 def test_frusta_are_drawn_in_the_view_hues_with_their_images(
     shown: SceneViewer, state: ViewerState, rec: Reconstruction
 ) -> None:
-    state.set("top_percent", 0.0)  # no points: only the cameras
+    state.top_percent = 0.0  # no points: only the cameras
     assert shown.drawn_count == 0
     shown.reset_view()
     img = shown.render_image(640, 480)
@@ -159,7 +159,7 @@ def test_frusta_are_drawn_in_the_view_hues_with_their_images(
     pal = view_palette(rec.n_views)
     for v in range(rec.n_views):
         assert _near_color(img, pal[v], tol=12) >= 5, f"view {v}'s hue is drawn"
-    state.set("show_cameras", False)
+    state.show_cameras = False
     assert _foreground(shown.render_image(640, 480), state).sum() == 0
 
 
@@ -199,7 +199,7 @@ def test_clicking_a_frustum_emits_view_clicked(qtbot, shown: SceneViewer, state:
 
 
 def test_level_of_detail_while_the_camera_moves(qtbot, shown: SceneViewer, state: ViewerState) -> None:
-    state.set("top_percent", 100.0)
+    state.top_percent = 100.0
     full = shown.drawn_count
     shown.point_budget = 4000
     shown.idle_ms = 150
@@ -221,7 +221,7 @@ def test_level_of_detail_while_the_camera_moves(qtbot, shown: SceneViewer, state
     assert shown.drawn_count == shown.shown_count < full
 
     # dragging the confidence slider redraws with the budget too, full density once it stops
-    state.set("top_percent", 90.0)
+    state.top_percent = 90.0
     assert shown.lod_active and shown.drawn_count <= 4000
     qtbot.waitUntil(lambda: not shown.lod_active, timeout=3000)
     assert shown.drawn_count == shown.shown_count
@@ -310,7 +310,7 @@ def test_render_turntable_gif_and_mp4(tmp_path, shown: SceneViewer) -> None:
 
 
 def test_render_playback_adds_views_one_by_one(tmp_path, shown: SceneViewer, state: ViewerState) -> None:
-    state.set("show_cameras", False)
+    state.show_cameras = False
     full = shown.drawn_count
     path = tmp_path / "play.gif"
     shown.render_playback(path, fps=4, size=(160, 120))
@@ -324,17 +324,17 @@ def test_render_playback_adds_views_one_by_one(tmp_path, shown: SceneViewer, sta
 def test_sources_sky_and_no_reconstruction(
     shown: SceneViewer, state: ViewerState, rec: Reconstruction
 ) -> None:
-    state.set("top_percent", 100.0)
-    state.set("source", "local")
+    state.top_percent = 100.0
+    state.source = "local"
     assert shown.drawn_count == len(rec.local_points)
     assert _foreground(shown.render_image(*SIZE), state).mean() > 0.1
-    state.set("mask_sky", True)
+    state.mask_sky = True
     assert shown.drawn_count <= len(rec.local_points)
     state.set_reconstruction(None)
     assert shown.drawn_count == 0
     img = shown.render_image(*SIZE)
     assert _foreground(img, state).sum() == 0
-    state.set("background", "#ffffff")
+    state.background = "#ffffff"
     assert (shown.render_image(*SIZE)[..., :3] == 255).all()
 
 
@@ -350,7 +350,7 @@ def test_frustum_geometry_matches_the_poses(shown: SceneViewer, rec: Reconstruct
 def test_resting_frame_is_capped_on_software_opengl(qtbot, shown: SceneViewer, state: ViewerState) -> None:
     """Issue 17.9: on llvmpipe a full-density frame of millions of points blocked input for seconds at
     every pause of a drag; the resting frame is capped there, screenshots still draw every point."""
-    state.set("top_percent", 100.0)
+    state.top_percent = 100.0
     full = shown.shown_count
     shown.idle_ms = 100
     cap = full // 3

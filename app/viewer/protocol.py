@@ -1,0 +1,101 @@
+"""The viewport as the main window sees it: the :class:`Viewer` protocol.
+
+The main window (and through it the controller's exports and recordings) uses only these members of
+its viewer. :class:`~app.viewer.SceneViewer` implements them with VisPy; the app tests' stand-in
+(``tests/app/conftest.py``'s ``FakeViewer``) implements them without OpenGL, and a test checks that
+the two keep the same members and signatures, so that a test cannot pass against a method the real
+viewer lacks.
+
+This module imports no VisPy itself (importing it through the package still does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from os import PathLike
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+    from PySide6.QtCore import SignalInstance
+    from PySide6.QtWidgets import QWidget
+
+    from app.state import ViewerState
+
+__all__ = ["FrameProgress", "Viewer", "ViewerFactory"]
+
+#: ``progress(done, total)`` called after each rendered frame of a recording.
+FrameProgress = Callable[[int, int], object]
+
+
+class Viewer(Protocol):
+    """What the main window needs of its 3-D viewport.
+
+    Attributes
+    ----------
+    view_clicked : SignalInstance
+        ``view_clicked(int view)``: the user clicked the frustum of a reconstruction camera.
+    """
+
+    view_clicked: SignalInstance
+
+    @property
+    def native(self) -> QWidget:
+        """The Qt widget to put in the window's layout."""
+        ...
+
+    @property
+    def idle_budget(self) -> int:
+        """Points drawn by a resting frame (0: every shown point; capped on software OpenGL)."""
+        ...
+
+    def reset_view(self) -> None:
+        """Look at the whole scene from the default direction."""
+        ...
+
+    def fit_to_scene(self) -> None:
+        """Keep the viewing direction; frame the shown points."""
+        ...
+
+    def set_camera_mode(self, mode: str) -> None:
+        """Navigation: "turntable" or "arcball"."""
+        ...
+
+    def fly_to_view(self, view: int, duration_ms: int = 600) -> None:
+        """Animate the camera to look through reconstruction camera ``view`` (0 ms: jump)."""
+        ...
+
+    def render_image(self, width: int | None = None, height: int | None = None) -> np.ndarray:
+        """(H, W, 4) uint8 RGBA screenshot of the shown scene at ``width`` x ``height`` px."""
+        ...
+
+    def render_turntable(
+        self,
+        path: str | PathLike[str],
+        *,
+        frames: int = 60,
+        fps: float = 20,
+        size: tuple[int, int] = (1280, 720),
+        progress: FrameProgress | None = None,
+    ) -> None:
+        """Write a 360° orbit around the shown points as a GIF/MP4."""
+        ...
+
+    def render_playback(
+        self,
+        path: str | PathLike[str],
+        *,
+        fps: float = 2,
+        size: tuple[int, int] = (1280, 720),
+        progress: FrameProgress | None = None,
+    ) -> None:
+        """Write one frame per view (frame t shows views 0..t) as a GIF/MP4."""
+        ...
+
+    def close(self) -> None:
+        """Release the canvas and stop listening to the state."""
+        ...
+
+
+#: ``viewer_factory(state, parent)``: how the main window makes its viewer (tests pass a stand-in).
+ViewerFactory = Callable[["ViewerState", "QWidget | None"], Viewer]
