@@ -1064,6 +1064,8 @@ def _read_arrays(
                     raise ValueError(f"array pts3d_{v:04d} has shape {shp}")
                 shapes.append((int(shp[0]), int(shp[1])))
         expected = _expected_arrays(n_views, shapes)
+        if "pose_inlier_share.npy" in npz.namelist():  # optional: projects from before it was recorded
+            expected["pose_inlier_share"] = ((n_views,), np.float32)
         total = sum(int(np.prod(s, dtype=np.int64)) * 8 + _NPY_HEADER_MAX for s, _ in expected.values())
         if info.file_size > total + 64 * 1024 * (len(expected) + 1):
             raise ValueError(f"arrays.npz declares {info.file_size} bytes, more than its arrays need")
