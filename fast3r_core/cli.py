@@ -1296,7 +1296,7 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
         sizes[f"{w}x{h}"] = sizes.get(f"{w}x{h}", 0) + 1
         mh, mw = rec.view_shape(v)
         model_sizes[f"{mw}x{mh}"] = model_sizes.get(f"{mw}x{mh}", 0) + 1
-    views = [
+    views: list[dict[str, Any]] = [
         {
             "index": s.view,
             "image": rec.image_paths[s.view],
@@ -1486,7 +1486,7 @@ def _cmd_models(args: argparse.Namespace, console: _Console, progress: _Progress
     """``fast3r models``: the registry with size, licence, local state and folder."""
     from fast3r_core import weights
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for st in weights.list_models():
         info = st.info
         if st.available:
@@ -1515,10 +1515,10 @@ def _cmd_models(args: argparse.Namespace, console: _Console, progress: _Progress
         return EXIT_OK
     table = [("NAME", "SIZE", "LICENCE", "CACHED", "PATH")]
     for r in rows:
-        size = "?" if r["size_bytes"] is None else _fmt_bytes(r["size_bytes"])
+        size_text = "?" if r["size_bytes"] is None else _fmt_bytes(r["size_bytes"])
         if not r["cached"] and r["size_bytes"]:
-            size = "~" + size
-        table.append((r["name"], size, r["license"], r["state"], str(r["path"] or "-")))
+            size_text = "~" + size_text
+        table.append((r["name"], size_text, r["license"], r["state"], str(r["path"] or "-")))
     widths = [max(len(row[i]) for row in table) for i in range(4)]
     for row in table:
         cells = [row[i].ljust(widths[i]) for i in range(4)]

@@ -221,8 +221,8 @@ def _scales(resized_size: ArrayLike, original_size: ArrayLike) -> tuple[Float64A
     os_ = np.asarray(original_size, dtype=np.float64)
     if rs.shape[-1:] != (2,) or os_.shape[-1:] != (2,) or not ((rs > 0).all() and (os_ > 0).all()):
         raise InputError(
-            f"image sizes must be positive (width, height), got resized {resized_size}, "
-            f"original {original_size}"
+            f"image sizes must be positive (width, height), got resized {resized_size!s}, "
+            f"original {original_size!s}"
         )
     s = rs / os_
     return s[..., 0], s[..., 1]

@@ -204,8 +204,11 @@ class SkippedFile(NamedTuple):
     reason: str
 
 
-class VideoFrame(NamedTuple):
+@dataclass(frozen=True)
+class VideoFrame:
     """A frame sampled from a video: its frame number (0-based) and the JPEG it was written to."""
+
+    # a dataclass, not a NamedTuple: a tuple's field named "index" would hide tuple.index
 
     index: int
     path: Path

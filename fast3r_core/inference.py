@@ -170,7 +170,7 @@ def _groups(
     by_shape: dict[tuple[int, int], list[int]] = {}
     for i in range(len(shapes)) if views is None else views:
         by_shape.setdefault(shapes[i], []).append(i)
-    out = []
+    out: list[list[int]] = []
     for idx in by_shape.values():
         out.extend(idx[k : k + chunk] for k in range(0, len(idx), chunk))
     return out
@@ -237,6 +237,7 @@ class _ChunkSync:
         self.device_type = device.type
 
     def wait(self) -> None:
+        event: torch.cuda.Event | torch.mps.event.Event
         if self.device_type == "cuda":
             event = torch.cuda.Event()
         elif self.device_type == "mps":

@@ -71,7 +71,7 @@ def _load_views(
     cancel: threading.Event | None,
 ) -> list[ViewInput]:
     if isinstance(inputs, Sequence) and inputs and all(isinstance(v, ViewInput) for v in inputs):
-        views = list(inputs)  # type: ignore[arg-type]
+        views = [v for v in inputs if isinstance(v, ViewInput)]  # all of them; narrows the type
     else:
         loaded = load_inputs(
             inputs,  # type: ignore[arg-type]
@@ -161,7 +161,7 @@ def _poses(
 def _architecture(model: Fast3R) -> str:
     """The model's depths and widths for the run record (``fast3r info``); "" for stand-ins."""
     config = getattr(model, "config", None)
-    return config.describe() if hasattr(config, "describe") else ""
+    return config.describe() if config is not None and hasattr(config, "describe") else ""
 
 
 def _run_record(plan: ChunkPlan, **kwargs: Any) -> RunRecord:

@@ -46,6 +46,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from threading import Event
+from typing import overload
 
 import cv2
 import numpy as np
@@ -70,7 +71,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PointArray = NDArray[np.float32] | NDArray[np.float64]
+PointArray = NDArray[np.floating]
 PointmapInput = NDArray[np.floating] | Sequence[NDArray[np.floating]]
 
 #: Global-head confidence above which a pixel takes part in PnP (spec 7.2; the head outputs 1 + exp(.)).
@@ -301,7 +302,7 @@ def _correspondences(pts: NDArray[np.floating], conf: NDArray[np.floating]) -> t
     solvers work in double internally; it halves the memory traffic, which dominates here.
     """
     H, W = conf.shape
-    dtype = np.float32 if pts.dtype == np.float32 else np.float64
+    dtype: type[np.floating] = np.float32 if pts.dtype == np.float32 else np.float64
     flat = pts.reshape(-1, 3)
     mask = conf.reshape(-1) > PNP_MIN_CONF
     # x + y + z is finite iff all three are (barring overflow of absurd values): one pass, no
@@ -372,7 +373,16 @@ def _ransac(
         return None
     if not ok or inliers is None or len(inliers) < 4:
         return None
-    return cv2.Rodrigues(rvec)[0], tvec.reshape(3)
+    return _rotation_translation(rvec, tvec)
+
+
+def _rotation_translation(
+    rvec: cv2.typing.MatLike, tvec: cv2.typing.MatLike
+) -> tuple[Float64Array, Float64Array]:
+    """OpenCV's pose output (Rodrigues vector, translation; float64) as w2c ``R`` (3, 3) and ``t`` (3,)."""
+    # float64 already (OpenCV's pose solvers write CV_64F): asarray only states the dtype, no copy
+    R = np.asarray(cv2.Rodrigues(rvec)[0], dtype=np.float64)
+    return R, np.asarray(tvec, dtype=np.float64).reshape(3)
 
 
 def _solve_pnp(
@@ -414,7 +424,7 @@ def _solve_pnp(
             return None
         if not ok:
             return None
-        R, t = cv2.Rodrigues(rvec)[0], tvec.reshape(3)
+        R, t = _rotation_translation(rvec, tvec)
         e2 = _reproj_sq_errors(X, uv, R, t, K)
     return R, t, e2
 
@@ -732,8 +742,8 @@ def estimate_poses_detailed(
         # Views whose own focal could not be estimated borrow the median of the others (or a
         # 53-degree field of view, f = max(H, W)), so that every view has usable intrinsics.
         good = focals[np.isfinite(focals)]
-        for i in np.flatnonzero(~np.isfinite(focals)):
-            focals[i] = float(np.median(good)) if len(good) else float(max(shapes[i]))
+        for j in np.flatnonzero(~np.isfinite(focals)):
+            focals[j] = float(np.median(good)) if len(good) else float(max(shapes[j]))
     focal_out: float | Float64Array = focals if (per_view_focal or per_view_given) else float(focals[0])
     return PoseEstimate(
         c2w=np.stack([r.c2w for r in res]),
@@ -848,9 +858,28 @@ def _align_one(
     out = cv2.transform(
         np.ascontiguousarray(loc, dtype=np.float32).reshape(-1, 1, 3), np.hstack([s * R, t.reshape(3, 1)])
     )
-    return out.reshape(local.shape)
+    # float32 already (cv2.transform keeps the input's depth): asarray only states the dtype, no copy
+    return np.asarray(out, dtype=np.float32).reshape(local.shape)
 
 
+@overload
+def align_local_to_global(
+    pts3d_local: NDArray[np.floating],
+    pts3d_global: PointmapInput,
+    conf: PointmapInput,
+    percentile: float = ...,
+    *,
+    max_workers: int | None = ...,
+) -> NDArray[np.float32]: ...
+@overload
+def align_local_to_global(
+    pts3d_local: Sequence[NDArray[np.floating]],
+    pts3d_global: PointmapInput,
+    conf: PointmapInput,
+    percentile: float = ...,
+    *,
+    max_workers: int | None = ...,
+) -> list[NDArray[np.float32]]: ...
 def align_local_to_global(
     pts3d_local: PointmapInput,
     pts3d_global: PointmapInput,

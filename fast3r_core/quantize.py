@@ -29,6 +29,7 @@ import threading
 import warnings
 import weakref
 from pathlib import Path
+from typing import TypeVar, cast
 
 import torch
 from torch import nn
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_ModuleT = TypeVar("_ModuleT", bound=nn.Module)
 
 
 @functools.cache
@@ -82,6 +85,11 @@ class Int8Linear(nn.Module):
 
     ``forward`` takes x (..., in) float and returns (..., out) float32 on the CPU.
     """
+
+    # buffers of the "int_mm" backend (register_buffer): (out, in) int8, (out,) float32, (out,) or None
+    weight_int8: torch.Tensor
+    weight_scale: torch.Tensor
+    bias: torch.Tensor | None
 
     def __init__(self, linear: nn.Linear, backend: str | None = None) -> None:
         super().__init__()
@@ -151,7 +159,7 @@ _CACHE = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
-def _build(model: nn.Module, backend: str | None, heads_bf16: bool) -> nn.Module:
+def _build(model: _ModuleT, backend: str | None, heads_bf16: bool) -> _ModuleT:
     # a structural copy that shares every parameter and buffer with the fp32 model (no weight copy)
     memo: dict[int, object] = {id(t): t for t in model.parameters()}
     memo.update({id(t): t for t in model.buffers()})
@@ -180,9 +188,7 @@ def is_quantized(model: nn.Module) -> bool:
     return hit is not None and hit[0][:-2] == _weights_stamp(model)
 
 
-def quantized_model(
-    model: nn.Module, backend: str | None = None, heads_bf16: bool | None = None
-) -> nn.Module:
+def quantized_model(model: _ModuleT, backend: str | None = None, heads_bf16: bool | None = None) -> _ModuleT:
     """The int8 fast-CPU-mode version of ``model`` (a :class:`Fast3R` on the CPU), built once and cached.
 
     Parameters
@@ -205,7 +211,7 @@ def quantized_model(
     with _LOCK:
         hit = _CACHE.get(model)
         if hit is not None and hit[0] == stamp:
-            return hit[1]
+            return cast(_ModuleT, hit[1])  # the cached clone is a copy of `model`: the same class
         clone = _build(model, backend, heads_bf16)
         _CACHE[model] = (stamp, clone)
         return clone

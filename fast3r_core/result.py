@@ -29,7 +29,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 import numpy as np
 
@@ -524,10 +524,12 @@ class Reconstruction:
     model_name: str
     options: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
-    pose_ok: np.ndarray | None = None
+    # None (the default) is replaced in __post_init__, so every reader gets an array; a dataclass field
+    # cannot be typed "optional in __init__, always set afterwards", hence the ignore.
+    pose_ok: np.ndarray = None  # type: ignore[assignment]
     runs: tuple[RunRecord, ...] = ()
     format_version: int = PROJECT_FORMAT_VERSION
-    pose_inlier_share: np.ndarray | None = None
+    pose_inlier_share: np.ndarray = None  # type: ignore[assignment]  # as pose_ok: never None once built
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the fields once, here
@@ -915,7 +917,8 @@ def save_project(rec: Reconstruction, path: str | os.PathLike[str], *, compress:
         zf.writestr(_META, meta_bytes)
         # Stream the npz into the (stored) zip member: no second copy of the arrays in memory.
         with zf.open(_ARRAYS, "w", force_zip64=True) as member:
-            savez(member, **arrays)
+            # numpy's stubs let **kwds also fill the allow_pickle: bool keyword; these keys are array names
+            savez(member, **arrays)  # type: ignore[arg-type]
     log.info("saved project %s (%d views)", dest, rec.n_views)
     return dest
 
@@ -986,7 +989,7 @@ def _meta_error(src: Path, field_name: str, problem: str) -> ProjectFileError:
     )
 
 
-def _is_int(x: Any) -> bool:
+def _is_int(x: Any) -> TypeGuard[int]:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
@@ -1175,7 +1178,7 @@ def _read_arrays(
         if info.compress_type == zipfile.ZIP_STORED:
             f = stack.enter_context(open(path, "rb"))
             start = _stored_member_offset(f, info)
-            outer: Any = _FileWindow(f, start, info.file_size)  # type: ignore[arg-type]
+            outer: Any = _FileWindow(f, start, info.file_size)
         else:
             outer = stack.enter_context(zf.open(info))  # seekable; decompressed as it is read
         npz = stack.enter_context(zipfile.ZipFile(outer))
@@ -1263,6 +1266,8 @@ def load_project(path: str | os.PathLike[str]) -> Reconstruction:
             name: tuple(arrays[f"{name}_{v:04d}"] for v in range(n_views)) for name, _, _ in _PER_VIEW_FIELDS
         }
         kwargs.update({name: arrays[name] for name, _, _ in _STACKED_FIELDS})
+        if "pose_inlier_share" in arrays:  # absent before it was recorded: the default (all NaN)
+            kwargs["pose_inlier_share"] = arrays["pose_inlier_share"]
         rec = Reconstruction(
             **kwargs,
             image_paths=tuple(_resolve_image(e, project_dir) for e in meta["images"]),
@@ -1271,7 +1276,6 @@ def load_project(path: str | os.PathLike[str]) -> Reconstruction:
             timings=meta.get("timings", {}),
             runs=tuple(RunRecord.from_json(r) for r in meta.get("runs", ())),  # validated above
             format_version=version,
-            pose_inlier_share=arrays.get("pose_inlier_share"),  # absent before it was recorded
         )
     except ProjectFileError:
         raise

@@ -820,7 +820,7 @@ _ST_DTYPES_NAMES = {
 }
 
 
-class _LazyDtypes(dict):  # type: ignore[type-arg]
+class _LazyDtypes(dict[str, Any]):
     """safetensors dtype name -> torch dtype, resolved on first use (no torch at import)."""
 
     def __missing__(self, name: str) -> Any:
@@ -1148,10 +1148,11 @@ def _unique_storage(state: dict[str, torch.Tensor]) -> Iterator[tuple[str, torch
     seen: set[tuple[int, int]] = set()
     for key, value in state.items():
         t = value.detach().to("cpu").contiguous()
-        ident = (t.untyped_storage().data_ptr(), t.storage_offset())
+        # int(): storage_offset is typed int | SymInt (symbolic only under torch.compile tracing)
+        ident = (t.untyped_storage().data_ptr(), int(t.storage_offset()))
         if t.numel() and ident in seen:
             t = t.clone()
-        seen.add((t.untyped_storage().data_ptr(), t.storage_offset()))
+        seen.add((t.untyped_storage().data_ptr(), int(t.storage_offset())))
         yield key, t
 
 

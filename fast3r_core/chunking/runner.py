@@ -164,7 +164,7 @@ def predict_passes(
             raise InputError(
                 f"pass {k} must start with the anchor views {anchors}, got {list(p)[: len(anchors)]}"
             )
-    get = images if callable(images) else (lambda i: images[i])  # type: ignore[index]
+    get = images if callable(images) else (lambda i: images[i])
     m = len(anchors)
     n_passes = len(passes)
     fusion = PointmapFusion()

@@ -93,9 +93,9 @@ def plan_image_names(
         names: dict[int, str] = {}
         taken: set[str] = set()
         for v in views:
-            src = Path(rec.image_paths[v])
-            ext = src.suffix.lower() if src.suffix.lower() in _PASSTHROUGH else ".jpg"
-            stem = _safe_name(src.stem) or f"view_{v:03d}"
+            src_path = Path(rec.image_paths[v])
+            ext = src_path.suffix.lower() if src_path.suffix.lower() in _PASSTHROUGH else ".jpg"
+            stem = _safe_name(src_path.stem) or f"view_{v:03d}"
             name = f"{stem}{ext}"
             if name.lower() in taken:  # same base name from two folders (or the same photo twice)
                 name = f"{stem}_{v:03d}{ext}"

@@ -210,7 +210,7 @@ def export_colmap(
             del xyz, obs, cam, proj, err, keep
             if bins is not None:
                 _write_image_bin(bins[1], vm)
-                bins[2].write(memoryview(p3d).cast("B"))
+                bins[2].write(p3d.data.cast("B"))
             if txts is not None:
                 _write_image_txt(txts[1], vm)
                 _write_points3d_txt(txts[2], p3d)
@@ -302,7 +302,7 @@ def _write_image_bin(f: IO[bytes], vm: _ViewModel) -> None:
         raise ExportError(f"Image name {vm.name!r} cannot be encoded") from exc
     f.write(name + b"\0")
     f.write(struct.pack("<Q", vm.points2d.size))
-    f.write(memoryview(vm.points2d).cast("B"))
+    f.write(vm.points2d.data.cast("B"))
 
 
 # -- text writers -----------------------------------------------------------------------------------

@@ -67,7 +67,8 @@ class ExportFormat:
     def writer(self) -> Callable[..., ExportReport]:
         """The exporter function (imported on first use)."""
         module, _, name = self.writer_name.partition(":")
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+        writer: Callable[..., ExportReport] = getattr(importlib.import_module(module), name)
+        return writer
 
     @property
     def is_folder(self) -> bool:

@@ -127,7 +127,7 @@ def write_ply(points: PointSet, path: str | os.PathLike[str], *, ascii: bool = F
                     fmt=["%.9g"] * 3 + ["%d"] * 3 + ["%.9g"] * 2,
                 )
             else:
-                f.write(memoryview(_vertex_records(points, start, stop)).cast("B"))
+                f.write(_vertex_records(points, start, stop).data.cast("B"))
     log.info("wrote %d points to %s", n, path)
     return n
 

@@ -245,10 +245,10 @@ def _check_bounds(cfg: Fast3RConfig) -> None:
                 raise ConfigError(f"config.json: {part}.{name} must be an integer in {lo}..{hi}, got {v!r}")
     for part in ("encoder_args", "decoder_args"):
         v = getattr(cfg, part).mlp_ratio
-        lo, hi = _RATIO_BOUNDS
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (lo < v <= hi):
+        r_lo, r_hi = _RATIO_BOUNDS
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (r_lo < v <= r_hi):
             raise ConfigError(
-                f"config.json: {part}.mlp_ratio must be a number in ({lo:g}, {hi:g}], got {v!r}"
+                f"config.json: {part}.mlp_ratio must be a number in ({r_lo:g}, {r_hi:g}], got {v!r}"
             )
     dims = cfg.head_args.dpt_layer_dims
     if not isinstance(dims, list) or not all(

@@ -31,6 +31,9 @@ class FusionDecoder(nn.Module):
     are freed as soon as the next block has run.
     """
 
+    #: (MAX_VIEWS, embed_dim) sinusoidal image-index table; a non-persistent buffer (register_buffer)
+    image_idx_emb: torch.Tensor
+
     def __init__(self, args: DecoderArgs, hooks: tuple[int, ...]) -> None:
         super().__init__()
         self.args = args

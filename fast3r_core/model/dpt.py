@@ -94,7 +94,8 @@ class _DPT(nn.Module):
         )
         # conv weights kept channels-last too, or every call would reorder them (load_state_dict and
         # .to() preserve these strides; the checkpoint writer saves contiguous copies)
-        self.to(memory_format=torch.channels_last)
+        # Module.to accepts memory_format (documented) but torch's overloads omit it
+        self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def forward(self, hooks: list[torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
         h, w = grid

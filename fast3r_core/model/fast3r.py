@@ -122,7 +122,7 @@ class Fast3R(nn.Module):
             image_ids = draw_image_ids(N, random_ids=self.config.decoder_args.random_image_idx_embedding)
         if image_ids.dim() == 1:
             image_ids = image_ids[None].expand(B, N)
-        shapes = [tuple(im.shape[-2:]) for im in images]
+        shapes = [(int(im.shape[-2]), int(im.shape[-1])) for im in images]
         if len(set(shapes)) == 1:
             tokens = self.encode(torch.cat(list(images), dim=0)).split(B, dim=0)  # view-major
         else:

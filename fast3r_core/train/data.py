@@ -23,7 +23,7 @@ import multiprocessing as mp
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -56,9 +56,14 @@ def _shapes(n: int, views: int, size: int) -> dict[str, tuple[int, ...]]:
 KIND_CODES = {"objects": 0, "room": 1}
 
 
-def _open(folder: Path, meta: dict[str, Any], mode: str) -> dict[str, np.memmap]:
+def _open(folder: Path, meta: dict[str, Any], mode: Literal["r", "r+", "w+"]) -> dict[str, np.memmap]:
     shapes = _shapes(meta["num_scenes"], meta["views"], meta["size"])
-    dtypes = {"images": np.uint8, "depth": np.float16, "c2w": np.float32, "K": np.float32}
+    dtypes: dict[str, type[np.generic]] = {
+        "images": np.uint8,
+        "depth": np.float16,
+        "c2w": np.float32,
+        "K": np.float32,
+    }
     names = {"images": "images.u8", "depth": "depth.f16", "c2w": "c2w.f32", "K": "K.f32"}
     out = {k: np.memmap(folder / names[k], dtype=dtypes[k], mode=mode, shape=shapes[k]) for k in shapes}
     if mode != "r" or (folder / "kinds.u8").is_file():

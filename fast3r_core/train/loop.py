@@ -549,8 +549,9 @@ def train(
         step, elapsed, best = int(meta["step"]), float(meta["seconds"]), float(meta.get("best", -1.0))
         log.info("resumed from %s at step %d", out, step)
     (out / "train_config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    rows = _read_csv(out / "log.csv", step)
-    eval_rows = _read_csv(out / "eval.csv", step)
+    # the resumed rows hold the CSV's text, the new ones numbers (the CSV writer and plot take both)
+    rows: list[dict[str, Any]] = _read_csv(out / "log.csv", step)
+    eval_rows: list[dict[str, Any]] = _read_csv(out / "eval.csv", step)
     eval_sets: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
 
     def eval_model() -> Fast3R:
@@ -592,7 +593,7 @@ def train(
         for g in optimizer.param_groups:
             g["lr"] = lr_at(cfg, step)
         nce = None
-        if proj is not None and batch.depth is not None:
+        if proj is not None and batch.depth is not None and batch.K is not None and batch.c2w is not None:
             matches = patch_correspondences(batch.depth, batch.K, batch.c2w, model.patch_size)
             nce = (proj, matches, list(cfg.nce_layers), cfg.nce_weight, cfg.nce_temperature)
         stats = train_step(

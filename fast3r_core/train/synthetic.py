@@ -761,7 +761,8 @@ def save_scene_folder(
     arrays = {"cam_to_world": sample.cam_to_world, "intrinsics": sample.intrinsics}
     if with_depth:
         arrays["depth"] = sample.depth.astype(np.float16)
-    np.savez_compressed(folder / GT_NAME, **arrays)
+    # numpy's stubs let **kwds also fill the allow_pickle: bool keyword; these keys are array names
+    np.savez_compressed(folder / GT_NAME, **arrays)  # type: ignore[arg-type]
     doc = {
         "convention": "cam_to_world, OpenCV camera axes (x right, y down, z forward), world z up",
         "kind": sample.kind,
