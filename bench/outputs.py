@@ -70,7 +70,8 @@ class _Sampler:
 def _case(n_views: int, size: int, out_root: Path) -> dict[str, Any]:
     import numpy as np
 
-    from fast3r_core import cli
+    from fast3r_core.cli.commands_reconstruct import export_outputs
+    from fast3r_core.cli.output_folder import DEFAULT_CONF_PERCENTILE, WRITE_ORDER, top_percent_of
     from fast3r_core.output_memory import estimate_output_memory
     from fast3r_core.result import Reconstruction
 
@@ -108,8 +109,8 @@ def _case(n_views: int, size: int, out_root: Path) -> dict[str, Any]:
         model_name="stand-in",
     )
     del preds
-    formats = list(cli._WRITE_ORDER)
-    top = cli._top_percent(cli.DEFAULT_CONF_PERCENTILE)
+    formats = list(WRITE_ORDER)
+    top = top_percent_of(DEFAULT_CONF_PERCENTILE)
     est = estimate_output_memory([(h, w)] * n_views, formats, top_percent=top)
     times: dict[str, float] = {}
     folder = out_root / "out"
@@ -119,7 +120,7 @@ def _case(n_views: int, size: int, out_root: Path) -> dict[str, Any]:
     for fmt in formats:
         sampler.set(f"export {fmt}")
         t = time.perf_counter()
-        cli._export_outputs(rec, folder, [fmt], top, lambda ev: None)
+        export_outputs(rec, folder, [fmt], top, lambda ev: None)
         times[fmt] = time.perf_counter() - t
     sampler.stop()
     import resource

@@ -1,6 +1,6 @@
 """``fast3r train ...`` and ``fast3r eval ...``: argparse sub-parsers for the main CLI.
 
-Wire them into ``fast3r_core.cli.build_parser``::
+Wire them into ``fast3r_core.cli.parser.build_parser``::
 
     from fast3r_core.train.cli_commands import add_eval_parser, add_train_parser
     add_train_parser(sub, add_common=lambda p: _add_common(p, suppress=True))
@@ -100,6 +100,22 @@ def _report(progress: Any, stage: str, done: int, total: int, detail: str = "") 
         progress(ProgressEvent(stage, done, total, detail))
 
 
+def _action(actions: Any, name: str, help_text: str, add_common: AddCommon) -> argparse.ArgumentParser:
+    """The ``train`` action ``name``, with the common options when given."""
+    a: argparse.ArgumentParser = actions.add_parser(name, help=help_text)
+    if add_common is not None:
+        add_common(a)
+    return a
+
+
+def _add_scene_counts(a: argparse.ArgumentParser, *, scenes: int, size_help: str) -> None:
+    """``--out DIR``, ``--scenes``, ``--views`` and ``--size`` of the scene-rendering actions."""
+    a.add_argument("--out", required=True, metavar="DIR")
+    a.add_argument("--scenes", type=_positive, default=scenes, help=f"number of scenes ({scenes})")
+    a.add_argument("--views", type=_positive, default=8, help="views per scene (8)")
+    a.add_argument("--size", type=_positive, default=224, help=f"{size_help} (224)")
+
+
 # ------------------------------------------------------------------------------------------------
 # train
 # ------------------------------------------------------------------------------------------------
@@ -115,24 +131,14 @@ def add_train_parser(subparsers: Any, add_common: AddCommon = None) -> argparse.
         add_common(p)
     actions = p.add_subparsers(dest="train_action", metavar="ACTION", required=True)
 
-    a = actions.add_parser("cache", help="pre-render a training cache of synthetic scenes")
-    if add_common is not None:
-        add_common(a)
-    a.add_argument("--out", required=True, metavar="DIR")
-    a.add_argument("--scenes", type=_positive, default=2400, help="number of scenes (2400)")
-    a.add_argument("--views", type=_positive, default=8, help="views per scene (8)")
-    a.add_argument("--size", type=_positive, default=224, help="square image size (224)")
+    a = _action(actions, "cache", "pre-render a training cache of synthetic scenes", add_common)
+    _add_scene_counts(a, scenes=2400, size_help="square image size")
     a.add_argument("--seed", type=int, default=0, help="scene seed stream (0)")
     a.add_argument("--workers", type=_positive, default=2, help="render processes (2)")
     a.set_defaults(handler=_cmd_cache)
 
-    a = actions.add_parser("scenes", help="write synthetic scene folders with ground-truth cameras")
-    if add_common is not None:
-        add_common(a)
-    a.add_argument("--out", required=True, metavar="DIR")
-    a.add_argument("--scenes", type=_positive, default=35, help="number of scenes (35)")
-    a.add_argument("--views", type=_positive, default=8, help="views per scene (8)")
-    a.add_argument("--size", type=_positive, default=224, help="long image side (224)")
+    a = _action(actions, "scenes", "write synthetic scene folders with ground-truth cameras", add_common)
+    _add_scene_counts(a, scenes=35, size_help="long image side")
     a.add_argument("--aspect", choices=("square", "landscape", "portrait", "random"), default="square")
     a.add_argument("--seed", type=int, default=None, help="scene seed stream (default: the held-out stream)")
     a.add_argument("--format", choices=("png", "jpg"), default="png", dest="image_format")
@@ -157,9 +163,7 @@ def add_train_parser(subparsers: Any, add_common: AddCommon = None) -> argparse.
     )
     a.set_defaults(handler=_cmd_scenes)
 
-    a = actions.add_parser("run", help="train (or resume) a model on a scene cache")
-    if add_common is not None:
-        add_common(a)
+    a = _action(actions, "run", "train (or resume) a model on a scene cache", add_common)
     a.add_argument(
         "--cache",
         required=True,
@@ -173,8 +177,13 @@ def add_train_parser(subparsers: Any, add_common: AddCommon = None) -> argparse.
         help="JSON file of training settings (TrainConfig fields); the options below are then ignored "
         "except --steps/--threads/--max-minutes/--seed when given",
     )
-    a.add_argument("--out", required=True, metavar="DIR", help="run folder: logs, checkpoint, models")
-    a.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint.pt")
+    a.add_argument("--out", required=True, metavar="DIR", help="run folder: logs, training state, models")
+    a.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the training state in DIR/state/ (state.safetensors + state.json, data only; "
+        "a run folder of an older version with DIR/checkpoint.pt resumes too)",
+    )
     a.add_argument("--steps", type=_positive, default=None, help="training steps (2400)")
     a.add_argument("--lr", type=float, default=3e-4)
     a.add_argument("--warmup", type=int, default=100)
@@ -190,7 +199,9 @@ def add_train_parser(subparsers: Any, add_common: AddCommon = None) -> argparse.
     a.add_argument("--threads", type=_positive, default=None, help="CPU threads (2)")
     a.add_argument("--eval-every", type=_positive, default=300)
     a.add_argument("--eval-scenes", type=int, default=14)
-    a.add_argument("--max-minutes", type=float, default=None, help="stop with a checkpoint after this time")
+    a.add_argument(
+        "--max-minutes", type=float, default=None, help="stop after this time (saving the training state)"
+    )
     a.add_argument(
         "--model-json",
         default=json.dumps(_DEFAULT_MODEL),
@@ -199,9 +210,7 @@ def add_train_parser(subparsers: Any, add_common: AddCommon = None) -> argparse.
     a.add_argument("--init", default=None, metavar="MODEL", help="start from these weights")
     a.set_defaults(handler=_cmd_run)
 
-    a = actions.add_parser("export", help="export a run's model as a model folder")
-    if add_common is not None:
-        add_common(a)
+    a = _action(actions, "export", "export a run's model as a model folder", add_common)
     a.add_argument("--run", required=True, metavar="DIR", help="run folder of 'fast3r train run'")
     a.add_argument("--dest", required=True, metavar="DIR")
     a.add_argument("--which", choices=("best", "last"), default="best")

@@ -1,4 +1,4 @@
-"""End-to-end tests of the ``fast3r`` command line (fast3r_core/cli.py), in-process and as a subprocess.
+"""End-to-end tests of the ``fast3r`` command line (fast3r_core/cli/), in-process and as a subprocess.
 
 A tiny model (tests/tiny.py: the parity ``model_small`` config with narrow DPT heads and 4 decoder
 blocks, random weights) keeps each reconstruction around a second on the CPU. Inputs are small
@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from unittest import mock
 
@@ -21,6 +22,7 @@ import pytest
 from PIL import Image
 
 from fast3r_core import cli
+from fast3r_core.cli import console
 from tests.tiny import make_tiny_model, write_views
 
 N_VIEWS = 4  # the default ``n`` of tests.tiny.write_views
@@ -37,6 +39,15 @@ def _isolated_env(root: Path) -> dict[str, str]:
         "XDG_CACHE_HOME": str(root / "xdg-cache"),
         "HF_HUB_OFFLINE": "1",
     }
+
+
+def _must_not_run(reason: str) -> Callable[..., None]:
+    """A stand-in for a step that must not be reached: it fails the test with ``reason``."""
+
+    def must_not_run(*args: object, **kwargs: object) -> None:
+        raise AssertionError(reason)
+
+    return must_not_run
 
 
 @pytest.fixture(autouse=True)
@@ -426,7 +437,7 @@ def test_skipped_file_records_are_known_by_their_flag_not_their_wording() -> Non
         rec.__dict__.update(extra)
         return rec
 
-    quiet, verbose = cli._StderrFilter(0), cli._StderrFilter(1)
+    quiet, verbose = console._StderrFilter(0), console._StderrFilter(1)
     assert not quiet.filter(record("Cannot use %s", **{SKIPPED_FILE_RECORD: True}))
     assert quiet.filter(record("Skipping the warm-up"))
     assert verbose.filter(record("Cannot use %s", **{SKIPPED_FILE_RECORD: True}))
@@ -475,9 +486,7 @@ def test_unwritable_output_fails_before_the_model(
 ) -> None:
     from fast3r_core import images, weights
 
-    def must_not_run(*args: object, **kwargs: object) -> None:
-        raise AssertionError("ran before the output folder was checked")
-
+    must_not_run = _must_not_run("ran before the output folder was checked")
     monkeypatch.setattr(weights, "load_model", must_not_run)
     monkeypatch.setattr(images, "load_inputs", must_not_run)
     folder = tmp_path / "images"
@@ -518,10 +527,7 @@ def test_model_problems_fail_before_decoding(
 ) -> None:
     from fast3r_core import images
 
-    def must_not_run(*args: object, **kwargs: object) -> None:
-        raise AssertionError("images decoded before the model was checked")
-
-    monkeypatch.setattr(images, "load_inputs", must_not_run)
+    monkeypatch.setattr(images, "load_inputs", _must_not_run("images decoded before the model was checked"))
     folder = tmp_path / "images"
     write_views(folder, 1)
     code, _, err = _main(capsys, "reconstruct", folder, "--out", tmp_path / "out", "--model", model)
@@ -713,7 +719,7 @@ def test_light_commands_do_not_import_torch(run: dict, tmp_path: Path) -> None:
 def test_progress_modes(capsys: pytest.CaptureFixture[str]) -> None:
     from fast3r_core.progress import ProgressEvent
 
-    bar = cli._Progress("bar")  # what a terminal gets
+    bar = console.Progress("bar")  # what a terminal gets
     for done in range(4):
         bar(ProgressEvent("encode", done, 3))
     bar(ProgressEvent("heads", 1, 1))
@@ -721,7 +727,7 @@ def test_progress_modes(capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert "encode" in err and "3/3" in err and "heads" in err
 
-    lines = cli._Progress("lines")
+    lines = console.Progress("lines")
     for done in range(0, 1001, 10):
         lines(ProgressEvent("poses", done, 1000))
     lines(ProgressEvent("poses", 1000, 1000))

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from fast3r_core import cli
+from fast3r_core.cli import commands_reconstruct, output_folder
 from fast3r_core.errors import ProjectFileError
 from fast3r_core.export import export_colmap, export_nerfstudio
 from fast3r_core.result import Reconstruction, load_project, save_project
@@ -545,7 +546,7 @@ def test_rerun_over_a_previous_output_swaps_whole_folders(
     args = ("-o", out, "-m", model, "--size", "224", "--formats", "cameras,nerfstudio")
     code, _, err = _main(capsys, "reconstruct", tmp_path / "a", *args)
     assert code == 0, err
-    monkeypatch.setattr(cli._OutputFolder, "_merge", lambda *a: pytest.fail("merged file by file"))
+    monkeypatch.setattr(output_folder.OutputFolder, "_merge", lambda *a: pytest.fail("merged file by file"))
     code, _, err = _main(capsys, "reconstruct", tmp_path / "b", *args)
     assert code == 0, err
     frames = json.loads((out / "transforms.json").read_text())["frames"]
@@ -680,7 +681,7 @@ def test_add_checks_the_destination_before_the_run(
 
     monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
     monkeypatch.setattr(weights, "load_model", lambda *a, **k: pytest.fail("ran before checking -o"))
-    monkeypatch.setattr(cli, "_precheck_model", lambda *a: None)
+    monkeypatch.setattr(commands_reconstruct, "_precheck_model", lambda *a: None)
     code, _, err = _main(capsys, "add", path, tmp_path / "more", "-o", dest_dir / "more.f3r", "-m", "demo")
     assert code == 2, err
     assert "Permission denied" in err and str(dest_dir) in err
