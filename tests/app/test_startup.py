@@ -78,10 +78,10 @@ def test_window_starts_without_torch(tmp_path):
 
 
 def test_first_sample_and_default_model(tmp_path, monkeypatch):
-    import fast3r_core.weights as weights
+    import fast3r_core.weights.registry as registry
     from app.controller import default_model, first_sample
 
-    monkeypatch.setattr(weights, "resources_dir", lambda: tmp_path / "res")
+    monkeypatch.setattr(registry, "resources_dir", lambda: tmp_path / "res")
     assert first_sample() is None
     (tmp_path / "res" / "samples" / "b_scene").mkdir(parents=True)
     (tmp_path / "res" / "samples" / "a_scene").mkdir()

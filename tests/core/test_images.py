@@ -18,6 +18,7 @@ from fast3r_core.errors import Cancelled, InputError, NoImagesError
 from fast3r_core.images import (
     LoadResult,
     ViewInput,
+    decoding,
     discover_inputs,
     extract_video_frames,
     is_video,
@@ -25,6 +26,7 @@ from fast3r_core.images import (
     load_images,
     load_inputs,
     load_video,
+    loading,
     resize_crop_geometry,
 )
 from fast3r_core.progress import ProgressEvent
@@ -105,10 +107,8 @@ MEASURED = [
     (512, 512, 512, (384, 512)),
     (1000, 1000, 512, (384, 512)),
     (300, 200, 512, (336, 512)),
-    (4032, 3024, 224, (224, 224)),
-    (1080, 1920, 224, (224, 224)),
-    (300, 200, 224, (224, 224)),
-    (512, 512, 224, (224, 224)),
+    # at 224 every image becomes a centred 224 x 224 square
+    *((w, h, 224, (224, 224)) for w, h in ((4032, 3024), (1080, 1920), (300, 200), (512, 512))),
 ]
 
 
@@ -428,7 +428,7 @@ def _colour_folder(folder: Path, n: int) -> list[str]:
 
 def test_parallel_decode_keeps_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     names = _colour_folder(tmp_path, 12)
-    real = I.load_image
+    real = decoding.load_image
     threads: set[int] = set()
 
     def slow_first(path: Path, *args: object, **kwargs: object) -> ViewInput:
@@ -437,7 +437,7 @@ def test_parallel_decode_keeps_order(tmp_path: Path, monkeypatch: pytest.MonkeyP
         threads.add(threading.get_ident())
         return real(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(I, "load_image", slow_first)
+    monkeypatch.setattr(loading, "load_image", slow_first)
     events: list[ProgressEvent] = []
     result = load_inputs(tmp_path, max_workers=4, progress=events.append)
     assert [v.name for v in result.views] == names
@@ -682,8 +682,8 @@ def test_beyond_the_pixel_bound_jpeg_is_drafted_and_logged(
     camera_jpeg: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Above FULL_DECODE_MAX_PIXELS (100 MP) a JPEG is decoded at a reduced DCT scale: approximate."""
-    assert I.FULL_DECODE_MAX_PIXELS == 100_000_000
-    monkeypatch.setattr(I, "FULL_DECODE_MAX_PIXELS", 1_000_000)  # pretend the 6 MP photo is huge
+    assert decoding.FULL_DECODE_MAX_PIXELS == 100_000_000
+    monkeypatch.setattr(decoding, "FULL_DECODE_MAX_PIXELS", 1_000_000)  # pretend the 6 MP photo is huge
     seen: list[tuple[int, int]] = []
     real_load = Image.Image.load
 
@@ -711,9 +711,9 @@ def test_full_decodes_in_flight_are_bounded(tmp_path: Path, monkeypatch: pytest.
     alone may exceed it), and the results are those of a serial run."""
     for i in range(8):
         _save(tmp_path / f"im_{i}.png", _pattern(800, 600, seed=i))
-    per_image = I._full_decode_bytes("RGB", 800, 600)
-    budget = I._ByteBudget(2 * per_image)
-    monkeypatch.setattr(I, "_DECODE_BUDGET", budget)
+    per_image = decoding._full_decode_bytes("RGB", 800, 600)
+    budget = decoding._ByteBudget(2 * per_image)
+    monkeypatch.setattr(decoding, "_DECODE_BUDGET", budget)
     peak = [0]
     real_hold = budget.hold
 
@@ -737,7 +737,7 @@ def test_full_decodes_in_flight_are_bounded(tmp_path: Path, monkeypatch: pytest.
     assert budget.in_use == 0
     ser = load_inputs(tmp_path, max_workers=1).views
     assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(par, ser, strict=True))
-    alone = I._ByteBudget(10)  # smaller than any image: one at a time, never a deadlock
+    alone = decoding._ByteBudget(10)  # smaller than any image: one at a time, never a deadlock
     with alone.hold(1000):
         assert alone.in_use == 1000
     assert alone.in_use == 0

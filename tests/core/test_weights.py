@@ -31,6 +31,7 @@ from fast3r_core.errors import (
     ModelNotAvailableError,
 )
 from fast3r_core.progress import ProgressEvent
+from fast3r_core.weights import checkpoint, registry
 
 from .weights_by_rule import read_keys, weights_by_rule, write_model_folder
 
@@ -56,7 +57,7 @@ def _no_network(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     cache_root = tmp_path / "cache-root"
     monkeypatch.setenv(weights.CACHE_ENV, str(cache_root))
     # no bundled demo model unless a test puts one there
-    monkeypatch.setattr(weights, "resources_dir", lambda: tmp_path / "resources")
+    monkeypatch.setattr(registry, "resources_dir", lambda: tmp_path / "resources")
     return cache_root / "models"
 
 
@@ -178,7 +179,7 @@ def test_safetensors_are_read_into_the_parameters_once(
         made.append(key)
         raise AssertionError("a tensor was materialised from the mapped file")
 
-    monkeypatch.setattr(weights._Reader, "get", no_copy)
+    monkeypatch.setattr(checkpoint._Reader, "get", no_copy)
     model = weights.load_model(small_dir, "cpu")
     assert made == []
     _assert_weights(model, reference)
@@ -195,7 +196,7 @@ def test_tensor_data_past_the_end_of_the_file_is_reported_as_damaged(
     tmp_path: Path, small_dir: Path, reference: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     folder = _write_safetensors(tmp_path / "short", reference)
-    real = weights._safetensors_spans
+    real = checkpoint._safetensors_spans
 
     def shifted(path: Path) -> dict[str, tuple[str, int, int]]:
         spans = real(path)  # as if the file were cut after the header was checked
@@ -204,7 +205,7 @@ def test_tensor_data_past_the_end_of_the_file_is_reported_as_damaged(
         spans[key] = (dtype, path.stat().st_size - n // 2, n)
         return spans
 
-    monkeypatch.setattr(weights, "_safetensors_spans", shifted)
+    monkeypatch.setattr(checkpoint, "_safetensors_spans", shifted)
     with pytest.raises(CheckpointError, match=r"damaged.*ends inside tensor downstream_head_local"):
         weights.load_model(folder, "cpu")
 
@@ -397,11 +398,11 @@ def test_registry() -> None:
     assert "Noncommercial" in vitl.license_name and vitl.license_url.startswith("https://")
     demo = weights.MODELS["demo"]
     assert demo.repo_id is None and demo.synthetic_only and not demo.requires_license_acceptance
-    assert demo.bundled_path == weights.resources_dir() / "models" / "demo"
+    assert demo.bundled_path == registry.resources_dir() / "models" / "demo"
 
 
 def test_resources_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    repo = Path(weights.__file__).resolve().parent.parent
+    repo = Path(registry.__file__).resolve().parents[2]
     assert REAL_RESOURCES_DIR() == repo / "resources"
     monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
     assert REAL_RESOURCES_DIR() == tmp_path / "resources"
