@@ -234,8 +234,9 @@ class _StderrFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, FILE_ONLY, False):
             return False
-        # images.py warns once per skipped file; the CLI prints one line listing them from the run's
-        # typed report (LoadedInputs / RunReport .skipped), so the per-file records stay off stderr (-v).
+        # the image loader (images/loading.py) warns once per skipped file; the CLI prints one line
+        # listing them from the run's typed report (LoadedInputs / RunReport .skipped), so the
+        # per-file records stay off stderr (-v).
         return not (self.verbose == 0 and getattr(record, SKIPPED_FILE_RECORD, False))
 
 

@@ -426,7 +426,7 @@ def test_missing_input(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_skipped_file_records_are_known_by_their_flag_not_their_wording() -> None:
-    """The CLI lists skipped files from the run's report; it drops images.py's per-file records by the
+    """The CLI lists skipped files from the run's report; it drops the image loader's per-file records by the
     flag they carry, so a reworded message cannot leak, and another "Skipping ..." message still shows."""
     import logging
 
