@@ -6,15 +6,16 @@ Layout (version 1)::
      "transform": {"scale": s, "rotation": [[3], [3], [3]], "origin": [3]},   # x_e = s R (x - origin)
      "crop": null | {"center": [3], "rotation": [[3], [3], [3]], "half_extents": [3]},  # edited world
      "selections": [{"mode": "delete" | "keep", "count": K,
-                     "encoding": "zlib-delta-int64-base64", "data": "..."}],
+                     "encoding": "zlib-runs-int64-base64", "data": "..."}],
      "measurements": [{"name": str, "a": [3], "b": [3], "distance": d}],  # a, b model world; d edited
      "units": {"metres_per_unit": null | m, "display": "m" | "cm" | "mm" | "in" | "ft"}}
 
-A selection's ids (strictly increasing) are stored exactly as the base64 of the zlib-compressed
-little-endian int64 differences ``ids[0], ids[1] - ids[0], ...``: a lasso over an image gives long
-runs of difference 1, which compress to a few bytes a run. Floats round-trip exactly (Python's json
-writes the shortest repr). ``distance`` is for other programs reading the file; it is checked against
-the end points on reading.
+A selection's ids (strictly increasing) are stored exactly as runs of consecutive ids: little-endian
+int64 pairs ``(gap, length)`` (``gap`` from the end of the previous run, exclusive, or from 0 for the
+first), zlib-compressed, base64. A lasso over an image selects whole stretches of pixel rows, so this
+is a few bytes a row of the selection, and the decoder can bound its memory by ``count``. Floats
+round-trip exactly (Python's json writes the shortest repr). ``distance`` is for other programs
+reading the file; it is checked against the end points on reading.
 """
 
 from __future__ import annotations
@@ -42,30 +43,47 @@ from ._model import (
 )
 
 FORMAT_NAME = "fast3r-edits"
-_ENCODING = "zlib-delta-int64-base64"
+_ENCODING = "zlib-runs-int64-base64"
 
 
 def _encode_ids(ids: np.ndarray) -> str:
-    deltas = np.diff(ids, prepend=np.int64(0)).astype("<i8")
-    return base64.b64encode(zlib.compress(deltas.tobytes(), 6)).decode("ascii")
+    if ids.size == 0:
+        runs = np.zeros((0, 2), dtype="<i8")
+    else:
+        breaks = np.flatnonzero(np.diff(ids) != 1) + 1  # where a run of consecutive ids ends
+        starts = ids[np.concatenate([[0], breaks])]
+        lengths = np.diff(np.concatenate([[0], breaks, [ids.size]]))
+        ends = starts + lengths  # exclusive
+        gaps = starts - np.concatenate([[0], ends[:-1]])
+        runs = np.column_stack([gaps, lengths]).astype("<i8")
+    return base64.b64encode(zlib.compress(runs.tobytes(), 6)).decode("ascii")
 
 
 def _decode_ids(data: str, count: int, where: str) -> np.ndarray:
-    if len(data) > 12 * count + 1024:  # zlib never expands 8-byte values this much: not our data
+    if len(data) > 24 * count + 1024:  # longer than any encoding of `count` ids: not our data
         raise EditsError(f"{where}: encoded ids are longer than {count} ids can be")
     try:
         raw = base64.b64decode(data.encode("ascii"), validate=True)
         inflater = zlib.decompressobj()
-        # max_length bounds the memory a decompression bomb could take
-        payload = inflater.decompress(raw, 8 * count + 1)
+        # max_length bounds the memory a decompression bomb could take: at most one run an id
+        payload = inflater.decompress(raw, 16 * count + 1)
     except (binascii.Error, UnicodeEncodeError, zlib.error) as exc:
         raise EditsError(f"{where}: ids are not valid {_ENCODING} data ({exc})") from None
-    if len(payload) != 8 * count or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
-        raise EditsError(f"{where}: ids do not decode to exactly {count} values")
-    deltas = np.frombuffer(payload, dtype="<i8").astype(np.int64)
-    if count and (deltas[0] < 0 or (deltas[1:] < 1).any() or deltas.astype(np.float64).sum() > MAX_POINT_ID):
+    if len(payload) % 16 or not inflater.eof or inflater.unconsumed_tail or inflater.unused_data:
+        raise EditsError(f"{where}: ids are not valid {_ENCODING} data (truncated or trailing bytes)")
+    runs = np.frombuffer(payload, dtype="<i8").astype(np.int64).reshape(-1, 2)
+    gaps, lengths = runs[:, 0], runs[:, 1]
+    # canonical runs: lengths >= 1, the first gap >= 0, the others >= 1 (else two runs would touch)
+    if len(runs) and (gaps[0] < 0 or (gaps[1:] < 1).any() or (lengths < 1).any()):
         raise EditsError(f"{where}: ids must be strictly increasing within 0..{MAX_POINT_ID}")
-    return np.cumsum(deltas, dtype=np.int64)
+    if runs.astype(np.float64).sum() > MAX_POINT_ID + 1:
+        raise EditsError(f"{where}: ids must be strictly increasing within 0..{MAX_POINT_ID}")
+    if int(lengths.sum()) != count:
+        raise EditsError(f"{where}: ids do not decode to exactly {count} values")
+    starts = np.cumsum(gaps) + np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    first_index = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    ids: np.ndarray = np.arange(count, dtype=np.int64) + np.repeat(starts - first_index, lengths)
+    return ids
 
 
 def _rows(m: Any) -> list[list[float]]:
