@@ -1,9 +1,9 @@
 """A user's edits of a reconstruction: scale, level, origin, crop, deleted points, measurements.
 
 Non-destructive: the model's output is never changed; exporters and the viewer apply an :class:`Edits`
-on the way out, with :func:`apply_to_points`, :func:`apply_to_cameras` and :func:`keep_mask`, so that a
-distance measured in the app is the same in every exported file and camera poses stay consistent with
-the points (reprojections are unchanged).
+on the way out, with :func:`apply_to_points` and :func:`keep_mask` (both in :func:`edit_points`) and
+:func:`apply_to_cameras`, so that a distance measured in the app is the same in every exported file and
+camera poses stay consistent with the points (reprojections are unchanged).
 
 Frames and conventions:
 
@@ -26,7 +26,14 @@ Every operation returns a new frozen :class:`Edits` (an undo stack keeps the old
 
 from __future__ import annotations
 
-from ._apply import apply_inverse_to_points, apply_to_cameras, apply_to_points, keep_mask, point_ids
+from ._apply import (
+    apply_inverse_to_points,
+    apply_to_cameras,
+    apply_to_points,
+    edit_points,
+    keep_mask,
+    point_ids,
+)
 from ._json import edits_from_json, edits_to_json
 from ._level import UpEstimate, cameras_mean_up, estimate_up, rotation_to_z
 from ._model import (
@@ -83,6 +90,7 @@ __all__ = [
     "crop_box",
     "delete_points",
     "describe",
+    "edit_points",
     "edits_from_json",
     "edits_to_json",
     "estimate_up",

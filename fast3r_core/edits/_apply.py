@@ -156,3 +156,29 @@ def keep_mask(e: Edits, xyz_edited: ArrayLike | None, point_ids: ArrayLike) -> N
         else:
             keep &= inside
     return keep
+
+
+def edit_points(
+    e: Edits, xyz: ArrayLike, point_ids: ArrayLike
+) -> tuple[NDArray[np.floating], NDArray[np.bool_]]:
+    """Everything an exporter or the viewer does to points, in one call.
+
+    Parameters
+    ----------
+    xyz : array_like, (N, 3) float32 or float64
+        Model-world points (e.g. ``PointSet.xyz``, confidence-ordered).
+    point_ids : array_like, (N,) int64
+        Their ids (:func:`point_ids` of ``PointSet.view`` / ``PointSet.pixel``).
+
+    Returns
+    -------
+    xyz_kept : np.ndarray, (K, 3), dtype of ``xyz``
+        The kept points in the edited world, in their original (confidence) order.
+    keep : np.ndarray, (N,) bool
+        Which input points were kept (apply it to colours, confidences, views, pixels too).
+    """
+    xyz_e = apply_to_points(e, xyz)
+    if not e.filters_points:
+        return xyz_e, np.ones(xyz_e.shape[0], dtype=bool)
+    keep = keep_mask(e, xyz_e, point_ids)
+    return xyz_e[keep], keep

@@ -165,13 +165,27 @@ def _list(where: str, value: object, limit: int) -> list[Any]:
     return value
 
 
-def edits_from_json(obj: object) -> Edits:
+def edits_from_json(obj: object, *, n_points: int | None = None) -> Edits:
     """Read and validate the dict written by :func:`edits_to_json` (e.g. from an untrusted file).
 
     Every field is checked: types (a bool is not a number), finite numbers, bounded sizes, orthonormal
     rotations, strictly increasing ids, unique measurement names, no unknown or missing keys.
-    Raises :class:`~fast3r_core.errors.EditsError` naming the first problem.
+
+    Parameters
+    ----------
+    obj : object
+        The parsed JSON.
+    n_points : int, optional
+        Number of point ids of the reconstruction the edits belong to (its total model pixels, see
+        :func:`~fast3r_core.edits.point_ids`). When given, every id must be below it, and decoding a
+        selection never takes more than 16 bytes a point however the data was crafted.
+
+    Raises
+    ------
+    EditsError
+        Naming the first problem (e.g. ``edits.transform.rotation is not a rotation``).
     """
+    max_ids = MAX_SELECTION_IDS if n_points is None else min(MAX_SELECTION_IDS, max(0, int(n_points)))
     top = _obj(
         "edits",
         obj,
@@ -210,8 +224,11 @@ def edits_from_json(obj: object) -> Edits:
             raise EditsError(f"{where}.encoding must be {_ENCODING!r}, got {s['encoding']!r}")
         if not isinstance(s["data"], str):
             raise EditsError(f"{where}.data must be a string")
-        count = _int(f"{where}.count", s["count"], MAX_SELECTION_IDS)
-        selections.append(Selection(s["mode"], _decode_ids(s["data"], count, where)))
+        count = _int(f"{where}.count", s["count"], max_ids)
+        ids = _decode_ids(s["data"], count, where)
+        if n_points is not None and ids.size and ids[-1] >= n_points:
+            raise EditsError(f"{where}: id {int(ids[-1])} is out of range for {n_points} points")
+        selections.append(Selection(s["mode"], ids))
     kwargs["selections"] = tuple(selections)
 
     u = _obj("edits.units", top["units"], {"metres_per_unit", "display"})

@@ -479,3 +479,22 @@ def test_rect_select() -> None:
     np.testing.assert_array_equal(ed.rect_select(pts, [10, 10], [0, 0]), [True, True, True, False])
     with pytest.raises(EditsError, match=r"\(N, 2\)"):
         ed.rect_select(np.zeros((3, 3)), [0, 0], [1, 1])
+
+
+def test_edit_points_and_id_bound() -> None:
+    rng = np.random.default_rng(9)
+    x = rng.uniform(-2, 2, size=(1000, 3)).astype(np.float32)
+    ids = np.arange(1000, dtype=np.int64)
+    e = ed.delete_points(ed.crop_box(ed.scale_by(ed.Edits(), 2.0), [-1, -1, -1], [1, 1, 1]), ids[:10])
+    kept, keep = ed.edit_points(e, x, ids)
+    np.testing.assert_array_equal(keep, ed.keep_mask(e, ed.apply_to_points(e, x), ids))
+    np.testing.assert_allclose(kept, 2.0 * x[keep])
+    assert kept.dtype == np.float32
+    all_kept, keep_all = ed.edit_points(ed.scale_by(ed.Edits(), 3.0), x, ids)
+    assert keep_all.all() and len(all_kept) == len(x)
+    obj = ed.edits_to_json(e)
+    assert ed.edits_from_json(obj, n_points=1000) == e
+    with pytest.raises(EditsError, match="out of range"):
+        ed.edits_from_json(ed.edits_to_json(ed.delete_points(ed.Edits(), ids[::100])), n_points=500)
+    with pytest.raises(EditsError, match="count"):
+        ed.edits_from_json(ed.edits_to_json(ed.delete_points(ed.Edits(), ids)), n_points=999)
