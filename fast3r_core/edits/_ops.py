@@ -232,8 +232,14 @@ def delete_points(e: Edits, ids: ArrayLike) -> Edits:
 
 
 def keep_only(e: Edits, ids: ArrayLike) -> Edits:
-    """Keep only the points with these ids (among those kept so far); delete every other point."""
-    return dataclasses.replace(e, selections=(*e.selections, Selection("keep", _ids(ids))))
+    """Keep only the points with these ids (among those kept so far); delete every other point.
+
+    An empty selection changes nothing (the same object is returned), rather than deleting everything.
+    """
+    sel = _ids(ids)
+    if sel.size == 0:
+        return e
+    return dataclasses.replace(e, selections=(*e.selections, Selection("keep", sel)))
 
 
 def add_measurement(e: Edits, name: str, a: ArrayLike, b: ArrayLike) -> Edits:

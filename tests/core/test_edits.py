@@ -282,6 +282,7 @@ def test_crop_and_deletion_masks() -> None:
     e2 = ed.rotate(e, _random_rotation(rng))
     np.testing.assert_array_equal(ed.keep_mask(e2, ed.apply_to_points(e2, x), ids), ed.keep_mask(e, x, ids))
     assert ed.delete_points(e, []) is e
+    assert ed.keep_only(e, np.zeros(0, dtype=np.int64)) is e
     with pytest.raises(EditsError, match="crop"):
         ed.keep_mask(e, None, ids)
     np.testing.assert_array_equal(ed.invert_selection([9, 7, 100], ids[:4]), [10, 13, 16])
