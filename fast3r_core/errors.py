@@ -13,6 +13,7 @@ __all__ = [
     "CheckpointError",
     "ConfigError",
     "DownloadError",
+    "EditsError",
     "EmptyExportError",
     "ExportError",
     "Fast3RError",
@@ -81,3 +82,8 @@ class ProjectFileError(Fast3RError):
 class AlignmentError(Fast3RError):
     """The passes of a chunked run, or added views, cannot be brought into one frame: their shared anchor
     views have too few confident points in common."""
+
+
+class EditsError(InputError):
+    """Edits of a reconstruction (scale, level, crop, deletions, measurements) that are invalid: a degenerate
+    operation (two coincident points), or an edits description in a project file that fails validation."""
