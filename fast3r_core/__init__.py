@@ -54,12 +54,12 @@ _LAZY = {
     "load_images": "images",
     # results and projects
     "LOW_POSE_INLIER_SHARE": "result",
-    "PROJECT_SUFFIX": "result",
-    "PointSet": "result",
+    "PROJECT_SUFFIX": "project_file",
+    "PointSet": "point_set",
     "Reconstruction": "result",
-    "load_project": "result",
-    "project_size": "result",
-    "save_project": "result",
+    "load_project": "project_file",
+    "project_size": "project_file",
+    "save_project": "project_file",
     "sky_point_mask": "sky",
     "without_sky": "sky",
 }

@@ -1013,7 +1013,7 @@ def _export_outputs(
 ) -> tuple[dict[str, Path], dict[str, int], float | None]:
     """Write ``formats`` into ``folder``: (output paths, points written per format, COLMAP error)."""
     from fast3r_core.export import PointSelection
-    from fast3r_core.result import save_project
+    from fast3r_core.project_file import save_project
 
     selection = PointSelection(top_percent=top_percent)
     paths: dict[str, Path] = {}
@@ -1185,7 +1185,7 @@ def _cmd_reconstruct(args: argparse.Namespace, console: _Console, progress: _Pro
 def _cmd_export(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
     """``fast3r export``: a project file -> one export format."""
     from fast3r_core.export import PointSelection
-    from fast3r_core.result import load_project
+    from fast3r_core.project_file import load_project
 
     rec = load_project(args.project)
     fmt = FORMATS[args.format]
@@ -1281,7 +1281,7 @@ def _cmd_info(args: argparse.Namespace, console: _Console, progress: _Progress) 
     """``fast3r info``: views, sizes, points, model, options, timings, per-view confidence."""
     import numpy as np
 
-    from fast3r_core.result import load_project
+    from fast3r_core.project_file import load_project
 
     rec = load_project(args.project)
     stats = rec.per_view_stats()
@@ -1375,7 +1375,7 @@ def _describe_run(index: int, run: RunRecord) -> str:
 def _cmd_add(args: argparse.Namespace, console: _Console, progress: _Progress) -> int:
     """``fast3r add``: a project + new photos -> the project with the new views appended."""
     from fast3r_core import images, pipeline, weights
-    from fast3r_core.result import load_project, save_project
+    from fast3r_core.project_file import load_project, save_project
 
     t_start = time.perf_counter()
     base = load_project(args.project)

@@ -13,7 +13,7 @@ from app.controller import RunState
 from app.widgets.progress_panel import ProgressPanel
 from app.widgets.run_options import RunOptionsDialog
 from fast3r_core.progress import ProgressEvent
-from fast3r_core.result import load_project, save_project
+from fast3r_core.project_file import load_project, save_project
 from tests.tiny import write_views
 
 

@@ -34,7 +34,8 @@ from fast3r_core.metrics import pose_metrics
 from fast3r_core.model.config import Fast3RConfig
 from fast3r_core.pipeline import ReconstructOptions, RunReport, add_views, reconstruct
 from fast3r_core.progress import ProgressEvent, check_cancel, report
-from fast3r_core.result import RunRecord, load_project, save_project
+from fast3r_core.project_file import load_project, save_project
+from fast3r_core.result import RunRecord
 from fast3r_core.train.synthetic import render_sample
 from tests.tiny import make_tiny_model, write_views
 

@@ -166,7 +166,7 @@ def test_reconstruct_json_outputs_parse(run: dict) -> None:
 
 
 def test_reconstruct_project_loads(run: dict) -> None:
-    from fast3r_core.result import load_project
+    from fast3r_core.project_file import load_project
 
     rec = load_project(run["out"] / "project.f3r")
     assert rec.n_views == N_VIEWS
@@ -576,7 +576,7 @@ def test_non_ascii_paths(tiny_model: Path, tmp_path: Path, capsys: pytest.Captur
     code, stdout, err = _reconstruct(capsys, tiny_model, folder, out, "--formats", "ply,project,colmap")
     assert code == 0, err
     assert str(out) in stdout
-    from fast3r_core.result import load_project
+    from fast3r_core.project_file import load_project
 
     rec = load_project(out / "project.f3r")
     assert Path(rec.image_paths[1]) == renamed

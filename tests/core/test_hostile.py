@@ -19,7 +19,8 @@ import pytest
 from fast3r_core import cli
 from fast3r_core.errors import ProjectFileError
 from fast3r_core.export import export_colmap, export_nerfstudio
-from fast3r_core.result import Reconstruction, load_project, save_project
+from fast3r_core.project_file import load_project, save_project
+from fast3r_core.result import Reconstruction
 from tests.core.recon_factory import make_synthetic_reconstruction
 
 SECRET = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -187,9 +188,9 @@ def _traced_peak(fn: Any) -> int:
 
 
 def test_confidence_ordering_memory_is_as_counted(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fast3r_core import output_memory, result
+    from fast3r_core import output_memory, point_set
 
-    monkeypatch.setattr(result, "_CHUNK", 1 << 15)  # the chunks of a run of 100 M points: ~1 %
+    monkeypatch.setattr(point_set, "_CHUNK", 1 << 15)  # the chunks of a run of 100 M points: ~1 %
     rec = _big_reconstruction()
     n = rec.n_pixels
     peak = _traced_peak(lambda: rec.global_points)
@@ -199,10 +200,10 @@ def test_confidence_ordering_memory_is_as_counted(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("fmt", ["ply", "glb", "nerfstudio", "colmap"])
 def test_point_exports_stream_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
-    from fast3r_core import export, output_memory, result
+    from fast3r_core import export, output_memory, point_set
     from fast3r_core.export import glb, ply
 
-    monkeypatch.setattr(result, "_CHUNK", 1 << 15)
+    monkeypatch.setattr(point_set, "_CHUNK", 1 << 15)
     monkeypatch.setattr(ply, "CHUNK_POINTS", 1 << 15)
     monkeypatch.setattr(glb, "CHUNK_POINTS", 1 << 15)
     rec = _big_reconstruction()
