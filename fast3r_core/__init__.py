@@ -68,7 +68,7 @@ __all__ = ["__version__", "import_run_modules", *sorted(_LAZY)]
 
 #: Modules :func:`import_run_modules` imports: light (image decoding, the memory estimate) and heavy
 #: (torch, the model, inference and the pipeline).
-_LIGHT_MODULES = ("images", "memory", "preflight")
+_LIGHT_MODULES = ("images", "forward_memory", "preflight")
 _HEAVY_MODULES = ("inference", "model.fast3r", "pipeline")
 
 

@@ -1,6 +1,6 @@
 """Host memory of a run's outputs: the result, its confidence ordering and the exports.
 
-The inference plan (:mod:`fast3r_core.memory`, :mod:`fast3r_core.chunking.plan`) covers the forward
+The inference plan (:mod:`fast3r_core.forward_memory`, :mod:`fast3r_core.chunking.plan`) covers the forward
 passes. What comes after them is counted here, per model pixel (= one point per head):
 
 * the result (:class:`~fast3r_core.result.Reconstruction`): global and local pointmaps and

@@ -103,7 +103,7 @@ def _inference_options(opts: ReconstructOptions) -> InferenceOptions:
 def _plan_reconstruction(model: Fast3R, views: list[ViewInput], opts: ReconstructOptions) -> ChunkPlan:
     """Single pass or passes for ``views`` (anchors chosen only when the run is chunked)."""
     from fast3r_core.chunking.runner import plan_for_model
-    from fast3r_core.memory import available_memory
+    from fast3r_core.forward_memory import available_memory
 
     shapes = [v.true_shape for v in views]
     device = next(model.parameters()).device
@@ -342,8 +342,8 @@ def _plan_addition(
         passes_with_anchors,
         resolve_pass_size,
     )
+    from fast3r_core.forward_memory import available_memory
     from fast3r_core.inference import autocast_dtype
-    from fast3r_core.memory import available_memory
 
     device = next(model.parameters()).device
     amp = autocast_dtype(device, opts.precision)
