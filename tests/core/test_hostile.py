@@ -21,7 +21,7 @@ from fast3r_core.errors import ProjectFileError
 from fast3r_core.export import export_colmap, export_nerfstudio
 from fast3r_core.project_file import load_project, save_project
 from fast3r_core.result import Reconstruction
-from tests.core.recon_factory import make_synthetic_reconstruction
+from tests.core.recon_factory import make_synthetic_reconstruction, stand_in_reconstruction
 
 SECRET = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
 
@@ -154,24 +154,11 @@ def test_cli_link_images_option(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def _big_reconstruction(n_views: int = 64, side: int = 128) -> Reconstruction:
     """A stand-in result of ``n_views`` square views (random finite points): n_views * side**2 points."""
     rng = np.random.default_rng(0)
-    k = np.array([[side, 0, side / 2], [0, side, side / 2], [0, 0, 1]], dtype=np.float64)
     pts = [rng.standard_normal((side, side, 3), dtype=np.float32) for _ in range(n_views)]
     conf = [1 + rng.random((side, side), dtype=np.float32) for _ in range(n_views)]
-    return Reconstruction(
-        pts3d=pts,
-        conf=conf,
-        pts3d_local=pts,
-        conf_local=conf,
-        colors=[rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_views)],
-        cam_to_world=np.tile(np.eye(4), (n_views, 1, 1)),
-        intrinsics=np.tile(k, (n_views, 1, 1)),
-        intrinsics_original=np.tile(k, (n_views, 1, 1)),
-        original_sizes=np.full((n_views, 2), side, dtype=np.int64),
-        resized_sizes=np.full((n_views, 2), side, dtype=np.int64),
-        crop_boxes=np.tile(np.array([0, 0, side, side], dtype=np.int64), (n_views, 1)),
-        image_paths=[f"/nonexistent/{v}.jpg" for v in range(n_views)],
-        model_name="stand-in",
-    )
+    colors = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_views)]
+    maps = {"pts3d": pts, "conf": conf, "pts3d_local": pts, "conf_local": conf, "colors": colors}
+    return stand_in_reconstruction(maps)
 
 
 def _traced_peak(fn: Any) -> int:
