@@ -627,7 +627,7 @@ def test_ctrl_c_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from fast3r_core import pipeline, result
+    from fast3r_core import pipeline, project_file
 
     def interrupt(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -635,7 +635,7 @@ def test_ctrl_c_leaves_nothing(
     if where == "inference":
         monkeypatch.setattr(pipeline, "reconstruct", interrupt)
     else:  # after points.ply, scene.glb, ... were written: the last output is interrupted
-        monkeypatch.setattr(result, "save_project", interrupt)
+        monkeypatch.setattr(project_file, "save_project", interrupt)
     folder = tmp_path / "images"
     write_views(folder, 2)
     new_out = tmp_path / "new" / "out"
