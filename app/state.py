@@ -14,7 +14,8 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from fast3r_core.result import PointSet, PointSource, Reconstruction
+from fast3r_core.point_set import PointSet, PointSource
+from fast3r_core.result import Reconstruction
 
 __all__ = [
     "COLOR_MODES",

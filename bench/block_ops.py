@@ -50,7 +50,7 @@ def main() -> None:
     import torch.nn.functional as F
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from fast3r_core.host_memory import tune_allocator
+    from fast3r_core.allocator import tune_allocator
     from fast3r_core.model.layers import Block, RoPE2D
 
     tune_allocator()  # as a CPU forward pass does (FAST3R_MALLOC_TUNING=0: off)

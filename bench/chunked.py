@@ -122,7 +122,7 @@ def child_accuracy(config: str, folders: list[str], threads: int) -> dict:
 def child_memory(config: str, folder: str, threads: int) -> dict:
     import torch
 
-    import fast3r_core.memory
+    import fast3r_core.forward_memory
     from fast3r_core import load_model
     from fast3r_core.images import load_inputs
     from fast3r_core.metrics import pose_metrics
@@ -137,7 +137,7 @@ def child_memory(config: str, folder: str, threads: int) -> dict:
     views = load_inputs([str(p) for p in paths], size=512).views
     baseline = rss_now_gib()
     if simulated is not None:  # a small device: the plan sees this much free memory
-        fast3r_core.memory.available_memory = lambda *a, **k: simulated
+        fast3r_core.forward_memory.available_memory = lambda *a, **k: simulated
     t = time.perf_counter()
     rec = reconstruct(views, model, ReconstructOptions(size=512, precision="fp32", **kwargs))
     seconds = time.perf_counter() - t

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from fast3r_core.export import PointSelection, export_colmap, export_ply  # noqa: E402
-from fast3r_core.result import load_project, save_project  # noqa: E402
+from fast3r_core.project_file import load_project, save_project  # noqa: E402
 from tests.core.recon_factory import make_synthetic_reconstruction  # noqa: E402
 
 

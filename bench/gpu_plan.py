@@ -1,7 +1,7 @@
 """The GPU memory plan against an emulated GPU run, on a CPU-only machine.
 
 For the published ViT-L config at 512 x 384 and 8 / 32 / 128 views, per stage (encode, fuse, heads):
-the engine's estimate (``fast3r_core.memory.estimate_peak_memory``) beside the peak of live device
+the engine's estimate (``fast3r_core.forward_memory.estimate_peak_memory``) beside the peak of live device
 bytes of an emulated run: the model on the ``meta`` device (shapes and dtypes, no memory, no compute),
 CUDA / MPS autocast applied through a TorchFunctionMode with PyTorch's cast lists, the attention
 kernels emulated (CUDA: flash, no score matrix; MPS: materialised scores in query blocks), bytes summed
@@ -33,7 +33,7 @@ import torch  # noqa: E402
 from _probe import write_json  # noqa: E402
 
 from fast3r_core.chunking.plan import BUDGET_FRACTION, resolve_pass_size  # noqa: E402
-from fast3r_core.memory import estimate_peak_memory, plan_chunks  # noqa: E402
+from fast3r_core.forward_memory import estimate_peak_memory, plan_chunks  # noqa: E402
 from fast3r_core.model import Fast3R, Fast3RConfig  # noqa: E402
 from tests.gpu_emulation import emulated_stage_peaks  # noqa: E402
 

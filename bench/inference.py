@@ -7,14 +7,14 @@ second. Figures per run:
 
 * wall and process CPU time (whole predict call and per stage: encode / fuse / heads), and the
   kernel's share of it (``sys s``: page faults of fresh allocations);
-* ``mall``: whether ``fast3r_core.host_memory`` tuned glibc's allocator (``--malloc-tuning both`` runs
+* ``mall``: whether ``fast3r_core.allocator`` tuned glibc's allocator (``--malloc-tuning both`` runs
   each case both ways for an A/B);
 * achieved GFLOP/s (model FLOPs counted by FlopCounterMode, bench/_probe.py ``model_gflop``) and its
   share of the probe, on both clocks: ``%peak wall`` = (FLOPs / wall) / probe wall GFLOP/s, and
   ``%peak cpu`` = (FLOPs / CPU s) / probe GFLOP per CPU s;
 * ``x pub``: our time over the published code's time at equal machine speed = the published share of
   peak (its quiet-period time against the quiet probe of 330 GFLOP/s) / our share of peak (CPU clock);
-* peak RSS and the app's memory estimate (``fast3r_core.memory``) for the chunks the engine picked.
+* peak RSS and the app's memory estimate (``fast3r_core.forward_memory``) for the chunks the engine picked.
 
 The summary keeps, per case, the run with the best CPU-clock share. Usage::
 
@@ -61,8 +61,8 @@ def run_case(case: str, precision: str, threads: int) -> dict:
     """Child process: build the model, warm up on 2 views, run predict once; stage times, RSS."""
     import torch
 
+    from fast3r_core.forward_memory import estimate_peak_memory
     from fast3r_core.inference import InferenceOptions, _plan, predict
-    from fast3r_core.memory import estimate_peak_memory
     from fast3r_core.model import Fast3R, Fast3RConfig
 
     torch.set_num_threads(threads)
@@ -180,7 +180,7 @@ HEADER = (
 
 def scale(counts: list[int], threads: int) -> list[dict]:
     """Estimate for many 224 px view counts; run the given counts for real (fp32) and compare."""
-    from fast3r_core.memory import estimate_peak_memory
+    from fast3r_core.forward_memory import estimate_peak_memory
     from fast3r_core.model import Fast3RConfig
     from fast3r_core.model.decoder import MAX_VIEWS
 
@@ -308,7 +308,7 @@ def main() -> None:
         "--malloc-tuning",
         choices=["on", "off", "both"],
         default="on",
-        help="glibc allocator tuning of fast3r_core.host_memory in the runs ('both': A/B, off first)",
+        help="glibc allocator tuning of fast3r_core.allocator in the runs ('both': A/B, off first)",
     )
     ap.add_argument("--out", default="inference")
     ap.add_argument("--child", help=argparse.SUPPRESS)

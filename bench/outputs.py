@@ -73,7 +73,7 @@ def _case(n_views: int, size: int, out_root: Path) -> dict[str, Any]:
     from fast3r_core.cli.commands_reconstruct import export_outputs
     from fast3r_core.cli.output_folder import DEFAULT_CONF_PERCENTILE, WRITE_ORDER, top_percent_of
     from fast3r_core.output_memory import estimate_output_memory
-    from fast3r_core.result import Reconstruction
+    from tests.core.recon_factory import stand_in_reconstruction
 
     sampler = _Sampler()
     sampler.set("model outputs (stand-in)")
@@ -92,22 +92,8 @@ def _case(n_views: int, size: int, out_root: Path) -> dict[str, Any]:
             }
         )
     sampler.set("result")
-    k = np.array([[size, 0, size / 2], [0, size, size / 2], [0, 0, 1]], dtype=np.float64)
-    rec = Reconstruction(
-        pts3d=tuple(p["pts3d"] for p in preds),
-        conf=tuple(p["conf"] for p in preds),
-        pts3d_local=tuple(p["pts3d_local"] for p in preds),
-        conf_local=tuple(p["conf_local"] for p in preds),
-        colors=tuple(p["colors"] for p in preds),
-        cam_to_world=np.tile(np.eye(4), (n_views, 1, 1)),
-        intrinsics=np.tile(k, (n_views, 1, 1)),
-        intrinsics_original=np.tile(k, (n_views, 1, 1)),
-        original_sizes=np.full((n_views, 2), size, dtype=np.int64),
-        resized_sizes=np.full((n_views, 2), size, dtype=np.int64),
-        crop_boxes=np.tile(np.array([0, 0, size, size], dtype=np.int64), (n_views, 1)),
-        image_paths=tuple(f"/nonexistent/{v:05d}.jpg" for v in range(n_views)),
-        model_name="stand-in",
-    )
+    maps = ("pts3d", "conf", "pts3d_local", "conf_local", "colors")
+    rec = stand_in_reconstruction({key: [p[key] for p in preds] for key in maps})
     del preds
     formats = list(WRITE_ORDER)
     top = top_percent_of(DEFAULT_CONF_PERCENTILE)

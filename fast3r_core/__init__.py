@@ -54,12 +54,12 @@ _LAZY = {
     "load_images": "images.loading",
     # results and projects
     "LOW_POSE_INLIER_SHARE": "result",
-    "PROJECT_SUFFIX": "result",
-    "PointSet": "result",
+    "PROJECT_SUFFIX": "project_file",
+    "PointSet": "point_set",
     "Reconstruction": "result",
-    "load_project": "result",
-    "project_size": "result",
-    "save_project": "result",
+    "load_project": "project_file",
+    "project_size": "project_file",
+    "save_project": "project_file",
     "sky_point_mask": "sky",
     "without_sky": "sky",
 }
@@ -68,7 +68,7 @@ __all__ = ["__version__", "import_run_modules", *sorted(_LAZY)]
 
 #: Modules :func:`import_run_modules` imports: light (image decoding, the memory estimate) and heavy
 #: (torch, the model, inference and the pipeline).
-_LIGHT_MODULES = ("images", "memory", "preflight")
+_LIGHT_MODULES = ("images", "forward_memory", "preflight")
 _HEAVY_MODULES = ("inference", "model.fast3r", "pipeline")
 
 

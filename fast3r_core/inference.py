@@ -20,10 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .allocator import release_free_memory, tune_allocator
 from .cancel_points import cancel_points
 from .errors import InputError, InsufficientMemoryError
-from .host_memory import release_free_memory, tune_allocator
-from .memory import MemoryEstimate, available_memory, estimate_peak_memory, plan_chunks
+from .forward_memory import MemoryEstimate, available_memory, estimate_peak_memory, plan_chunks
 from .model.decoder import MAX_VIEWS
 from .model.fast3r import DEFAULT_SEED, Fast3R, draw_image_ids
 from .progress import ProgressCallback, check_cancel, report

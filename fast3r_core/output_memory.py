@@ -1,11 +1,11 @@
 """Host memory of a run's outputs: the result, its confidence ordering and the exports.
 
-The inference plan (:mod:`fast3r_core.memory`, :mod:`fast3r_core.chunking.plan`) covers the forward
+The inference plan (:mod:`fast3r_core.forward_memory`, :mod:`fast3r_core.chunking.plan`) covers the forward
 passes. What comes after them is counted here, per model pixel (= one point per head):
 
 * the result (:class:`~fast3r_core.result.Reconstruction`): global and local pointmaps and
   confidences (float32) and colours (uint8): 35 bytes;
-* the confidence ordering of the global points (:class:`~fast3r_core.result.PointSet`, built once and
+* the confidence ordering of the global points (:class:`~fast3r_core.point_set.PointSet`, built once and
   kept): 29 bytes, plus 20 bytes while it is being built (sort order and one concatenated field);
 * the exports: PLY, GLB, Nerfstudio and the project file are written in chunks of a fixed size
   (:data:`fast3r_core.export.ply.CHUNK_POINTS`); COLMAP groups the selected points by view (8 bytes

@@ -31,7 +31,8 @@ from fast3r_core.options import ReconstructOptions
 from fast3r_core.output_memory import RESULT_BYTES_PER_PIXEL, check_output_memory
 from fast3r_core.poses import PoseEstimate, align_local_to_global, estimate_poses_detailed
 from fast3r_core.progress import ProgressCallback, check_cancel, report
-from fast3r_core.result import Reconstruction, RunRecord, project_size
+from fast3r_core.project_file import project_size
+from fast3r_core.result import Reconstruction, RunRecord
 
 if TYPE_CHECKING:
     import torch
@@ -102,7 +103,7 @@ def _inference_options(opts: ReconstructOptions) -> InferenceOptions:
 def _plan_reconstruction(model: Fast3R, views: list[ViewInput], opts: ReconstructOptions) -> ChunkPlan:
     """Single pass or passes for ``views`` (anchors chosen only when the run is chunked)."""
     from fast3r_core.chunking.runner import plan_for_model
-    from fast3r_core.memory import available_memory
+    from fast3r_core.forward_memory import available_memory
 
     shapes = [v.true_shape for v in views]
     device = next(model.parameters()).device
@@ -341,8 +342,8 @@ def _plan_addition(
         passes_with_anchors,
         resolve_pass_size,
     )
+    from fast3r_core.forward_memory import available_memory
     from fast3r_core.inference import autocast_dtype
-    from fast3r_core.memory import available_memory
 
     device = next(model.parameters()).device
     amp = autocast_dtype(device, opts.precision)
@@ -411,7 +412,7 @@ def add_views(
 
     Parameters
     ----------
-    base : the existing result (e.g. from :func:`fast3r_core.result.load_project`).
+    base : the existing result (e.g. from :func:`fast3r_core.project_file.load_project`).
     inputs : the new photos (folder, files, video, or loaded ViewInputs at ``base``'s size).
     options : run options; ``size`` must be ``base``'s (default: ``base``'s size and otherwise defaults).
     model_name : recorded in the new run entry.

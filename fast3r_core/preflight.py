@@ -231,7 +231,7 @@ def _run_need(
 ) -> tuple[int, int]:
     """(passes, peak bytes incl. the weights) of a run over ``shapes``, planned as the core plans it."""
     from fast3r_core.chunking.plan import plan_passes
-    from fast3r_core.memory import estimate_peak_memory
+    from fast3r_core.forward_memory import estimate_peak_memory
 
     single = estimate_peak_memory(cfg, shapes, int8=int8)
     if not (max_views_per_pass or (max_views_per_pass is None and single.total > available)):
@@ -281,7 +281,7 @@ def estimate_run_memory(
 
     Returns None when nothing can be estimated (no usable image).
     """
-    from fast3r_core.memory import available_memory, estimate_peak_memory
+    from fast3r_core.forward_memory import available_memory, estimate_peak_memory
 
     sizes = list(sizes)[:max_views] if max_views else list(sizes)
     shapes = _model_shapes(sizes, size)

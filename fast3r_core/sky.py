@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fast3r_core.result import PointSource, Reconstruction
+from fast3r_core.point_set import PointSource
+from fast3r_core.result import Reconstruction
 
 __all__ = ["SkyParams", "sky_mask", "sky_pixel_masks", "sky_point_mask", "without_sky"]
 

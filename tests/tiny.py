@@ -12,10 +12,37 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-__all__ = ["PARITY_CONFIG", "make_tiny_model", "write_views"]
+__all__ = ["PARITY_CONFIG", "TINY_TRAIN_MODEL", "make_tiny_model", "quick_train_settings", "write_views"]
 
 REPO = Path(__file__).resolve().parents[1]
 PARITY_CONFIG = REPO / "tests" / "data" / "parity" / "model_small" / "config.json"
+
+#: ``small_config(**TINY_TRAIN_MODEL)``: the smallest model the training tests step (a few ms a step).
+TINY_TRAIN_MODEL = {
+    "width": 32,
+    "heads": 1,
+    "enc_depth": 1,
+    "dec_depth": 4,
+    "dpt_layer_dims": (8, 8, 16, 16),
+    "dpt_feature_dim": 8,
+    "dpt_last_dim": 8,
+}
+
+
+def quick_train_settings(cache_folder: str | Path) -> dict[str, object]:
+    """``TrainConfig`` keywords of a run of a few steps of the tiny model (a checkpoint every 2 steps,
+    a log row every step, no evaluation), to be completed with ``out``, ``steps`` and ``stages``."""
+    return {
+        "cache": str(cache_folder),
+        "warmup": 2,
+        "log_every": 1,
+        "ckpt_every": 2,
+        "eval_every": 1000,
+        "eval_scenes": 0,
+        "threads": 1,
+        "model": TINY_TRAIN_MODEL,
+        "seed": 5,
+    }
 
 
 def make_tiny_model(root: Path) -> Path:

@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from fast3r_core.result import PointSet
+from fast3r_core.point_set import PointSet
 
 __all__ = [
     "AUX_FRACTION",

@@ -37,7 +37,8 @@ from vispy.util.quaternion import Quaternion
 from vispy.visuals.transforms import STTransform
 
 from app.state import ViewerState
-from fast3r_core.result import PointSet, Reconstruction
+from fast3r_core.point_set import PointSet
+from fast3r_core.result import Reconstruction
 
 from .camera_math import (
     arcball_quaternion,

@@ -4,7 +4,7 @@ Modes: keep the top p % of the points by confidence, or keep the points above an
 In threshold mode the slider moves on the histogram's logarithmic scale (``log10(conf - 1)``), so the
 line and the handle move together and equal handle steps change the kept share smoothly; a label beside
 the slider shows the confidence. Both are prefixes of the confidence-ordered points
-(:class:`fast3r_core.result.PointSet`), so moving the slider never recomputes anything: the viewer
+(:class:`fast3r_core.point_set.PointSet`), so moving the slider never recomputes anything: the viewer
 shows ``points[:n]``.
 
 The slider, the line and :class:`~app.state.ViewerState` stay in sync both ways. Widgets are updated

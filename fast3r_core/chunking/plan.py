@@ -5,7 +5,7 @@ first, then views spread over the set, see :mod:`fast3r_core.chunking.anchors`) 
 its own, so ``K + M <= max_views_per_pass``. The anchors are predicted in every pass; their pointmaps
 bring each pass into the frame of the first one (:mod:`fast3r_core.chunking.align`).
 
-The size of a pass comes from the memory estimate of :func:`fast3r_core.memory.estimate_peak_memory`
+The size of a pass comes from the memory estimate of :func:`fast3r_core.forward_memory.estimate_peak_memory`
 and the free memory of the device; an explicit ``max_views_per_pass`` or ``anchors`` always wins.
 
 numpy and the standard library only (no torch): the GUI and the tests call it without a model.
@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fast3r_core.errors import InputError
-from fast3r_core.memory import estimate_peak_memory
+from fast3r_core.forward_memory import estimate_peak_memory
 from fast3r_core.model.config import Fast3RConfig
 from fast3r_core.result import describe_chunking  # the words of a result's run record
 
@@ -283,7 +283,7 @@ def plan_passes(
     anchor_order : candidate anchors in order of preference, view 0 first (from
         :func:`fast3r_core.chunking.anchors.select_anchors`); default: evenly spread by input order.
     device_type : "cpu", "cuda" or "mps": how the estimate sizes tensors (see
-        :func:`fast3r_core.memory.estimate_peak_memory`).
+        :func:`fast3r_core.forward_memory.estimate_peak_memory`).
     host_memory : the device shares the host's memory (CPU, MPS): the outputs of every view, kept on
         the host until the end, are taken out of the budget of a pass.
 

@@ -301,15 +301,15 @@ def plan_for_model(
 
     ``available`` defaults to the free memory of the model's device (measured now).
     """
+    from fast3r_core.forward_memory import available_memory
     from fast3r_core.inference import autocast_dtype
-    from fast3r_core.memory import available_memory
 
     device = next(model.parameters()).device
     if available is None and max_views_per_pass is None:
         available = available_memory(device.type, device.index)
     amp = autocast_dtype(device, precision)
     if precision == "int8" and available is not None:
-        from fast3r_core.memory import int8_copy_bytes
+        from fast3r_core.forward_memory import int8_copy_bytes
         from fast3r_core.quantize import is_quantized
 
         if not is_quantized(model):  # the first int8 run makes an int8 copy of the linear weights

@@ -23,7 +23,7 @@ __all__ = ["cmd_export", "cmd_info", "describe_run"]
 def cmd_export(args: argparse.Namespace, console: Console, progress: Progress) -> int:
     """``fast3r export``: a project file -> one export format."""
     from fast3r_core.export import PointSelection
-    from fast3r_core.result import load_project
+    from fast3r_core.project_file import load_project
 
     rec = load_project(args.project)
     fmt = FORMATS[args.format]
@@ -119,7 +119,7 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
     """``fast3r info``: views, sizes, points, model, options, timings, per-view confidence."""
     import numpy as np
 
-    from fast3r_core.result import load_project
+    from fast3r_core.project_file import load_project
 
     rec = load_project(args.project)
     stats = rec.per_view_stats()

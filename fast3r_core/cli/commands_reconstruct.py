@@ -150,7 +150,7 @@ def export_outputs(
 ) -> tuple[dict[str, Path], dict[str, int], float | None]:
     """Write ``formats`` into ``folder``: (output paths, points written per format, COLMAP error)."""
     from fast3r_core.export import PointSelection
-    from fast3r_core.result import save_project
+    from fast3r_core.project_file import save_project
 
     selection = PointSelection(top_percent=top_percent)
     paths: dict[str, Path] = {}
@@ -312,7 +312,7 @@ def cmd_reconstruct(args: argparse.Namespace, console: Console, progress: Progre
 def cmd_add(args: argparse.Namespace, console: Console, progress: Progress) -> int:
     """``fast3r add``: a project + new photos -> the project with the new views appended."""
     from fast3r_core import images, pipeline, weights
-    from fast3r_core.result import load_project, save_project
+    from fast3r_core.project_file import load_project, save_project
 
     t_start = time.perf_counter()
     base = load_project(args.project)

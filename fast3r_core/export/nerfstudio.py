@@ -34,7 +34,8 @@ from fast3r_core.export.selection import ExportReport, PointSelection, require_p
 from fast3r_core.geometry import opencv_to_opengl_c2w
 
 if TYPE_CHECKING:
-    from fast3r_core.result import PointSet, Reconstruction
+    from fast3r_core.point_set import PointSet
+    from fast3r_core.result import Reconstruction
 
 __all__ = ["export_nerfstudio"]
 

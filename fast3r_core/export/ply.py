@@ -27,7 +27,8 @@ from fast3r_core.export.selection import (
 )
 
 if TYPE_CHECKING:
-    from fast3r_core.result import PointSet, Reconstruction
+    from fast3r_core.point_set import PointSet
+    from fast3r_core.result import Reconstruction
 
 # select_points and voxel_downsample live in export.selection; still importable from here
 __all__ = ["CHUNK_POINTS", "PLY_VERTEX_DTYPE", "export_ply", "select_points", "voxel_downsample", "write_ply"]

@@ -1,7 +1,7 @@
 """Which points an export writes (:class:`PointSelection`) and what an export wrote (:class:`ExportReport`).
 
 Every exporter that writes points takes one :class:`PointSelection` and turns it into a
-confidence-ordered :class:`~fast3r_core.result.PointSet` with :func:`select_points`; every exporter
+confidence-ordered :class:`~fast3r_core.point_set.PointSet` with :func:`select_points`; every exporter
 returns one :class:`ExportReport`. An exporter asked to write zero points raises
 :class:`~fast3r_core.errors.EmptyExportError` (:func:`require_points`) rather than write an empty file.
 """
@@ -22,7 +22,8 @@ import numpy as np
 from fast3r_core.errors import EmptyExportError, InputError
 
 if TYPE_CHECKING:
-    from fast3r_core.result import PointSet, PointSource, Reconstruction
+    from fast3r_core.point_set import PointSet, PointSource
+    from fast3r_core.result import Reconstruction
 
 __all__ = [
     "ExportReport",

@@ -16,7 +16,7 @@ __all__ = ["SCORE_BLOCK_BYTES", "Attention", "Block", "Mlp", "RoPE2D", "attentio
 #: Largest score matrix (B * heads * Tq * Tk elements of the compute dtype, in bytes) that one attention
 #: call may build where attention materialises it. Apple's MPS backend does (no fused kernel for these
 #: shapes) and aborts or returns wrong numbers past 2**32 bytes (PyTorch issues 149261, 179592); 2**30
-#: keeps a wide margin. ``fast3r_core.memory`` counts these blocks (its copy of the number is tested).
+#: keeps a wide margin. ``fast3r_core.forward_memory`` counts these blocks (its copy of the number is tested).
 SCORE_BLOCK_BYTES = 1 << 30
 #: Device types whose scaled_dot_product_attention materialises the scores. CPU (flash kernel) and CUDA
 #: (flash / memory-efficient kernels) do not, and never take the blocked path.

@@ -13,7 +13,7 @@ from app.controller import RunState
 from app.widgets.progress_panel import ProgressPanel
 from app.widgets.run_options import RunOptionsDialog
 from fast3r_core.progress import ProgressEvent
-from fast3r_core.result import load_project, save_project
+from fast3r_core.project_file import load_project, save_project
 from tests.tiny import write_views
 
 
@@ -147,10 +147,10 @@ def test_add_images_without_a_result_is_refused(qtbot, make_window) -> None:
 
 def test_memory_check_plans_passes_when_one_pass_does_not_fit(monkeypatch, tiny_model, images) -> None:
     """The pre-run memory check follows the core's plan: automatic passes fit where one pass does not."""
-    import fast3r_core.memory
+    import fast3r_core.forward_memory
     from app.controller import estimate_memory
     from fast3r_core.chunking.plan import BUDGET_FRACTION, host_output_bytes
-    from fast3r_core.memory import estimate_peak_memory
+    from fast3r_core.forward_memory import estimate_peak_memory
     from fast3r_core.model.config import Fast3RConfig
 
     cfg = Fast3RConfig.from_json(Path(tiny_model) / "config.json")
@@ -160,7 +160,7 @@ def test_memory_check_plans_passes_when_one_pass_does_not_fit(monkeypatch, tiny_
     # free memory that holds a pass of 2 views (after the weights and every view's outputs), not all 4
     free = two.weights + int((two.total - two.weights + host_output_bytes(shapes)) / BUDGET_FRACTION) + 1
     assert free < one_pass
-    monkeypatch.setattr(fast3r_core.memory, "available_memory", lambda *a, **k: free)
+    monkeypatch.setattr(fast3r_core.forward_memory, "available_memory", lambda *a, **k: free)
     single = estimate_memory([str(images)], str(tiny_model), 512, max_views_per_pass=0)
     assert single.passes == 1 and not single.fits and single.need == one_pass
     auto = estimate_memory([str(images)], str(tiny_model), 512, max_views_per_pass=None)

@@ -107,7 +107,7 @@ def test_moving_the_slider_never_recomputes(qtbot, panel, monkeypatch):
     from fast3r_core import result
 
     calls = []
-    monkeypatch.setattr(result, "_build_point_set", lambda *a: calls.append(a))
+    monkeypatch.setattr(result, "build_point_set", lambda *a: calls.append(a))
     for v in np.linspace(5, 95, 25):
         panel.slider.setValue(float(v))
     panel.flush()

@@ -11,7 +11,7 @@ import pycolmap
 import pytest
 import trimesh
 
-from fast3r_core.result import load_project
+from fast3r_core.project_file import load_project
 from fast3r_core.sky import sky_point_mask
 
 

@@ -118,7 +118,7 @@ def test_pose_column_shows_the_inlier_share_and_flags_unreliable_views(qtbot, ma
 def test_pose_share_survives_a_project_round_trip(synthetic_rec, tmp_path):
     import dataclasses
 
-    from fast3r_core.result import load_project, save_project
+    from fast3r_core.project_file import load_project, save_project
 
     share = np.linspace(0.1, 0.9, synthetic_rec.n_views).astype(np.float32)
     rec = dataclasses.replace(synthetic_rec, pose_inlier_share=share)

@@ -30,7 +30,7 @@ def test_fast_cpu_mode_reaches_the_run(qtbot, make_window, images) -> None:
 
 
 def test_memory_check_counts_the_int8_weight_copy(tiny_model: Path, images: Path) -> None:
-    from fast3r_core.memory import _linear_weight_count
+    from fast3r_core.forward_memory import _linear_weight_count
     from fast3r_core.model.config import Fast3RConfig
 
     fp32 = estimate_memory([str(images)], str(tiny_model), 224)

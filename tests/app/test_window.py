@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.controller import RunState
 from fast3r_core.progress import ProgressEvent
-from fast3r_core.result import save_project
+from fast3r_core.project_file import save_project
 
 
 def _mime(*paths: Path | str) -> QMimeData:

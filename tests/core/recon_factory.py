@@ -8,7 +8,7 @@ with the model-to-original pixel mapping ``x_orig = (u + left + 0.5) / sx - 0.5`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,13 @@ from PIL import Image
 
 from fast3r_core.result import Reconstruction
 
-__all__ = ["MIXED_SIZES", "make_synthetic_reconstruction", "project_original", "resize_and_crop_box"]
+__all__ = [
+    "MIXED_SIZES",
+    "make_synthetic_reconstruction",
+    "project_original",
+    "resize_and_crop_box",
+    "stand_in_reconstruction",
+]
 
 MIXED_SIZES: tuple[tuple[int, int], ...] = ((160, 120), (120, 160), (200, 150), (150, 150))
 """(width, height) of original photos for a mixed landscape/portrait/square case."""
@@ -151,12 +157,12 @@ def make_synthetic_reconstruction(
         else:
             paths.append(f"/nonexistent/synthetic/{name}")
 
-    return Reconstruction(
-        pts3d=tuple(pts3d),
-        conf=tuple(conf),
-        pts3d_local=tuple(pts_local),
-        conf_local=tuple(conf_local),
-        colors=tuple(colors),
+    return Reconstruction(  # the per-view lists become tuples there
+        pts3d=pts3d,
+        conf=conf,
+        pts3d_local=pts_local,
+        conf_local=conf_local,
+        colors=colors,
         cam_to_world=c2w,
         intrinsics=k_model,
         intrinsics_original=k_orig,
@@ -168,6 +174,29 @@ def make_synthetic_reconstruction(
         options={"size": long_side, "seed": seed, "image_ids": list(range(n_views)), "device": "cpu"},
         timings={"encode": 0.5, "fuse": 0.25, "heads": 0.125, "poses": 0.0625},
         pose_ok=np.array(pose_ok if pose_ok is not None else [True] * n_views, dtype=bool),
+    )
+
+
+def stand_in_reconstruction(maps: Mapping[str, Sequence[np.ndarray]]) -> Reconstruction:
+    """A result around given per-view maps of square (side, side) views, for memory and size tests.
+
+    ``maps`` holds the five per-view fields of :class:`Reconstruction` (pts3d, conf, pts3d_local,
+    conf_local, colors). The cameras are placeholders (identity poses, a pinhole of focal ``side`` at
+    the centre, no resize or crop, paths that do not exist): only the maps' sizes matter to the callers.
+    """
+    n_views = len(maps["pts3d"])
+    side = int(maps["pts3d"][0].shape[0])
+    k = np.array([[side, 0, side / 2], [0, side, side / 2], [0, 0, 1]], dtype=np.float64)
+    return Reconstruction(
+        **maps,
+        cam_to_world=np.tile(np.eye(4), (n_views, 1, 1)),
+        intrinsics=np.tile(k, (n_views, 1, 1)),
+        intrinsics_original=np.tile(k, (n_views, 1, 1)),
+        original_sizes=np.full((n_views, 2), side, dtype=np.int64),
+        resized_sizes=np.full((n_views, 2), side, dtype=np.int64),
+        crop_boxes=np.tile(np.array([0, 0, side, side], dtype=np.int64), (n_views, 1)),
+        image_paths=tuple(f"/nonexistent/{v:05d}.jpg" for v in range(n_views)),
+        model_name="stand-in",
     )
 
 

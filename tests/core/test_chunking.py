@@ -34,7 +34,8 @@ from fast3r_core.metrics import pose_metrics
 from fast3r_core.model.config import Fast3RConfig
 from fast3r_core.pipeline import ReconstructOptions, RunReport, add_views, reconstruct
 from fast3r_core.progress import ProgressEvent, check_cancel, report
-from fast3r_core.result import RunRecord, load_project, save_project
+from fast3r_core.project_file import load_project, save_project
+from fast3r_core.result import RunRecord
 from fast3r_core.train.synthetic import render_sample
 from tests.tiny import make_tiny_model, write_views
 
@@ -527,7 +528,7 @@ def test_explicit_anchors_with_an_automatic_pass_size_are_capped_not_refused(cap
 def test_first_int8_run_plans_room_for_the_int8_weight_copy(tiny_model) -> None:
     """An automatic plan for the fast CPU mode leaves room for the int8 copy made by its first pass."""
     from fast3r_core.chunking.runner import plan_for_model
-    from fast3r_core.memory import int8_copy_bytes
+    from fast3r_core.forward_memory import int8_copy_bytes
 
     model = type(tiny_model)(tiny_model.config).eval()  # a fresh model: no int8 copy cached yet
     model.load_state_dict(tiny_model.state_dict())

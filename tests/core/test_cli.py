@@ -177,7 +177,7 @@ def test_reconstruct_json_outputs_parse(run: dict) -> None:
 
 
 def test_reconstruct_project_loads(run: dict) -> None:
-    from fast3r_core.result import load_project
+    from fast3r_core.project_file import load_project
 
     rec = load_project(run["out"] / "project.f3r")
     assert rec.n_views == N_VIEWS
@@ -582,7 +582,7 @@ def test_non_ascii_paths(tiny_model: Path, tmp_path: Path, capsys: pytest.Captur
     code, stdout, err = _reconstruct(capsys, tiny_model, folder, out, "--formats", "ply,project,colmap")
     assert code == 0, err
     assert str(out) in stdout
-    from fast3r_core.result import load_project
+    from fast3r_core.project_file import load_project
 
     rec = load_project(out / "project.f3r")
     assert Path(rec.image_paths[1]) == renamed
@@ -633,7 +633,7 @@ def test_ctrl_c_leaves_nothing(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from fast3r_core import pipeline, result
+    from fast3r_core import pipeline, project_file
 
     def interrupt(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
@@ -641,7 +641,7 @@ def test_ctrl_c_leaves_nothing(
     if where == "inference":
         monkeypatch.setattr(pipeline, "reconstruct", interrupt)
     else:  # after points.ply, scene.glb, ... were written: the last output is interrupted
-        monkeypatch.setattr(result, "save_project", interrupt)
+        monkeypatch.setattr(project_file, "save_project", interrupt)
     folder = tmp_path / "images"
     write_views(folder, 2)
     new_out = tmp_path / "new" / "out"

@@ -15,7 +15,8 @@ import trimesh
 from fast3r_core import atomic, cli
 from fast3r_core.errors import EmptyExportError, ExportError, InputError
 from fast3r_core.export import FORMATS, ExportReport, PointSelection, select_points
-from fast3r_core.result import Reconstruction, save_project
+from fast3r_core.project_file import save_project
+from fast3r_core.result import Reconstruction
 from tests.core.recon_factory import MIXED_SIZES, make_synthetic_reconstruction
 
 

@@ -17,10 +17,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from fast3r_core import inference, memory
+from fast3r_core import forward_memory, inference
 from fast3r_core.errors import InsufficientMemoryError
+from fast3r_core.forward_memory import available_memory, estimate_peak_memory
 from fast3r_core.inference import InferenceOptions, autocast_dtype, predict
-from fast3r_core.memory import available_memory, estimate_peak_memory
 from fast3r_core.model import Fast3R, Fast3RConfig, layers
 from tests.gpu_emulation import emulated_stage_peaks
 
@@ -59,7 +59,7 @@ def test_auto_precision_asks_the_models_gpu_not_is_bf16_supported(monkeypatch, i
 
 # -- 2. MPS: attention in query blocks whose scores stay under 2**30 bytes, exact -----------------------
 def test_score_block_bound_is_the_same_number_in_the_model_and_the_estimate():
-    assert layers.SCORE_BLOCK_BYTES == memory.SCORE_BLOCK_BYTES == 2**30
+    assert layers.SCORE_BLOCK_BYTES == forward_memory.SCORE_BLOCK_BYTES == 2**30
 
 
 def test_query_blocks_only_where_scores_are_materialised():
@@ -161,14 +161,8 @@ def test_estimate_covers_the_emulated_peak_of_every_stage(vitl_meta, device_type
     peaks = emulated_stage_peaks(
         vitl_meta, shapes, encoder_chunk=enc, head_chunk=head, device_type=device_type, dtype=dtype
     )
-    est = estimate_peak_memory(
-        vitl_meta.config,
-        shapes,
-        bytes_per_el=2 if dtype is not None else 4,
-        encoder_chunk=enc,
-        head_chunk=head,
-        device_type=device_type,
-    )
+    # the engine's own call (weights in the model's dtype: fp32 here)
+    est = inference.memory_estimate(vitl_meta, shapes, torch.device(device_type), dtype, enc, head)
     for stage in ("encoder", "fusion", "heads"):
         assert peaks[stage] <= getattr(est, stage), stage
         if shape == SHAPE_512:  # and not wildly above (chunks would be smaller than they need be)
@@ -207,7 +201,7 @@ def test_pass_planner_with_10_gib_free_picks_a_pass_that_fits(vitl_meta):
     peaks = emulated_stage_peaks(
         vitl_meta, [SHAPE_512] * per_pass, encoder_chunk=1, head_chunk=1, fusion_only=True
     )
-    assert peaks["fusion"] + memory._BASE_OVERHEAD <= budget
+    assert peaks["fusion"] + forward_memory._BASE_OVERHEAD <= budget
 
 
 def test_host_outputs_do_not_count_against_cuda_memory():

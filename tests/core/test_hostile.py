@@ -20,8 +20,9 @@ from fast3r_core import cli
 from fast3r_core.cli import commands_reconstruct, output_folder
 from fast3r_core.errors import ProjectFileError
 from fast3r_core.export import export_colmap, export_nerfstudio
-from fast3r_core.result import Reconstruction, load_project, save_project
-from tests.core.recon_factory import make_synthetic_reconstruction
+from fast3r_core.project_file import load_project, save_project
+from fast3r_core.result import Reconstruction
+from tests.core.recon_factory import make_synthetic_reconstruction, stand_in_reconstruction
 
 SECRET = b"-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n"
 
@@ -154,24 +155,11 @@ def test_cli_link_images_option(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def _big_reconstruction(n_views: int = 64, side: int = 128) -> Reconstruction:
     """A stand-in result of ``n_views`` square views (random finite points): n_views * side**2 points."""
     rng = np.random.default_rng(0)
-    k = np.array([[side, 0, side / 2], [0, side, side / 2], [0, 0, 1]], dtype=np.float64)
     pts = [rng.standard_normal((side, side, 3), dtype=np.float32) for _ in range(n_views)]
     conf = [1 + rng.random((side, side), dtype=np.float32) for _ in range(n_views)]
-    return Reconstruction(
-        pts3d=pts,
-        conf=conf,
-        pts3d_local=pts,
-        conf_local=conf,
-        colors=[rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_views)],
-        cam_to_world=np.tile(np.eye(4), (n_views, 1, 1)),
-        intrinsics=np.tile(k, (n_views, 1, 1)),
-        intrinsics_original=np.tile(k, (n_views, 1, 1)),
-        original_sizes=np.full((n_views, 2), side, dtype=np.int64),
-        resized_sizes=np.full((n_views, 2), side, dtype=np.int64),
-        crop_boxes=np.tile(np.array([0, 0, side, side], dtype=np.int64), (n_views, 1)),
-        image_paths=[f"/nonexistent/{v}.jpg" for v in range(n_views)],
-        model_name="stand-in",
-    )
+    colors = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(n_views)]
+    maps = {"pts3d": pts, "conf": conf, "pts3d_local": pts, "conf_local": conf, "colors": colors}
+    return stand_in_reconstruction(maps)
 
 
 def _traced_peak(fn: Any) -> int:
@@ -188,9 +176,9 @@ def _traced_peak(fn: Any) -> int:
 
 
 def test_confidence_ordering_memory_is_as_counted(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fast3r_core import output_memory, result
+    from fast3r_core import output_memory, point_set
 
-    monkeypatch.setattr(result, "_CHUNK", 1 << 15)  # the chunks of a run of 100 M points: ~1 %
+    monkeypatch.setattr(point_set, "_CHUNK", 1 << 15)  # the chunks of a run of 100 M points: ~1 %
     rec = _big_reconstruction()
     n = rec.n_pixels
     peak = _traced_peak(lambda: rec.global_points)
@@ -200,10 +188,10 @@ def test_confidence_ordering_memory_is_as_counted(monkeypatch: pytest.MonkeyPatc
 
 @pytest.mark.parametrize("fmt", ["ply", "glb", "nerfstudio", "colmap"])
 def test_point_exports_stream_in_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
-    from fast3r_core import export, output_memory, result
+    from fast3r_core import export, output_memory, point_set
     from fast3r_core.export import glb, ply
 
-    monkeypatch.setattr(result, "_CHUNK", 1 << 15)
+    monkeypatch.setattr(point_set, "_CHUNK", 1 << 15)
     monkeypatch.setattr(ply, "CHUNK_POINTS", 1 << 15)
     monkeypatch.setattr(glb, "CHUNK_POINTS", 1 << 15)
     rec = _big_reconstruction()

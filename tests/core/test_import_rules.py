@@ -34,7 +34,7 @@ def test_core_never_imports_gui_toolkits(code):
     "code",
     [
         "import fast3r_core",
-        "import fast3r_core.memory, fast3r_core.model",
+        "import fast3r_core.forward_memory, fast3r_core.model",
         "import fast3r_core.result, fast3r_core.export",
         "import fast3r_core.weights",
         "import fast3r_core.preflight, fast3r_core.logs, fast3r_core.sky",

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from fast3r_core.errors import InputError, InsufficientMemoryError
+from fast3r_core.forward_memory import _linear_weight_count, estimate_peak_memory, plan_chunks
 from fast3r_core.inference import InferenceOptions, autocast_dtype, predict
-from fast3r_core.memory import _linear_weight_count, estimate_peak_memory, plan_chunks
 from fast3r_core.model import Fast3R, Fast3RConfig
 from fast3r_core.model.layers import Block, RoPE2D
 from fast3r_core.quantize import Int8Linear, int8_backend, quantized_model

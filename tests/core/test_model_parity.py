@@ -136,13 +136,7 @@ def test_published_config_builds_published_keys():
     """The published ViT-L config gives exactly the checkpoint's 712 keys and 647,551,368 parameters."""
     from fast3r_core.model import Fast3R
 
-    keys_file = Path(__file__).resolve().parents[2] / "tests" / "data" / "fast3r-vitl512-keys.txt"
-    expected = {}
-    for line in keys_file.read_text().splitlines():
-        if line.startswith("#") or "alias-of" in line:
-            continue
-        name, rest = line.split(" ", 1)
-        expected[name] = tuple(int(x) for x in rest.split(")")[0].strip("(").split(",") if x.strip())
+    expected = _vitl_keys()
     with torch.device("meta"):
         model = Fast3R(Fast3RConfig())
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
@@ -249,7 +243,7 @@ def test_training_config_widths_build_the_published_keys():
     n_params = sum(math.prod(s) for s in expected.values())
     assert sum(p.numel() for p in model.parameters()) == n_params
     # the memory estimate counts the same parameters (it is what the GUI shows before loading)
-    from fast3r_core.memory import estimate_peak_memory
+    from fast3r_core.forward_memory import estimate_peak_memory
 
     assert estimate_peak_memory(cfg, [(384, 512)]).weights == 4 * n_params
 
@@ -265,7 +259,7 @@ def widths_model(tmp_path_factory):
 
 
 def test_widths_model_memory_estimate_counts_hooks_at_their_widths(widths_model):
-    from fast3r_core.memory import estimate_peak_memory
+    from fast3r_core.forward_memory import estimate_peak_memory
 
     model, _data, _images = widths_model
     cfg = model.config

@@ -12,9 +12,9 @@ import pytest
 
 from fast3r_core import preflight
 from fast3r_core.chunking import plan_passes
+from fast3r_core.forward_memory import estimate_peak_memory
 from fast3r_core.images import resize_crop_geometry
 from fast3r_core.logs import LOG_DIR_ENV, LOG_FILE_NAME, default_log_path, open_log_file
-from fast3r_core.memory import estimate_peak_memory
 from fast3r_core.model.config import Fast3RConfig
 from fast3r_core.preflight import (
     MemoryCheck,

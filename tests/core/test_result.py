@@ -15,13 +15,8 @@ import numpy as np
 import pytest
 
 from fast3r_core.errors import ProjectFileError
-from fast3r_core.result import (
-    PROJECT_FORMAT_VERSION,
-    Reconstruction,
-    RunRecord,
-    load_project,
-    save_project,
-)
+from fast3r_core.project_file import PROJECT_FORMAT_VERSION, load_project, save_project
+from fast3r_core.result import Reconstruction, RunRecord
 from tests.core.recon_factory import MIXED_SIZES, make_synthetic_reconstruction, project_original
 
 REPO = Path(__file__).resolve().parents[2]
@@ -433,7 +428,7 @@ def test_load_without_torch(tmp_path: Path, rec: Reconstruction) -> None:
     code = (
         "import sys\n"
         "sys.modules['torch'] = None\n"
-        "from fast3r_core.result import load_project\n"
+        "from fast3r_core.project_file import load_project\n"
         f"r = load_project({str(path)!r})\n"
         "assert r.n_views == 4 and len(r.global_points) > 0\n"
         "print('ok', 'torch' in sys.modules and sys.modules['torch'] is not None)\n"

@@ -15,17 +15,10 @@ from fast3r_core.model import Fast3R
 from fast3r_core.train.data import SceneCache, build_cache
 from fast3r_core.train.loop import TrainConfig, forward_train, lr_at, small_config, train, train_step
 from fast3r_core.train.loss import fast3r_loss
+from tests.tiny import TINY_TRAIN_MODEL as TINY
+from tests.tiny import quick_train_settings
 
 PARITY = Path(__file__).resolve().parents[1] / "data" / "parity" / "loss" / "case.npz"
-TINY = {
-    "width": 32,
-    "heads": 1,
-    "enc_depth": 1,
-    "dec_depth": 4,
-    "dpt_layer_dims": (8, 8, 16, 16),
-    "dpt_feature_dim": 8,
-    "dpt_last_dim": 8,
-}
 
 
 def _fixture():
@@ -136,19 +129,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch(cache):
 
 
 def test_train_checkpoint_and_resume(cache, tmp_path):
-    common = {
-        "cache": str(cache.folder),
-        "warmup": 2,
-        "stages": [(0.0, 16, 4), (0.5, 32, 4)],
-        "log_every": 1,
-        "ckpt_every": 2,
-        "eval_every": 1000,
-        "eval_scenes": 0,
-        "threads": 1,
-        "model": TINY,
-        "seed": 5,
-        "max_views": 4,
-    }
+    common = {**quick_train_settings(cache.folder), "stages": [(0.0, 16, 4), (0.5, 32, 4)], "max_views": 4}
     full = TrainConfig(out=str(tmp_path / "full"), steps=4, **common)
     s_full = train(full)
     assert s_full["steps"] == 4

@@ -19,16 +19,8 @@ from fast3r_core.train.evaluate import scene_quality
 from fast3r_core.train.init import mimetic_init, pca_patch_embed_init
 from fast3r_core.train.loop import Stage, TrainConfig, load_train_state, small_config, train
 from fast3r_core.train.synthetic import render_sample
-
-TINY = {
-    "width": 32,
-    "heads": 1,
-    "enc_depth": 1,
-    "dec_depth": 4,
-    "dpt_layer_dims": (8, 8, 16, 16),
-    "dpt_feature_dim": 8,
-    "dpt_last_dim": 8,
-}
+from tests.tiny import TINY_TRAIN_MODEL as TINY
+from tests.tiny import quick_train_settings
 
 
 @pytest.fixture(scope="module")
@@ -147,16 +139,8 @@ def test_stage_parsing_and_curriculum_views(cache):
 
 def test_training_with_the_recipe_resumes_from_a_data_only_state(cache, tmp_path):
     common = {
-        "cache": str(cache.folder),
-        "warmup": 2,
+        **quick_train_settings(cache.folder),
         "stages": [(0.0, 32, 6, 2, 3, 60.0, None), (0.5, 64, 6, 2, 3)],
-        "log_every": 1,
-        "ckpt_every": 2,
-        "eval_every": 1000,
-        "eval_scenes": 0,
-        "threads": 1,
-        "model": TINY,
-        "seed": 5,
         "nce_weight": 0.5,
         "init_mimetic": True,
         "init_pca": True,
