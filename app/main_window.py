@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from superqt import QElidingLabel
 from superqt.utils import qthrottled
 
 from app import APP_NAME, plural
@@ -56,6 +55,7 @@ from app.widgets import (
     ProgressPanel,
     ViewsPanel,
 )
+from app.widgets.elided_label import ElidedLabel
 from app.widgets.views_dock import count_unreliable_poses
 from app.window_dialogs import WindowDialogs
 from app.worker import ErrorInfo, RunResult
@@ -168,9 +168,9 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
         # -- status bar -------------------------------------------------------------------------------
         # eliding labels: in a small window they end in "…" rather than widen it or be cut mid-letter
         # (their tooltips hold the whole text)
-        self.model_label = QElidingLabel("")
-        self.scene_label = QElidingLabel("")
-        self.timing_label = QElidingLabel("")
+        self.model_label = ElidedLabel("")
+        self.scene_label = ElidedLabel("")
+        self.timing_label = ElidedLabel("")
         for w in (self.scene_label, self.timing_label, self.model_label):
             w.setMinimumWidth(40)
             self.statusBar().addPermanentWidget(w)
@@ -280,7 +280,7 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
         QTimer.singleShot(
             0,
             lambda: self.resizeDocks(
-                [self.views_dock, self.controls_dock], [side, side + 15], Qt.Orientation.Horizontal
+                [self.views_dock, self.controls_dock], [side + 10, side - 6], Qt.Orientation.Horizontal
             ),
         )
 
