@@ -10,36 +10,23 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent, QDropEvent, QImage
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QMainWindow, QProgressDialog
+from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QProgressDialog
 
-from app.controller import Controller, MemoryCheck, first_sample
+from app.controller import MemoryCheck, first_sample
 from app.menus import EXPORT_ACTIONS
-from app.settings import Settings
-from app.state import ViewerState
 from app.widgets import (
-    Banner,
-    ConfidencePanel,
-    DropHint,
-    PlaybackBar,
-    ProgressPanel,
     RenderDialog,
     ask_license,
 )
+from app.window_base import WindowParts
 from app.worker import ErrorInfo
 from fast3r_core import PROJECT_SUFFIX
 from fast3r_core.atomic import atomic_path
-
-if TYPE_CHECKING:  # mypy sees the window's Qt API on self; at run time the mixin is a plain class
-    from app.viewer.protocol import Viewer
-
-    _WindowBase = QMainWindow
-else:
-    _WindowBase = object
 
 __all__ = ["FileFlows", "classify_drop"]
 
@@ -59,20 +46,8 @@ def classify_drop(paths: Sequence[str]) -> str:
     return ""
 
 
-class FileFlows(_WindowBase):
+class FileFlows(WindowParts):
     """Mixin of :class:`app.main_window.MainWindow`: opening, saving, exporting, rendering, drops."""
-
-    controller: Controller
-    settings: Settings
-    state: ViewerState
-    viewer: Viewer
-    interactive: bool
-    banner: Banner
-    drop_hint: DropHint
-    playback: PlaybackBar
-    progress_panel: ProgressPanel
-    confidence_panel: ConfidencePanel
-    _memory_checks: int
 
     # ------------------------------------------------------------------------------------------------
     # opening

@@ -8,8 +8,8 @@ state is mirrored into the checkable actions by :meth:`WindowMenus._sync_menus`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QAction, QActionGroup, QKeySequence
@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHeaderView,
-    QMainWindow,
     QMenu,
     QStyle,
     QTableWidget,
@@ -27,22 +26,20 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from app.controller import Controller
-from app.settings import Settings
-from app.state import ViewerState
 from app.theme import THEMES
 from app.widgets.display_panel import COLOR_MODE_LABELS
 from app.widgets.model_manager import DEVICES
+from app.window_base import WindowParts
 from fast3r_core.export import FORMATS
 
-if TYPE_CHECKING:  # mypy sees the window's Qt API on self; at run time the mixin is a plain class
-    from app.viewer.protocol import Viewer
-
-    _WindowBase = QMainWindow
-else:
-    _WindowBase = object
-
-__all__ = ["EXPORT_ACTIONS", "EXPORT_SHORTCUTS", "WindowMenus", "export_actions_spec"]
+__all__ = [
+    "EXPORT_ACTIONS",
+    "EXPORT_SHORTCUTS",
+    "MenuEntry",
+    "WindowMenus",
+    "export_actions_spec",
+    "fill_menu",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +65,25 @@ def export_actions_spec() -> dict[str, tuple[str, str, str | None, str]]:
 EXPORT_ACTIONS: dict[str, tuple[str, str, str | None, str]] = export_actions_spec()
 
 
-class WindowMenus(_WindowBase):
-    """Mixin of :class:`app.main_window.MainWindow`: actions, menus, toolbar, shortcuts table."""
+#: A menu entry: an action, ``None`` for a separator, or a submenu (its title, its actions).
+MenuEntry = QAction | None | tuple[str, Sequence[QAction]]
 
-    controller: Controller
-    settings: Settings
-    state: ViewerState
-    viewer: Viewer
-    interactive: bool
+
+def fill_menu(menu: QMenu, entries: Sequence[MenuEntry]) -> None:
+    """Add ``entries`` to ``menu`` in their order (a menu reads as the list that makes it)."""
+    for entry in entries:
+        if entry is None:
+            menu.addSeparator()
+        elif isinstance(entry, tuple):
+            sub = menu.addMenu(entry[0])
+            for act in entry[1]:
+                sub.addAction(act)
+        else:
+            menu.addAction(entry)
+
+
+class WindowMenus(WindowParts):
+    """Mixin of :class:`app.main_window.MainWindow`: actions, menus, toolbar, shortcuts table."""
 
     def _action(
         self,
@@ -202,75 +210,64 @@ class WindowMenus(_WindowBase):
     def _build_menus(self) -> None:
         mb = self.menuBar()
         m = mb.addMenu("&File")
-        for act in (self.act_open_folder, self.act_open_images, self.act_open_video, self.act_open_project):
-            m.addAction(act)
-        m.addAction(self.act_add_images)
+        fill_menu(m, [self.act_open_folder, self.act_open_images, self.act_open_video, self.act_open_project])
+        fill_menu(m, [self.act_add_images])
         self.recent_menu = m.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         self._fill_recent()
-        m.addSeparator()
-        m.addAction(self.act_save_project)
-        m.addAction(self.act_save_project_as)
-        m.addSeparator()
-        for act in self.export_actions.values():
-            m.addAction(act)
-        m.addSeparator()
-        m.addAction(self.act_screenshot)
-        m.addAction(self.act_turntable)
-        m.addAction(self.act_render_playback)
-        m.addSeparator()
-        m.addAction(self.act_rerun)
-        m.addAction(self.act_cancel)
-        m.addSeparator()
-        m.addAction(self.act_quit)
-
-        v = mb.addMenu("&View")
-        v.addAction(self.act_reset)
-        v.addAction(self.act_fit)
-        cam = v.addMenu("Camera &Mode")
-        cam.addAction(self.act_turntable_cam)
-        cam.addAction(self.act_arcball_cam)
-        v.addSeparator()
-        v.addAction(self.act_show_cameras)
-        v.addAction(self.act_show_axes)
-        colours = v.addMenu("C&olour")
-        for act in self.color_actions.values():
-            colours.addAction(act)
-        v.addAction(self.act_bigger)
-        v.addAction(self.act_smaller)
-        v.addAction(self.act_background)
-        v.addSeparator()
-        v.addAction(self.act_local)
-        v.addAction(self.act_sky)
-        v.addAction(self.act_conf_up)
-        v.addAction(self.act_conf_down)
-        v.addSeparator()
-        v.addAction(self.act_play)
-        v.addAction(self.act_next_view)
-        v.addAction(self.act_prev_view)
-        v.addSeparator()
-        themes = v.addMenu("&Theme")
-        for act in self.theme_actions.values():
-            themes.addAction(act)
-        docks = v.addMenu("&Panels")
-        for dock in (self.views_dock, self.controls_dock, self.preview_dock):
-            docks.addAction(dock.toggleViewAction())
-
-        mm = mb.addMenu("&Model")
-        mm.addAction(self.act_models)
-        dev = mm.addMenu("&Device")
-        for act in self.device_actions.values():
-            dev.addAction(act)
-        res = mm.addMenu("&Resolution")
-        for act in self.size_actions.values():
-            res.addAction(act)
-        mm.addAction(self.act_run_options)
-
-        h = mb.addMenu("&Help")
-        h.addAction(self.act_shortcuts)
-        h.addAction(self.act_log_folder)
-        h.addSeparator()
-        h.addAction(self.act_about)
+        fill_menu(
+            m,
+            [
+                None,
+                self.act_save_project,
+                self.act_save_project_as,
+                None,
+                *self.export_actions.values(),
+                None,
+                self.act_screenshot,
+                self.act_turntable,
+                self.act_render_playback,
+                None,
+                self.act_rerun,
+                self.act_cancel,
+                None,
+                self.act_quit,
+            ],
+        )
+        docks = [d.toggleViewAction() for d in (self.views_dock, self.controls_dock, self.preview_dock)]
+        view_entries: list[MenuEntry] = [
+            self.act_reset,
+            self.act_fit,
+            ("Camera &Mode", [self.act_turntable_cam, self.act_arcball_cam]),
+            None,
+            self.act_show_cameras,
+            self.act_show_axes,
+            ("C&olour", list(self.color_actions.values())),
+            self.act_bigger,
+            self.act_smaller,
+            self.act_background,
+            None,
+            self.act_local,
+            self.act_sky,
+            self.act_conf_up,
+            self.act_conf_down,
+            None,
+            self.act_play,
+            self.act_next_view,
+            self.act_prev_view,
+            None,
+            ("&Theme", list(self.theme_actions.values())),
+            ("&Panels", docks),
+        ]
+        fill_menu(mb.addMenu("&View"), view_entries)
+        model_entries: list[MenuEntry] = [
+            self.act_models,
+            ("&Device", list(self.device_actions.values())),
+            ("&Resolution", list(self.size_actions.values())),
+            self.act_run_options,
+        ]
+        fill_menu(mb.addMenu("&Model"), model_entries)
+        fill_menu(mb.addMenu("&Help"), [self.act_shortcuts, self.act_log_folder, None, self.act_about])
 
     def _build_toolbar(self) -> None:
         """The always-visible way in: open photos or a video, export, cancel, the model manager."""

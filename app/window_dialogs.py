@@ -10,22 +10,17 @@ import logging
 import platform
 import sys
 from importlib import metadata
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QPainter, QPixmap
-from PySide6.QtWidgets import QMainWindow, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from app import APP_NAME
-from app.controller import Controller, MemoryCheck
-from app.settings import Settings
-from app.widgets import Banner, ModelManagerDialog, RunOptionsDialog
+from app.controller import MemoryCheck
+from app.widgets import ModelManagerDialog, RunOptionsDialog
+from app.window_base import WindowParts
 from app.worker import ErrorInfo
-
-if TYPE_CHECKING:  # mypy sees the window's Qt API on self; at run time the mixin is a plain class
-    _WindowBase = QMainWindow
-else:
-    _WindowBase = object
 
 __all__ = ["WindowDialogs"]
 
@@ -39,15 +34,8 @@ def _version(dist: str) -> str:
         return "not installed"
 
 
-class WindowDialogs(_WindowBase):
+class WindowDialogs(WindowParts):
     """Mixin of :class:`app.main_window.MainWindow`: the dialogs it opens and the window's picture."""
-
-    controller: Controller
-    settings: Settings
-    interactive: bool
-    banner: Banner
-    error_dialog: QMessageBox | None
-    _last_error: ErrorInfo | None
 
     # ------------------------------------------------------------------------------------------------
     # dialogs
