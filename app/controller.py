@@ -205,23 +205,21 @@ class Controller(QObject):
 
     def set_model(self, model: str) -> None:
         """Choose the model for the next runs (registered name, Hub id, folder or weights file)."""
-        if model != self._model:
-            self._model = model
-            self.settings.set("model", model)
-            self.model_changed.emit()
+        self._choose("model", model)
 
     def set_device(self, device: str) -> None:
-        if device != self._device:
-            self._device = device
-            self.settings.set("device", device)
-            self.model_changed.emit()
+        self._choose("device", device)
 
     def set_size(self, size: int) -> None:
         if size not in (224, 512):
             raise ValueError(f"size must be 224 or 512, got {size}")
-        if size != self._size:
-            self._size = size
-            self.settings.set("size", size)
+        self._choose("size", size)
+
+    def _choose(self, key: str, value: str | int) -> None:
+        """Set ``self._<key>`` and the setting ``key``; say so when it changed."""
+        if value != getattr(self, f"_{key}"):
+            setattr(self, f"_{key}", value)
+            self.settings.set(key, value)
             self.model_changed.emit()
 
     def _set_state(self, st: RunState) -> None:

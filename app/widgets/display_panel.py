@@ -59,8 +59,12 @@ class DisplayPanel(QWidget):
             "Hide bright, smooth, blue or grey regions that touch the top of each photo "
             "(also left out of the exports)"
         )
+        # the source names are long: in a narrow dock the combo goes under its label rather than
+        # showing "Global point cl"
+        self.source_combo.setMinimumContentsLength(len(SOURCE_LABELS["global"]))
         form = QFormLayout(self)
         form.setContentsMargins(4, 4, 4, 4)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         form.addRow("Points", self.source_combo)
         form.addRow("Colour", self.color_combo)
         form.addRow("Point size", self.size_slider)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QPushButton, QSizePolicy, QWidget
+from superqt import QElidingLabel
 
 from fast3r_core.progress import ProgressEvent
 
@@ -65,28 +66,32 @@ class ProgressPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.stage_label = QLabel("Idle")
-        self.stage_label.setFixedWidth(190)
+        # the labels take shares of the row (not their text's width, which changes every tick) and elide
+        # in a small window: a run must never widen the window (it has to fit 1024 px)
+        self.stage_label = QElidingLabel("Idle")
+        self.stage_label.setMaximumWidth(190)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(True)
         self.bar.setFormat("%p %")
-        self.bar.setMinimumWidth(160)
+        self.bar.setMinimumWidth(80)
         self.bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.time_label = QLabel("")
-        self.time_label.setFixedWidth(215)
+        self.time_label = QElidingLabel("")
+        self.time_label.setMaximumWidth(215)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the run (Esc); the previous result stays")
         self.cancel_button.clicked.connect(self.cancel_requested)
-        self.memory_label = QLabel("")
+        self.memory_label = QElidingLabel("")
         self.memory_label.setTextFormat(Qt.TextFormat.PlainText)
+        for label in (self.stage_label, self.time_label, self.memory_label):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 2, 8, 2)
-        lay.addWidget(self.stage_label)
-        lay.addWidget(self.bar, 1)
-        lay.addWidget(self.time_label)
+        lay.addWidget(self.stage_label, 2)
+        lay.addWidget(self.bar, 2)
+        lay.addWidget(self.time_label, 2)
         lay.addWidget(self.cancel_button)
-        lay.addWidget(self.memory_label)
+        lay.addWidget(self.memory_label, 2)
         self._start = 0.0
         self._run_start: float | None = None
         self._fraction = 0.0

@@ -138,6 +138,7 @@ class ViewsPanel(QWidget):
         for b, text in ((self.all_button, "All"), (self.none_button, "None"), (self.invert_button, "Invert")):
             b.setText(text)
         self.summary = QLabel("")
+        self.summary.setWordWrap(True)  # a long summary wraps: the dock must not widen the window
 
         # rows that wrap rather than widen the dock: the window must fit 1024 px
         classes = QVBoxLayout()

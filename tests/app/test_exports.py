@@ -239,7 +239,7 @@ def test_low_confidence_class_is_worded_for_people(win):
 
 # -- issue 15: the Export menu comes from the core's export table; an empty export says so --------------
 def test_export_menu_is_built_from_the_table(qtbot, win):
-    from app.main_window import EXPORT_ACTIONS
+    from app.menus import EXPORT_ACTIONS
     from fast3r_core.export import FORMATS
 
     assert list(EXPORT_ACTIONS) == list(FORMATS) == list(win.export_actions)

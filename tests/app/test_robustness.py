@@ -83,7 +83,7 @@ def test_rerun_and_recent_menu(qtbot, make_window, images):
 
 
 def test_open_log_folder(make_window, monkeypatch, tmp_path):
-    import app.main_window as mw
+    import app.window_dialogs as mw
 
     opened: list[str] = []
     monkeypatch.setattr(mw.QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()) or True)

@@ -97,6 +97,17 @@ def test_cancel_during_a_run(qtbot, host, tiny_model, images):
     assert not host.busy
 
 
+def _tick_every_10_ms(qtbot) -> tuple[QTimer, list[float]]:
+    """A running 10 ms timer and the times it fired at: a gap between ticks is the GUI thread blocked."""
+    ticks: list[float] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start()
+    qtbot.wait(50)
+    return timer, ticks
+
+
 def test_gui_event_loop_stays_responsive_during_a_cpu_run(qtbot, host, tiny_model, tmp_path):
     """A 10 ms QTimer keeps ticking while the worker reconstructs: the largest gap stays under 100 ms."""
     from tests.tiny import write_views
@@ -107,12 +118,7 @@ def test_gui_event_loop_stays_responsive_during_a_cpu_run(qtbot, host, tiny_mode
     with qtbot.waitSignal(host.finished, timeout=60_000):
         host.submit(_req([str(folder)], tiny_model, job_id=1))
 
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    qtbot.wait(50)
+    timer, ticks = _tick_every_10_ms(qtbot)
     t0 = time.perf_counter()
     with qtbot.waitSignal(host.finished, timeout=120_000) as blocker:
         host.submit(_req([str(folder)], tiny_model, job_id=2))
@@ -136,12 +142,7 @@ def test_window_stays_responsive_from_drop_to_result(qtbot, make_window, tmp_pat
     folder = tmp_path / "eight"
     write_views(folder, 8, size=(256, 192))
     win = make_window()
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(10)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
-    timer.start()
-    qtbot.wait(50)
+    timer, ticks = _tick_every_10_ms(qtbot)
     t0 = time.perf_counter()
     with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
         win.open_paths([folder])
