@@ -26,6 +26,7 @@ __all__ = [
     "RoPE2D",
     "attention",
     "interruptible",
+    "linear_in_pieces",
     "query_block_rows",
 ]
 
@@ -152,6 +153,14 @@ def _linear(mod: nn.Module, x: torch.Tensor, out: torch.Tensor | None = None) ->
     ):
         return torch.addmm(mod.bias, x, mod.weight.t(), out=out)
     return out.copy_(mod(x))
+
+
+def linear_in_pieces(mod: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``mod(x)`` for a linear layer (``in_features`` -> ``out_features``), in blocks of tokens within
+    :func:`interruptible` (e.g. the fusion decoder's input projection over every token of every view)."""
+    shape = mod.in_features, mod.out_features  # nn.Linear or the int8 version
+    flops = 2.0 * int(shape[0]) * int(shape[1])  # type: ignore[arg-type]
+    return _rowwise(partial(_linear, mod), x, flops)
 
 
 #: Fewest query rows of an attention piece on the CPU. The CPU flash kernel works on 256-row query
@@ -293,9 +302,7 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C). ``grid`` = (h, w) of the token grid when RoPE is used."""
         B, T, C = x.shape
-        qkv = _rowwise(partial(_linear, self.qkv), x, 6.0 * C * C).view(
-            B, T, 3, self.num_heads, self.head_dim
-        )
+        qkv = linear_in_pieces(self.qkv, x).view(B, T, 3, self.num_heads, self.head_dim)
         v = qkv[:, :, 2]
         if self.rope is not None:
             if grid is None:
@@ -310,7 +317,7 @@ class Attention(nn.Module):
             self.scale if scale is None else scale,
         )  # (B, nh, T, hd)
         out = out.transpose(1, 2).reshape(B, T, C)  # a view when SDPA returns (B, T, nh, hd) memory
-        return _rowwise(partial(_linear, self.proj), out, 2.0 * C * C)
+        return linear_in_pieces(self.proj, out)
 
 
 class Mlp(nn.Module):
