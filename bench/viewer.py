@@ -208,7 +208,7 @@ def main() -> None:
         results[label] = _frames(rest, rest_drawn, idle_budget=budget)
         print(f"resting frame, idle budget {budget or 'none'}: {results[label]}")
 
-    # slider moves at rest under the cap: a count change of the cached subset, no index upload
+    # slider moves under the caps (each marks the view as moving): a count change of a cached subset
     uploads = 0
     real_index = gloo.IndexBuffer
 
