@@ -84,9 +84,9 @@ def interruptible(check: Callable[[], None], flops: float | None = None) -> Iter
 
     ``check`` runs between pieces (it raises to stop the forward pass, e.g. on a cancel). Only
     inference (no autograd) is cut, and only calls above ``flops``: shorter calls, and every call
-    outside the block, take the one-call path unchanged. Attention pieces are blocks of query rows
-    (exact: the softmax is per row); linear and MLP pieces are blocks of tokens (the same per-row
-    products; the matrix kernels may sum in another order, within float rounding).
+    outside the block, take the one-call path unchanged. Attention pieces are blocks of query rows and
+    heads (exact: the softmax is per row and head); linear and MLP pieces are blocks of tokens (the same
+    per-row products; the matrix kernels may sum in another order, within float rounding).
     """
     token = _PIECES.set(_Pieces(check, float(PIECE_FLOPS if flops is None else flops)))
     try:
