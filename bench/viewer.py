@@ -11,6 +11,10 @@ Measures, with a real SceneViewer in a window:
   window size including the read-back, so slightly pessimistic) with the level
   of detail on (the viewer's default budget for this renderer, 150 k on llvmpipe; target < 150 ms),
   with a 300 k budget, and off (all points).
+* resting frames (the camera at rest, after the idle timer): on a software renderer capped at
+  ``idle_budget`` points (:data:`app.viewer.lod.SOFTWARE_IDLE_BUDGET`), against every point (the
+  behaviour before issue 17.9); then slider moves at rest under the cap (index uploads counted: the
+  subsets are cached, so a slider move is a count change).
 * a 4096x4096 fp32 matmul (GFLOP/s), because this host's speed swings from run to run.
 
 Run under X (``xvfb-run -a -s "-screen 0 1280x1024x24" python bench/viewer.py`` with
@@ -40,21 +44,34 @@ def _ms(seconds: float) -> float:
     return round(seconds * 1000.0, 2)
 
 
+def _frames(times: list[float], drawn: int, **extra: int) -> dict[str, Any]:
+    """Figures of a series of frames: median and max in ms, points drawn, and ``extra``."""
+    return {
+        **extra,
+        "drawn": drawn,
+        "frame_ms_median": _ms(statistics.median(times)),
+        "frame_ms_max": _ms(max(times)),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--views", type=int, default=19, help="512x512 views (19 -> 4.98 M points)")
     parser.add_argument("--frames", type=int, default=12, help="frames per rotation measurement")
     parser.add_argument("--size", type=int, nargs=2, default=(1280, 720), help="window size")
+    parser.add_argument("--out", default="viewer", help="name of the JSON in bench/results")
     args = parser.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
 
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication([])
+    from vispy import gloo
     from vispy.gloo import gl
 
     from app.state import ViewerState
     from app.viewer import SceneViewer
+    from app.viewer import scene_viewer as scene_viewer_module
     from tests.core.recon_factory import make_synthetic_reconstruction
 
     results: dict[str, Any] = {
@@ -113,7 +130,9 @@ def main() -> None:
 
     viewer._on_idle()  # as after the idle timer: full density, no level of detail
     hide = []
-    for view in (3, 7, 11):  # each hide computes the surviving points' index and uploads it
+    for view in [
+        v for v in (3, 7, 11) if v < rec.n_views
+    ]:  # each hide computes the surviving points' index and uploads it
         state.set_visible_views(np.arange(rec.n_views) != 99)
         settle()
         t = time.perf_counter()
@@ -152,21 +171,69 @@ def main() -> None:
     for budget in sorted({viewer.point_budget, 300_000}):
         lod_times, lod_drawn = rotation_frames(budget)
         key = "rotate_lod_on" if budget == results["default_budget"] else f"rotate_lod_{budget}"
-        results[key] = {
-            "budget": budget,
-            "drawn": lod_drawn,
-            "frame_ms_median": _ms(statistics.median(lod_times)),
-            "frame_ms_max": _ms(max(lod_times)),
-        }
+        results[key] = _frames(lod_times, lod_drawn, budget=budget)
         print(f"rotating, LOD budget {budget}: {results[key]}")
+    idle_default = viewer.idle_budget
+    viewer.idle_budget = 0  # LOD off: every point, also in the frames after the idle timer
     full_times, full_drawn = rotation_frames(0)
     viewer.point_budget = results["default_budget"]
+    viewer.idle_budget = idle_default
     results["rotate_lod_off"] = {
         "drawn": full_drawn,
         "frame_ms_median": _ms(statistics.median(full_times)),
         "frame_ms_max": _ms(max(full_times)),
     }
     print(f"rotating, LOD off: {results['rotate_lod_off']}")
+
+    # -- resting frames (issue 17.9): what a pause in a drag, Reset Camera or a slider stop draws ------
+    def resting_frames(idle_budget: int) -> tuple[list[float], int]:
+        viewer.idle_budget = idle_budget
+        times, drawn = [], 0
+        for i in range(max(3, args.frames // 3) + 1):
+            viewer.camera.azimuth = viewer.camera.azimuth + 3.0
+            viewer._on_idle()  # the camera rests: what the idle timer does
+            settle()
+            t0 = time.perf_counter()
+            viewer.canvas.render()
+            if i:  # the first frame builds/uploads the capped subset's index
+                times.append(time.perf_counter() - t0)
+            drawn = viewer.drawn_count
+        return times, drawn
+
+    software_idle = viewer.idle_budget
+    for label, budget in (("resting_uncapped", 0), ("resting_capped", software_idle)):
+        if label == "resting_capped" and not budget:
+            continue  # a GPU: the resting frame draws every point
+        rest, rest_drawn = resting_frames(budget)
+        results[label] = _frames(rest, rest_drawn, idle_budget=budget)
+        print(f"resting frame, idle budget {budget or 'none'}: {results[label]}")
+
+    # slider moves under the caps (each marks the view as moving): a count change of a cached subset
+    uploads = 0
+    real_index = gloo.IndexBuffer
+
+    def counting_index(*a: Any, **kw: Any) -> Any:
+        nonlocal uploads
+        uploads += 1
+        return real_index(*a, **kw)
+
+    scene_viewer_module.gloo.IndexBuffer = counting_index  # type: ignore[misc]
+    try:
+        viewer.idle_ms = 10_000_000  # a slider move marks the view as moving: keep it there
+        for sweep in ("first", "second"):  # the first builds each level's subset once
+            uploads = 0
+            capped = slider_times(percents)
+            results[f"slider_while_capped_{sweep}_sweep_ms"] = {
+                "median": _ms(statistics.median(capped)),
+                "max": _ms(max(capped)),
+                "index_uploads": uploads,
+            }
+            print(f"slider moves, capped, {sweep} sweep: {results[f'slider_while_capped_{sweep}_sweep_ms']}")
+    finally:
+        scene_viewer_module.gloo.IndexBuffer = real_index  # type: ignore[misc]
+        viewer.idle_ms = 200
+    state.top_percent = 100.0
+    viewer._on_idle()
 
     t = time.perf_counter()
     img = viewer.render_image(1920, 1080)
@@ -177,7 +244,7 @@ def main() -> None:
     results["window"] = list(args.size)
     results["peak_rss_gib"] = round(peak_rss_gib(), 2)
     viewer.close()
-    path = write_json("viewer", results)
+    path = write_json(args.out, results)
     print(f"wrote {path}")
 
 

@@ -8,6 +8,10 @@ at 512 px on a CPU. :func:`cancel_points` adds check points inside them for the 
   decoder);
 * after every stage of both DPT heads (the four token-map adapters, each residual unit of the four
   refinement blocks, every layer of the output convolutions);
+* inside one attention, linear or MLP call of those blocks when it is long, on the CPU: the call runs
+  in pieces of about :data:`~fast3r_core.model.layers.PIECE_FLOPS` with a check between them
+  (:func:`~fast3r_core.model.layers.interruptible`). One fusion attention over all tokens is
+  quadratic in the views: without pieces it ran for minutes at 153 views of 512 px;
 
 and reports the fusion decoder's progress per block (stage ``"fuse"``, done = blocks run, total =
 depth). A check that finds the event set raises :class:`~fast3r_core.errors.Cancelled` out of the
@@ -27,7 +31,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from .model.dpt import _DPT
-from .model.layers import Block
+from .model.layers import Block, interruptible
 from .progress import ProgressCallback, check_cancel, report
 
 if TYPE_CHECKING:
@@ -68,13 +72,14 @@ def cancel_points(
     ------
     Cancelled : from inside the model's forward pass, when ``cancel`` is set.
     """
-    handles: list[Any] = []
 
     def check(_module: nn.Module, *_: Any) -> None:
         check_cancel(cancel)
 
-    try:
+    with contextlib.ExitStack() as stack:  # leaves everything below on exit, in reverse order
+        handles: list[Any] = []
         if cancel is not None:
+            stack.enter_context(interruptible(lambda: check_cancel(cancel)))
             handles += [m.register_forward_hook(check) for m in _sub_stages(model)]
             blocks_all = [m for m in model.modules() if isinstance(m, Block)]
             handles += [m.register_forward_pre_hook(check) for m in blocks_all]
@@ -89,7 +94,6 @@ def cancel_points(
                         report(progress, "fuse", i, depth)
 
                 handles.append(blk.register_forward_hook(done))
-        yield
-    finally:
         for h in handles:
-            h.remove()
+            stack.callback(h.remove)
+        yield

@@ -5,13 +5,30 @@ Shapes: B = batch (images or samples), T = tokens, C = width, nh = heads, hd = h
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SCORE_BLOCK_BYTES", "Attention", "Block", "Mlp", "RoPE2D", "attention", "query_block_rows"]
+__all__ = [
+    "MIN_PIECE_ROWS",
+    "PIECE_FLOPS",
+    "SCORE_BLOCK_BYTES",
+    "Attention",
+    "Block",
+    "Mlp",
+    "RoPE2D",
+    "attention",
+    "interruptible",
+    "linear_in_pieces",
+    "query_block_rows",
+]
 
 #: Largest score matrix (B * heads * Tq * Tk elements of the compute dtype, in bytes) that one attention
 #: call may build where attention materialises it. Apple's MPS backend does (no fused kernel for these
@@ -37,26 +54,166 @@ def query_block_rows(batch: int, heads: int, q_len: int, k_len: int, itemsize: i
     return max(1, SCORE_BLOCK_BYTES // per_row)
 
 
+#: Work of one uninterruptible piece of a transformer block while a run checks a cancel event on the
+#: CPU (:func:`interruptible`), in FLOPs: about 0.12 s at the ~260 GFLOP/s this 2-core host reaches
+#: when quiet, so that a cancel waits for less than one such piece plus the unwinding. One attention
+#: call over 153 views of 512x384 (117 504 tokens, ViT-L width) is ~57 TFLOP, i.e. minutes, and one
+#: MLP over them ~2 TFLOP; pieces of 32 GFLOP keep the matrix products far above the size where their
+#: per-call overhead shows (bench/README.md, "Cancel latency").
+PIECE_FLOPS = 32e9
+#: Device types where pieces are cut. On CUDA and MPS a check runs when the kernels are queued, not
+#: when they finish, so smaller pieces would not make a cancel faster there.
+_PIECE_DEVICES = frozenset({"cpu"})
+
+
+@dataclass(frozen=True)
+class _Pieces:
+    check: Callable[[], None]
+    flops: float
+
+
+#: The check of the run on this thread (a context variable: each thread, hence each run, has its own).
+_PIECES: ContextVar[_Pieces | None] = ContextVar("fast3r_interruptible", default=None)
+
+
+@contextlib.contextmanager
+def interruptible(check: Callable[[], None], flops: float | None = None) -> Iterator[None]:
+    """Within the block, cut long attention, linear and MLP calls on the CPU into pieces of ~``flops``.
+
+    ``flops`` defaults to :data:`PIECE_FLOPS` (read at entry, so that tests can make it tiny).
+
+    ``check`` runs between pieces (it raises to stop the forward pass, e.g. on a cancel). Only
+    inference (no autograd) is cut, and only calls above ``flops``: shorter calls, and every call
+    outside the block, take the one-call path unchanged. Attention pieces are blocks of query rows and
+    heads (exact: the softmax is per row and head); linear and MLP pieces are blocks of tokens (the same
+    per-row products; the matrix kernels may sum in another order, within float rounding).
+    """
+    token = _PIECES.set(_Pieces(check, float(PIECE_FLOPS if flops is None else flops)))
+    try:
+        yield
+    finally:
+        _PIECES.reset(token)
+
+
+def _pieces_for(x: torch.Tensor) -> _Pieces | None:
+    """The active check if calls on ``x`` are to be cut (CPU, no autograd), else None."""
+    p = _PIECES.get()
+    if p is None or x.device.type not in _PIECE_DEVICES or (torch.is_grad_enabled() and x.requires_grad):
+        return None
+    return p
+
+
+def _piece_rows(rows: int, flops_per_row: float, budget: float) -> int:
+    """Rows per piece so that a piece is about ``budget`` FLOPs (multiples of 64 rows from 64 up)."""
+    n = int(budget // max(flops_per_row, 1.0))
+    if n >= rows:
+        return rows
+    return max(1, n - n % 64 if n >= 64 else n)
+
+
+def _rowwise(
+    fn: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor], x: torch.Tensor, flops_per_row: float
+) -> torch.Tensor:
+    """``fn(x, None)`` for a row-wise ``fn``: x (..., C) -> (..., C'), in pieces within :func:`interruptible`.
+
+    Pieces are blocks of rows of x flattened to (M, C), with the run's check between them; from the
+    second piece on, ``fn(rows, out_rows)`` writes into the rows of the preallocated (M, C') output.
+    One call when no check is active or x is small.
+    """
+    p = _pieces_for(x)
+    lead = x.shape[:-1]
+    m = math.prod(lead)
+    rows = m if p is None else _piece_rows(m, flops_per_row, p.flops)
+    if p is None or rows >= m:
+        return fn(x, None)
+    x2 = x.reshape(m, x.shape[-1])
+    first = fn(x2[:rows], None)
+    out = first.new_empty(m, first.shape[-1])
+    out[:rows] = first
+    del first
+    for s in range(rows, m, rows):
+        p.check()
+        fn(x2[s : s + rows], out[s : s + rows])
+    return out.view(*lead, out.shape[-1])
+
+
+def _linear(mod: nn.Module, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """``mod(x)`` for a linear layer, written into ``out`` (contiguous rows) when given.
+
+    A plain fp32 ``nn.Linear`` outside autocast writes there directly (the ``addmm`` that ``F.linear``
+    runs, with ``out=``): no temporary and no copy per piece. Others (int8, autocast) are copied in.
+    """
+    if out is None:
+        return mod(x)
+    if (
+        type(mod) is nn.Linear
+        and mod.bias is not None
+        and x.dtype == mod.weight.dtype == out.dtype
+        and not torch.is_autocast_enabled(x.device.type)
+    ):
+        return torch.addmm(mod.bias, x, mod.weight.t(), out=out)
+    return out.copy_(mod(x))
+
+
+def linear_in_pieces(mod: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``mod(x)`` for a linear layer (``in_features`` -> ``out_features``), in blocks of tokens within
+    :func:`interruptible` (e.g. the fusion decoder's input projection over every token of every view)."""
+    shape = mod.in_features, mod.out_features  # nn.Linear or the int8 version
+    flops = 2.0 * int(shape[0]) * int(shape[1])  # type: ignore[arg-type]
+    return _rowwise(partial(_linear, mod), x, flops)
+
+
+#: Fewest query rows of an attention piece on the CPU. The CPU flash kernel works on 256-row query
+#: blocks from 768 rows up and on 64-row blocks below, which runs at ~0.65x the speed (measured:
+#: 512-row pieces took 1.5x the time of one call); 1024 = 4 blocks keeps both threads busy. Where
+#: 1024 rows of all heads exceed the budget, a piece takes fewer heads instead (heads are independent).
+MIN_PIECE_ROWS = 1024
+
+
+def _attention_pieces(
+    p: _Pieces, batch: int, heads: int, q_len: int, k_len: int, head_dim: int
+) -> tuple[int, int]:
+    """(query rows, heads) of one CPU attention piece of about ``p.flops`` FLOPs."""
+    per_row_head = 4.0 * batch * k_len * head_dim  # q.k and p.v: 2 * 2 * Tk * hd per query row and head
+    rows = int(p.flops // (per_row_head * heads))
+    if rows >= q_len:
+        return q_len, heads
+    if rows >= MIN_PIECE_ROWS:
+        return rows - rows % (MIN_PIECE_ROWS // 2), heads  # whole 256-row kernel blocks, an even number
+    rows = min(q_len, MIN_PIECE_ROWS)
+    return rows, max(1, min(heads, int(p.flops // (per_row_head * rows))))
+
+
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
     """SDPA of q (B, nh, Tq, hd), k, v (B, nh, Tk, hd) -> (B, nh, Tq, hd) in (B, Tq, nh, hd) memory or SDPA's.
 
-    Where the backend builds the score matrix (MPS) and it would exceed :data:`SCORE_BLOCK_BYTES`, the
-    queries are split into blocks of rows, each attending to all keys: exact, since the softmax is per
-    query row. Elsewhere this is one ``scaled_dot_product_attention`` call.
+    The work is split into pieces, each a block of query rows of some heads attending to all keys
+    (exact: the softmax is per query row and head), where the backend builds the score matrix (MPS) and
+    it would exceed :data:`SCORE_BLOCK_BYTES` (blocks of rows), and on the CPU within
+    :func:`interruptible` when one call would exceed its FLOP budget (the check runs between pieces).
+    Otherwise this is one ``scaled_dot_product_attention`` call.
     """
-    B, nh, Tq, _ = q.shape
-    rows = query_block_rows(B, nh, Tq, k.shape[2], q.element_size(), q.device.type)
-    if rows >= Tq:
+    B, nh, Tq, hd = q.shape
+    Tk = k.shape[2]
+    rows = query_block_rows(B, nh, Tq, Tk, q.element_size(), q.device.type)
+    heads = nh
+    p = _pieces_for(q)
+    if p is not None:
+        rows, heads = _attention_pieces(p, B, nh, Tq, Tk, hd)
+    if rows >= Tq and heads >= nh:
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    first = F.scaled_dot_product_attention(q[:, :, :rows], k, v, scale=scale)
-    # (B, Tq, nh, hd) memory, so that the caller's transpose + reshape is a view
-    out = first.new_empty(B, Tq, nh, first.shape[-1])
-    out[:, :rows] = first.transpose(1, 2)
-    del first
-    for s in range(rows, Tq, rows):
-        out[:, s : s + rows] = F.scaled_dot_product_attention(
-            q[:, :, s : s + rows], k, v, scale=scale
-        ).transpose(1, 2)
+    pieces = [(s, h) for s in range(0, Tq, rows) for h in range(0, nh, heads)]
+    out: torch.Tensor | None = None
+    for n, (s, h) in enumerate(pieces):
+        if n and p is not None:
+            p.check()
+        qs, hs = slice(s, s + rows), slice(h, h + heads)
+        piece = F.scaled_dot_product_attention(q[:, hs, qs], k[:, hs], v[:, hs], scale=scale)
+        if out is None:  # (B, Tq, nh, hd) memory, so that the caller's transpose + reshape is a view
+            out = piece.new_empty(B, Tq, nh, piece.shape[-1])
+        out[:, qs, hs] = piece.transpose(1, 2)
+        del piece
+    assert out is not None
     return out.transpose(1, 2)
 
 
@@ -145,7 +302,7 @@ class Attention(nn.Module):
     ) -> torch.Tensor:
         """x (B, T, C) -> (B, T, C). ``grid`` = (h, w) of the token grid when RoPE is used."""
         B, T, C = x.shape
-        qkv = self.qkv(x).view(B, T, 3, self.num_heads, self.head_dim)
+        qkv = linear_in_pieces(self.qkv, x).view(B, T, 3, self.num_heads, self.head_dim)
         v = qkv[:, :, 2]
         if self.rope is not None:
             if grid is None:
@@ -160,7 +317,7 @@ class Attention(nn.Module):
             self.scale if scale is None else scale,
         )  # (B, nh, T, hd)
         out = out.transpose(1, 2).reshape(B, T, C)  # a view when SDPA returns (B, T, nh, hd) memory
-        return self.proj(out)
+        return linear_in_pieces(self.proj, out)
 
 
 class Mlp(nn.Module):
@@ -173,12 +330,17 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(hidden, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (..., C) -> (..., C); in blocks of tokens within :func:`interruptible` when long."""
+        c, hidden = self.fc1.in_features, self.fc1.out_features
+        return _rowwise(self._forward, x, 4.0 * c * hidden)
+
+    def _forward(self, x: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         h = self.fc1(x)
         if h.requires_grad and torch.is_grad_enabled():
             h = self.act(h)
         else:  # inference: GELU in place saves a (tokens x hidden) buffer, the block's largest
             h = torch.ops.aten.gelu_(h)
-        return self.fc2(h)
+        return _linear(self.fc2, h, out)
 
 
 class Block(nn.Module):

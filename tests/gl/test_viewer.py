@@ -362,3 +362,36 @@ def test_resting_frame_is_capped_on_software_opengl(qtbot, shown: SceneViewer, s
     assert shown.drawn_count <= cap  # and capped again on screen afterwards
     shown.idle_budget = 0
     assert not shown.idle_capped and shown.drawn_count == full
+
+
+def test_slider_under_the_cap_uploads_nothing(
+    qtbot, monkeypatch, shown: SceneViewer, state: ViewerState
+) -> None:
+    """Issue 17.9: slider moves while the resting frame is capped (software OpenGL) or the camera
+    moves change only a draw count: each level of detail's index buffer is built once per mask (the
+    first time the slider reaches it), never again on later moves."""
+    from app.viewer import scene_viewer as sv
+
+    state.top_percent = 100.0
+    full = shown.shown_count
+    shown.idle_ms = 50
+    shown.idle_budget = full // 3
+    shown.point_budget = full // 8
+    percents = (75.0, 65.0, 55.0, 45.0)  # all above the cap (a third of the points)
+
+    def sweep() -> list[int]:
+        counts = []
+        for p in percents:
+            state.top_percent = p  # "moving" while the slider is dragged: the moving subset
+            counts.append(shown.drawn_count)
+            qtbot.waitUntil(lambda: shown.idle_capped, timeout=3000)  # at rest: the capped subset
+        return counts
+
+    first = sweep()  # builds each level's subset once
+    built: list[object] = []
+    real = sv.gloo.IndexBuffer
+    monkeypatch.setattr(sv.gloo, "IndexBuffer", lambda *a, **kw: built.append(1) or real(*a, **kw))
+    assert sweep() == first
+    assert built == []
+    assert all(0 < c <= full // 8 for c in first)  # within the moving budget
+    assert shown.drawn_count <= full // 3
