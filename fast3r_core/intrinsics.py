@@ -46,6 +46,7 @@ from .geometry import Float64Array
 __all__ = [
     "COLMAP_MODELS",
     "MAX_FILE_BYTES",
+    "CropGeometry",
     "ExifCamera",
     "IntrinsicsMode",
     "IntrinsicsSource",
