@@ -115,6 +115,11 @@ def is_near_duplicate(
     return float(np.mean(np.abs(a - b))) < max_diff
 
 
+def _check_count(value: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be an integer >= 1, got {value!r}")
+
+
 def _bins(n: int, lo: float, hi: float, times: NDArray[np.float64]) -> NDArray[np.int64]:
     """Bin of each time over ``n`` equal bins of ``[lo, hi]`` (``hi`` in the last bin)."""
     if hi <= lo:
@@ -156,8 +161,7 @@ def select_frames(
     s = np.asarray(sharpness, dtype=np.float64).reshape(-1)
     if len(t) != len(s) or (thumbnails is not None and len(thumbnails) != len(t)):
         raise InputError("times, sharpness and thumbnails must have one entry per candidate")
-    if isinstance(n_wanted, bool) or not isinstance(n_wanted, int) or n_wanted < 1:
-        raise InputError(f"n_wanted must be an integer >= 1, got {n_wanted!r}")
+    _check_count(n_wanted, "n_wanted")
     if len(t) == 0:
         return []
     order = np.argsort(t, kind="stable")
@@ -264,15 +268,13 @@ def iter_selected_frames(
     Raises
     ------
     InputError
-        Missing file, invalid options, or a file OpenCV cannot decode / that yields no frame.
+        When an option is invalid, or the video is missing, unreadable or has no frame.
     """
     p = Path(path)
+    _check_count(n_wanted, "n_wanted")
+    _check_count(candidates_per_bin, "candidates_per_bin")
     if not p.is_file():
         raise InputError(f"No such video file: {p}")
-    if isinstance(n_wanted, bool) or not isinstance(n_wanted, int) or n_wanted < 1:
-        raise InputError(f"n_wanted must be an integer >= 1, got {n_wanted!r}")
-    if candidates_per_bin < 1:
-        raise InputError(f"candidates_per_bin must be >= 1, got {candidates_per_bin}")
     n_frames = _frame_count(p, cancel)
     if n_frames <= 0:
         raise InputError(f"{p} is not a video OpenCV can decode (no frame could be read)")

@@ -77,21 +77,21 @@ _MAX_LINE_CHARS = 1 << 20  # an images.txt line of 2-D points can be long; beyon
 _MAX_NAME_BYTES = 4096
 _MAX_RECORDS = 10_000_000
 
-#: COLMAP camera models: id -> (name, number of params, index of fx, fy, cx, cy in the params; fy may
-#: equal fx for the single-focal models). From COLMAP's documented model list (sensor/models.h).
+# COLMAP camera models in id order, with their parameter counts (COLMAP's documented model list,
+# sensor/models.h). The single-focal ones store (f, cx, cy, ...), the others (fx, fy, cx, cy, ...).
+_COLMAP_NAMES = (
+    "SIMPLE_PINHOLE PINHOLE SIMPLE_RADIAL RADIAL OPENCV OPENCV_FISHEYE FULL_OPENCV FOV "
+    "SIMPLE_RADIAL_FISHEYE RADIAL_FISHEYE THIN_PRISM_FISHEYE RAD_TAN_THIN_PRISM_FISHEYE"
+).split()
+_COLMAP_N_PARAMS = (3, 4, 4, 5, 8, 8, 12, 5, 4, 5, 12, 16)
+_SINGLE_FOCAL = frozenset(
+    {"SIMPLE_PINHOLE", "SIMPLE_RADIAL", "RADIAL", "SIMPLE_RADIAL_FISHEYE", "RADIAL_FISHEYE"}
+)
+#: COLMAP camera models: id -> (name, number of params, index of fx, fy, cx, cy in the params; fy is
+#: fx's index for the single-focal models).
 COLMAP_MODELS: dict[int, tuple[str, int, tuple[int, int, int, int]]] = {
-    0: ("SIMPLE_PINHOLE", 3, (0, 0, 1, 2)),
-    1: ("PINHOLE", 4, (0, 1, 2, 3)),
-    2: ("SIMPLE_RADIAL", 4, (0, 0, 1, 2)),
-    3: ("RADIAL", 5, (0, 0, 1, 2)),
-    4: ("OPENCV", 8, (0, 1, 2, 3)),
-    5: ("OPENCV_FISHEYE", 8, (0, 1, 2, 3)),
-    6: ("FULL_OPENCV", 12, (0, 1, 2, 3)),
-    7: ("FOV", 5, (0, 1, 2, 3)),
-    8: ("SIMPLE_RADIAL_FISHEYE", 4, (0, 0, 1, 2)),
-    9: ("RADIAL_FISHEYE", 5, (0, 0, 1, 2)),
-    10: ("THIN_PRISM_FISHEYE", 12, (0, 1, 2, 3)),
-    11: ("RAD_TAN_THIN_PRISM_FISHEYE", 16, (0, 1, 2, 3)),
+    mid: (name, n, (0, 0, 1, 2) if name in _SINGLE_FOCAL else (0, 1, 2, 3))
+    for mid, (name, n) in enumerate(zip(_COLMAP_NAMES, _COLMAP_N_PARAMS, strict=True))
 }
 _COLMAP_BY_NAME = {name: mid for mid, (name, _, _) in COLMAP_MODELS.items()}
 _PINHOLE_MODELS = frozenset({"SIMPLE_PINHOLE", "PINHOLE"})

@@ -35,12 +35,13 @@ __all__ = [
     "load_masks",
 ]
 
-log = logging.getLogger(__name__)
-
+#: A keep-mask: (H, W) bool, True = keep.
 BoolMask = NDArray[np.bool_]
 MASK_EXTENSION = ".png"
 #: Masks larger than this many pixels are refused (a decompression bomb is no mask of a photo).
 _MAX_MASK_PIXELS = 400_000_000
+
+log = logging.getLogger(__name__)
 
 
 def find_mask(folder: str | os.PathLike[str], image: str | os.PathLike[str]) -> Path | None:
