@@ -8,11 +8,15 @@ camera frame, up to scale). This module turns them into
 * a camera-to-world pose per view (:func:`estimate_poses`: PnP-RANSAC between the pixel grid and the
   view's global points, spec 7.2, made fast: see below),
 * optionally one focal per view (images from different cameras, ``per_view_focal=True``),
+* or, for views whose intrinsics are known (``known_intrinsics``, from a file or EXIF via
+  :mod:`fast3r_core.intrinsics`), PnP with that K and no focal search; ``PoseEstimate.intrinsics_known``
+  marks them. Optional per-view pixel masks (``masks``) keep pixels out of PnP and the focal estimate,
 * local pointmaps moved into the global frame (:func:`align_local_to_global`, spec 7.1).
 
 Conventions: OpenCV camera axes (x right, y down, z forward); poses are cam-to-world (``c2w``), world =
 the global pointmap frame (≈ camera of view 0); pixel coordinates are integer indices ``u = column``,
-``v = row`` of the *model input* image, principal point ``(W/2, H/2)`` as in the published code.
+``v = row`` of the *model input* image, principal point ``(W/2, H/2)`` as in the published code for
+estimated focals (known intrinsics keep their own principal point).
 Intrinsics are at model resolution; :func:`fast3r_core.geometry.intrinsics_model_to_original` moves
 them to original-image pixels.
 
