@@ -73,7 +73,9 @@ IntrinsicsMode: TypeAlias = str | os.PathLike[str]
 MAX_FILE_BYTES = 1 << 30
 #: JSON and COLMAP text files are read whole: they hold a few lines per photo.
 MAX_TEXT_BYTES = 64 << 20
-_MAX_LINE_CHARS = 1 << 20  # an images.txt line of 2-D points can be long; beyond this it is hostile
+#: Longest data line of a COLMAP text file (a camera, or an image's pose and name). Its 2-D points
+#: line can be far longer; it is skipped without being held.
+_MAX_LINE_BYTES = 64 << 10
 _MAX_NAME_BYTES = 4096
 _MAX_RECORDS = 10_000_000
 
@@ -145,9 +147,15 @@ class KnownIntrinsics:
     size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        values = (self.fx, self.fy, self.cx, self.cy)
-        if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
-            raise InputError(f"intrinsics must be finite numbers, got {values}")
+        raw = (self.fx, self.fy, self.cx, self.cy)
+        try:  # numpy scalars welcome: stored as Python floats
+            values = tuple(float(v) for v in raw)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InputError(f"intrinsics must be finite numbers, got {raw}") from exc
+        if not all(math.isfinite(v) for v in values):
+            raise InputError(f"intrinsics must be finite numbers, got {raw}")
+        for name, v in zip(("fx", "fy", "cx", "cy"), values, strict=True):
+            object.__setattr__(self, name, v)
         if not (self.fx > 0 and self.fy > 0):
             raise InputError(f"focal lengths must be positive, got fx={self.fx}, fy={self.fy}")
 
@@ -371,9 +379,13 @@ def _json_entry(obj: Any, where: str, camera: str) -> KnownIntrinsics:
     vals: list[float] = []
     for k in _JSON_KEYS:
         v = obj[k]
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise IntrinsicsError(f"{where}: {k} must be a finite number, got {v!r}")
-        vals.append(float(v))
+        try:  # float() of a huge JSON integer overflows
+            fv = float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else math.nan
+        except OverflowError:
+            fv = math.nan
+        if not math.isfinite(fv):
+            raise IntrinsicsError(f"{where}: {k} must be a finite number, got {str(v)[:40]}")
+        vals.append(fv)
     size: tuple[int, int] | None = None
     if "width" in obj or "height" in obj:
         w, h = obj.get("width"), obj.get("height")
@@ -492,17 +504,46 @@ def _colmap_known(cam: _ColmapCamera, camera_id: int) -> KnownIntrinsics:
     )
 
 
-def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Numbered lines of a COLMAP text file (1-based), hostile-size checked."""
-    for i, line in enumerate(_read_text(path).splitlines(), start=1):
-        if len(line) > _MAX_LINE_CHARS:
-            raise IntrinsicsError(f"{path}, line {i}: line too long ({len(line)} characters)")
-        yield i, line
+class _TextLines:
+    """Numbered lines (1-based) of a COLMAP text file read as a stream: a data line is bounded
+    (:data:`_MAX_LINE_BYTES`), a skipped line is consumed in chunks whatever its length."""
+
+    def __init__(self, f: IO[bytes], path: Path) -> None:
+        self.f, self.path, self.number = f, path, 0
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        while True:
+            raw = self.f.readline(_MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            self.number += 1
+            if len(raw) > _MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                raise IntrinsicsError(
+                    f"{self.path}, line {self.number}: line longer than {_MAX_LINE_BYTES} bytes"
+                )
+            try:
+                yield self.number, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise IntrinsicsError(f"{self.path}, line {self.number}: not UTF-8 text") from exc
+
+    def skip_line(self) -> None:
+        """Consume the next line, however long."""
+        self.number += 1
+        while True:
+            chunk = self.f.readline(1 << 20)
+            if not chunk or chunk.endswith(b"\n"):
+                return
 
 
 def _read_cameras_txt(path: Path) -> dict[int, _ColmapCamera]:
+    fh, _ = _open_binary(path)  # the same size bound; lines are decoded one by one
+    with fh:
+        return _parse_cameras_txt(_TextLines(fh, path), path)
+
+
+def _parse_cameras_txt(lines: _TextLines, path: Path) -> dict[int, _ColmapCamera]:
     cams: dict[int, _ColmapCamera] = {}
-    for i, line in _text_lines(path):
+    for i, line in lines:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -525,8 +566,13 @@ def _read_cameras_txt(path: Path) -> dict[int, _ColmapCamera]:
 
 def _read_images_txt(path: Path) -> dict[str, int]:
     """Image name -> camera id. Each image takes two lines; the second (2-D points) is skipped."""
+    fh, _ = _open_binary(path)
+    with fh:
+        return _parse_images_txt(_TextLines(fh, path), path)
+
+
+def _parse_images_txt(lines: _TextLines, path: Path) -> dict[str, int]:
     names: dict[str, int] = {}
-    lines = _text_lines(path)
     for i, line in lines:
         line = line.strip()
         if not line or line.startswith("#"):
@@ -542,7 +588,7 @@ def _read_images_txt(path: Path) -> dict[str, int]:
         except ValueError as exc:
             raise IntrinsicsError(f"{where}: {exc}") from exc
         names[f[9].strip()] = cid
-        next(lines, None)  # the POINTS2D line, as COLMAP reads it (may be empty)
+        lines.skip_line()  # the POINTS2D line, as COLMAP reads it (may be empty)
     return names
 
 

@@ -334,3 +334,34 @@ def test_known_intrinsics_validation() -> None:
         KnownIntrinsics(0, 1, 0, 0, "file")
     with pytest.raises(ValueError):
         KnownIntrinsics(1, float("nan"), 0, 0, "file")
+
+
+def test_colmap_text_long_lines_and_encoding(tmp_path: Path) -> None:
+    (tmp_path / "cameras.txt").write_text("1 PINHOLE 120 80 100 100 60 40\r\n")
+    points = " ".join(["12.5 7.25 -1"] * 300_000)  # ~4 MB of 2-D points: skipped, not held
+    (tmp_path / "images.txt").write_text(
+        f"1 1 0 0 0 0 0 0 1 a.jpg\r\n{points}\r\n2 1 0 0 0 0 0 0 1 b.jpg\r\n\r\n"
+    )
+    assert set(read_colmap_intrinsics(tmp_path)) == {"a.jpg", "b.jpg"}
+    (tmp_path / "images.txt").write_text("1 1 0 0 0 0 0 0 1 " + "n" * 100_000 + "\n")
+    with pytest.raises(IntrinsicsError, match=r"images\.txt, line 1: line longer"):
+        read_colmap_intrinsics(tmp_path)
+    (tmp_path / "images.txt").write_bytes(b"1 1 0 0 0 0 0 0 1 \xff\xfe.jpg\n")
+    with pytest.raises(IntrinsicsError, match="line 1: not UTF-8"):
+        read_colmap_intrinsics(tmp_path)
+
+
+def test_hostile_json_numbers(tmp_path: Path) -> None:
+    f = tmp_path / "k.json"
+    f.write_text('{"fx": 1' + "0" * 400 + ', "fy": 1, "cx": 0, "cy": 0}')
+    with pytest.raises(IntrinsicsError, match="fx must be a finite number"):
+        read_json_intrinsics(f)
+    f.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(IntrinsicsError, match=r"k\.json"):
+        read_json_intrinsics(f)
+
+
+def test_known_intrinsics_accepts_numpy_scalars() -> None:
+    k = KnownIntrinsics(np.float32(100.5), np.float64(101), np.int64(60), 40, "exif")
+    assert type(k.fx) is float and k.fx == 100.5 and type(k.cx) is float
+    assert intrinsics_source(k) == "exif" and intrinsics_source(None) == "estimated"
