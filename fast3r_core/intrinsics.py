@@ -526,6 +526,18 @@ class _TextLines:
             except UnicodeDecodeError as exc:
                 raise IntrinsicsError(f"{self.path}, line {self.number}: not UTF-8 text") from exc
 
+    def records(self, min_fields: int, layout: str, maxsplit: int = -1) -> Iterator[tuple[str, list[str]]]:
+        """Data lines (neither blank nor comments) split on white space, with "file, line N" for messages."""
+        for i, line in self:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            where = f"{self.path}, line {i}"
+            fields = line.split(maxsplit=maxsplit)
+            if len(fields) < min_fields:
+                raise IntrinsicsError(f"{where}: expected {layout}")
+            yield where, fields
+
     def skip_line(self) -> None:
         """Consume the next line, however long."""
         self.number += 1
@@ -536,59 +548,38 @@ class _TextLines:
 
 
 def _read_cameras_txt(path: Path) -> dict[int, _ColmapCamera]:
+    cams: dict[int, _ColmapCamera] = {}
     fh, _ = _open_binary(path)  # the same size bound; lines are decoded one by one
     with fh:
-        return _parse_cameras_txt(_TextLines(fh, path), path)
-
-
-def _parse_cameras_txt(lines: _TextLines, path: Path) -> dict[int, _ColmapCamera]:
-    cams: dict[int, _ColmapCamera] = {}
-    for i, line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        where = f"{path}, line {i}"
-        f = line.split()
-        if len(f) < 4:
-            raise IntrinsicsError(f"{where}: expected CAMERA_ID MODEL WIDTH HEIGHT PARAMS[]")
-        if f[1] not in _COLMAP_BY_NAME:
-            raise IntrinsicsError(f"{where}: unknown camera model {f[1][:40]!r}")
-        try:
-            cid, w, h = int(f[0]), int(f[2]), int(f[3])
-            params = tuple(float(x) for x in f[4:])
-        except ValueError as exc:
-            raise IntrinsicsError(f"{where}: {exc}") from exc
-        if cid in cams:
-            raise IntrinsicsError(f"{where}: camera {cid} defined twice")
-        cams[cid] = _ColmapCamera(f[1], w, h, params, where)
+        for where, f in _TextLines(fh, path).records(4, "CAMERA_ID MODEL WIDTH HEIGHT PARAMS[]"):
+            if f[1] not in _COLMAP_BY_NAME:
+                raise IntrinsicsError(f"{where}: unknown camera model {f[1][:40]!r}")
+            try:
+                cid, w, h = int(f[0]), int(f[2]), int(f[3])
+                params = tuple(float(x) for x in f[4:])
+            except ValueError as exc:
+                raise IntrinsicsError(f"{where}: {exc}") from exc
+            if cid in cams:
+                raise IntrinsicsError(f"{where}: camera {cid} defined twice")
+            cams[cid] = _ColmapCamera(f[1], w, h, params, where)
     return cams
 
 
 def _read_images_txt(path: Path) -> dict[str, int]:
     """Image name -> camera id. Each image takes two lines; the second (2-D points) is skipped."""
+    names: dict[str, int] = {}
     fh, _ = _open_binary(path)
     with fh:
-        return _parse_images_txt(_TextLines(fh, path), path)
-
-
-def _parse_images_txt(lines: _TextLines, path: Path) -> dict[str, int]:
-    names: dict[str, int] = {}
-    for i, line in lines:
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        where = f"{path}, line {i}"
-        f = line.split(maxsplit=9)
-        if len(f) < 10:
-            raise IntrinsicsError(f"{where}: expected IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME")
-        try:
-            int(f[0])
-            [float(x) for x in f[1:8]]
-            cid = int(f[8])
-        except ValueError as exc:
-            raise IntrinsicsError(f"{where}: {exc}") from exc
-        names[f[9].strip()] = cid
-        lines.skip_line()  # the POINTS2D line, as COLMAP reads it (may be empty)
+        lines = _TextLines(fh, path)
+        for where, f in lines.records(10, "IMAGE_ID QW QX QY QZ TX TY TZ CAMERA_ID NAME", maxsplit=9):
+            try:
+                int(f[0])
+                [float(x) for x in f[1:8]]
+                cid = int(f[8])
+            except ValueError as exc:
+                raise IntrinsicsError(f"{where}: {exc}") from exc
+            names[f[9].strip()] = cid
+            lines.skip_line()  # the POINTS2D line, as COLMAP reads it (may be empty)
     return names
 
 
