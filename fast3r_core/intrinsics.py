@@ -313,6 +313,10 @@ def exif_camera(path: str | os.PathLike[str]) -> ExifCamera:
         If the file cannot be opened as an image. A broken EXIF block only means "no focal".
     """
     p = Path(path)
+    if p.suffix.lower() in (".heic", ".heif"):
+        from .images import heif_supported  # registers pillow-heif's opener when installed
+
+        heif_supported()
     try:
         with Image.open(p) as im:
             raw_w, raw_h = im.size
@@ -817,7 +821,7 @@ def resolve_intrinsics(
             raise IntrinsicsError(f"{mode_s}: none of the {len(ps)} photos is listed in the file")
         if rest:
             log.info("%d photos are not in %s: EXIF or the estimate for them", len(rest), mode_s)
-    cams = {i: exif_camera(ps[i]) for i in rest}
+    cams = {i: _exif_or_none(ps[i], sizes[i] if sizes is not None else (0, 0)) for i in rest}
     bodies: dict[tuple[str, str, tuple[int, int]], list[int]] = {}
     for i, cam in cams.items():
         bodies.setdefault(cam.body, []).append(i)
@@ -834,6 +838,15 @@ def resolve_intrinsics(
                 len(found),
             )
     return result
+
+
+def _exif_or_none(path: Path, size: tuple[int, int]) -> ExifCamera:
+    """The photo's EXIF camera; an unreadable header means no EXIF (the loader reports the file)."""
+    try:
+        return exif_camera(path)
+    except InputError as exc:
+        log.debug("no EXIF for %s: %s", path, exc)
+        return ExifCamera("", "", (int(size[0]), int(size[1])), None, None)
 
 
 def _upright_size(path: Path) -> tuple[int, int]:

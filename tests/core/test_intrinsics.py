@@ -365,3 +365,19 @@ def test_known_intrinsics_accepts_numpy_scalars() -> None:
     k = KnownIntrinsics(np.float32(100.5), np.float64(101), np.int64(60), 40, "exif")
     assert type(k.fx) is float and k.fx == 100.5 and type(k.cx) is float
     assert intrinsics_source(k) == "exif" and intrinsics_source(None) == "estimated"
+
+
+def test_unreadable_photo_has_no_exif_and_heic_is_read(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.jpg"
+    junk.write_bytes(b"not an image")
+    ks = resolve_intrinsics("auto", [junk, photo(tmp_path / "a.jpg", f35=28)], sizes=[(10, 10), (120, 80)])
+    assert ks[0] is None and ks[1] is not None
+    pytest.importorskip("pillow_heif")
+    from fast3r_core.images import heif_supported
+
+    assert heif_supported()
+    exif = Image.Exif()
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.FocalLengthIn35mmFilm] = 28
+    Image.new("RGB", (64, 48), (90, 20, 20)).save(tmp_path / "h.heic", exif=exif)
+    k = exif_intrinsics(tmp_path / "h.heic")
+    assert k is not None and k.fx == pytest.approx(28 * math.hypot(64, 48) / DIAG_35)
