@@ -30,55 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fast3r_core.geometry import se3_inverse
-from fast3r_core.poses import estimate_poses_detailed
+from fast3r_core.poses import estimate_poses_detailed, intrinsics_for_views
+from tests.core.pose_scenes import chordal_deg, synthetic_scene
 
 RESULTS = Path(__file__).resolve().parent / "results" / "poses.json"
-
-
-def look_at_c2w(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Cam-to-world (OpenCV axes: y down, z forward) of a camera at ``centre`` looking at ``target``."""
-    z = target - centre
-    z = z / np.linalg.norm(z)
-    x = np.cross(z, [0.0, -1.0, 0.0])
-    x /= np.linalg.norm(x)
-    T = np.eye(4)
-    T[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
-    T[:3, 3] = centre
-    return T
-
-
-def synthetic_views(
-    focals: np.ndarray,
-    H: int = 384,
-    W: int = 512,
-    noise: float = 0.003,
-    outliers: float = 0.05,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Global pointmaps (V,H,W,3) float32, confidences (V,H,W) float32, GT c2w (V,4,4) (world = cam 0)."""
-    rng = np.random.default_rng(seed)
-    V = len(focals)
-    c2w = []
-    for i in range(V):
-        a = 2 * math.pi * i / V * 0.25
-        centre = np.array([3 * math.sin(a), 0.3 * rng.standard_normal(), 3 - 3 * math.cos(a)])
-        c2w.append(look_at_c2w(centre, np.array([0.0, 0.0, 3.0]) + 0.2 * rng.standard_normal(3)))
-    gt = se3_inverse(c2w[0]) @ np.stack(c2w)
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    pts, conf = [], []
-    for i, f in enumerate(focals):
-        depth = 3 + 0.5 * np.sin(u / 60 + i) * np.cos(v / 45) + 0.002 * (u - W / 2)
-        cam = np.stack([(u - W / 2) / f * depth, (v - H / 2) / f * depth, depth], -1)
-        cam += noise * depth[..., None] * rng.standard_normal(cam.shape)
-        world = cam @ gt[i, :3, :3].T + gt[i, :3, 3]
-        c = 1 + np.exp(rng.uniform(0, 3, (H, W)))
-        bad = rng.random((H, W)) < outliers
-        world[bad] += rng.normal(scale=1.0, size=(int(bad.sum()), 3))
-        c[bad] = 1 + rng.uniform(0.01, 0.5, int(bad.sum()))
-        pts.append(world.astype(np.float32))
-        conf.append(c.astype(np.float32))
-    return np.stack(pts), np.stack(conf), gt
 
 
 def matmul_gflops() -> float | None:
@@ -110,11 +65,7 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[object, list[float], 
 
 
 def max_rot_err_deg(c2w: np.ndarray, gt: np.ndarray) -> float:
-    errs = []
-    for a, b in zip(c2w, gt, strict=True):
-        d = np.linalg.norm(a[:3, :3] - b[:3, :3])
-        errs.append(math.degrees(2 * math.asin(min(1.0, d / (2 * math.sqrt(2))))))
-    return max(errs)
+    return max(chordal_deg(a[:3, :3], b[:3, :3]) for a, b in zip(c2w, gt, strict=True))
 
 
 def main() -> None:
@@ -129,8 +80,11 @@ def main() -> None:
     S = 512
     shared_f = np.full(args.views, 0.85 * S)
     mixed_f = np.geomspace(0.6 * S, 1.4 * S, args.views)
+    H, W = 384, 512
+    true_k = list(intrinsics_for_views(shared_f, [(H, W)] * args.views))
     cases: list[tuple[str, np.ndarray, dict[str, object]]] = [
         ("shared focal (view 0, Weiszfeld)", shared_f, {}),
+        ("known intrinsics (true K, no focal)", shared_f, {"known_intrinsics": true_k}),
         ("per-view focal (scan + refine)", mixed_f, {"per_view_focal": True}),
     ]
     if args.baseline:
@@ -138,7 +92,7 @@ def main() -> None:
 
     rows = []
     for name, focals, kwargs in cases:
-        pts, conf, gt = synthetic_views(focals)
+        pts, conf, gt, _ = synthetic_scene(focals, H, W, noise=0.003, step_rad=0.5 * math.pi / args.views)
 
         def run(pts: np.ndarray = pts, conf: np.ndarray = conf, kwargs: dict[str, object] = kwargs) -> object:
             return estimate_poses_detailed(pts, conf, **kwargs)  # type: ignore[arg-type]
@@ -149,8 +103,8 @@ def main() -> None:
             {
                 "case": name,
                 "views": args.views,
-                "H": 384,
-                "W": 512,
+                "H": H,
+                "W": W,
                 "cpu_s_median": statistics.median(cpu),
                 "cpu_s_min": min(cpu),
                 "wall_s_median": statistics.median(wall),

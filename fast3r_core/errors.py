@@ -19,7 +19,9 @@ __all__ = [
     "Fast3RError",
     "InputError",
     "InsufficientMemoryError",
+    "IntrinsicsError",
     "LicenseNotAcceptedError",
+    "MaskError",
     "ModelNotAvailableError",
     "NoImagesError",
     "ProjectFileError",
@@ -36,6 +38,15 @@ class InputError(Fast3RError, ValueError):
 
 class NoImagesError(InputError):
     """No usable image was found in the given inputs."""
+
+
+class IntrinsicsError(InputError):
+    """An intrinsics file (JSON or COLMAP) that cannot be read or does not fit the photos; the message
+    names the file (and the line or record where it applies)."""
+
+
+class MaskError(InputError):
+    """A mask image that cannot be read or does not match its photo's size; the message names the file."""
 
 
 class ConfigError(Fast3RError):

@@ -18,6 +18,7 @@ from fast3r_core.result import Reconstruction
 
 __all__ = [
     "MIXED_SIZES",
+    "look_at_c2w",
     "make_synthetic_reconstruction",
     "project_original",
     "resize_and_crop_box",
@@ -46,7 +47,7 @@ def resize_and_crop_box(
     return (rw, rh), (cx - hw, cy - hh, cx + hw, cy + hh)
 
 
-def _look_at(center: np.ndarray, target: np.ndarray) -> np.ndarray:
+def look_at_c2w(center: np.ndarray, target: np.ndarray) -> np.ndarray:
     """4x4 cam-to-world (OpenCV axes) of a camera at ``center`` looking at ``target``, y down ~ +y."""
     z = target - center
     z = z / np.linalg.norm(z)
@@ -131,7 +132,7 @@ def make_synthetic_reconstruction(
 
         angle = np.deg2rad(15.0 * v)
         center = target + np.array([4.0 * np.sin(angle), 0.3 * np.sin(3 * angle), -4.0 * np.cos(angle)])
-        c2w[v] = _look_at(center, target) if v else np.eye(4)
+        c2w[v] = look_at_c2w(center, target) if v else np.eye(4)
 
         u, r = np.meshgrid(np.arange(mw, dtype=np.float64), np.arange(mh, dtype=np.float64))
         depth = 4.0 + 0.5 * np.sin(0.21 * u + 0.1 * v) * np.cos(0.17 * r) + 0.2 * rng.random()

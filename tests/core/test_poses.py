@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 from fast3r_core.errors import Cancelled, InputError
-from fast3r_core.geometry import se3_inverse
 from fast3r_core.poses import (
     align_local_to_global,
     estimate_focal,
@@ -22,6 +20,8 @@ from fast3r_core.poses import (
 )
 from fast3r_core.progress import ProgressEvent
 
+from .pose_scenes import chordal_deg, synthetic_scene
+
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "parity" / "poses" / "case.npz"
 
 
@@ -29,59 +29,6 @@ FIXTURE = Path(__file__).resolve().parents[1] / "data" / "parity" / "poses" / "c
 def case() -> dict[str, np.ndarray]:
     with np.load(FIXTURE) as z:
         return {k: z[k] for k in z.files}
-
-
-def chordal_deg(R1: np.ndarray, R2: np.ndarray) -> float:
-    """Rotation difference in degrees, float64, accurate near zero (the parity README's formula)."""
-    d = np.linalg.norm(np.asarray(R1, np.float64) - np.asarray(R2, np.float64))
-    return math.degrees(2.0 * math.asin(min(1.0, d / (2.0 * math.sqrt(2.0)))))
-
-
-def look_at_c2w(centre: np.ndarray, target: np.ndarray) -> np.ndarray:
-    z = target - centre
-    z = z / np.linalg.norm(z)
-    x = np.cross(z, [0.0, -1.0, 0.0])  # OpenCV: y points down
-    x /= np.linalg.norm(x)
-    T = np.eye(4)
-    T[:3, :3] = np.stack([x, np.cross(z, x), z], axis=1)
-    T[:3, 3] = centre
-    return T
-
-
-def synthetic_scene(
-    focals: list[float],
-    H: int = 96,
-    W: int = 128,
-    noise: float = 0.002,
-    outliers: float = 0.05,
-    seed: int = 0,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Global pointmaps (V,H,W,3) float32, conf (V,H,W), GT c2w (V,4,4) with world = camera 0, and the
-    local pointmaps (each camera's frame, scaled by 1/(v+2)). Depth varies smoothly; 3-D noise is
-    proportional to depth; a fraction of pixels are gross outliers with low (but > 1) confidence."""
-    rng = np.random.default_rng(seed)
-    V = len(focals)
-    c2w = []
-    for i in range(V):
-        a = 0.35 * i
-        centre = np.array([3 * math.sin(a), 0.3 * rng.standard_normal(), 3 - 3 * math.cos(a)])
-        c2w.append(look_at_c2w(centre, np.array([0.0, 0.0, 3.0]) + 0.2 * rng.standard_normal(3)))
-    c2w_arr = se3_inverse(c2w[0]) @ np.stack(c2w)
-    v, u = np.mgrid[0:H, 0:W].astype(np.float64)
-    glob, loc, conf = [], [], []
-    for i, f in enumerate(focals):
-        depth = 3 + 0.5 * np.sin(u / (W / 8) + i) * np.cos(v / (H / 8)) + 0.3 * u / W
-        cam = np.stack([(u - W / 2) / f * depth, (v - H / 2) / f * depth, depth], -1)
-        cam_noisy = cam + noise * depth[..., None] * rng.standard_normal(cam.shape)
-        world = cam_noisy @ c2w_arr[i, :3, :3].T + c2w_arr[i, :3, 3]
-        c = 1 + np.exp(rng.uniform(0, 3, (H, W)))
-        bad = rng.random((H, W)) < outliers
-        world[bad] += rng.normal(scale=1.0, size=(int(bad.sum()), 3))
-        c[bad] = 1 + rng.uniform(0.01, 0.5, int(bad.sum()))
-        glob.append(world.astype(np.float32))
-        loc.append((cam_noisy / (i + 2)).astype(np.float32))
-        conf.append(c.astype(np.float32))
-    return np.stack(glob), np.stack(conf), c2w_arr, np.stack(loc)
 
 
 def assert_poses_close(c2w: np.ndarray, ref: np.ndarray, rot_deg: float, trans: float) -> None:
@@ -183,6 +130,111 @@ def test_given_focals_and_mixed_sizes() -> None:
     est = estimate_poses_detailed(views, confs, 100.0)
     np.testing.assert_allclose(est.intrinsics[2, :2, 2], [24.0, 32.0])  # (W/2, H/2) of the 64x48 view
     np.testing.assert_allclose(intrinsics_for_views(100.0, [(48, 64), (64, 48)])[1, :2, 2], [24.0, 32.0])
+
+
+# --------------------------------------------------------------------------- known intrinsics, masks
+
+
+def pose_errors(c2w: np.ndarray, gt: np.ndarray) -> tuple[float, float]:
+    """Mean rotation error (degrees) and mean camera-centre error over the views."""
+    rot = np.mean([chordal_deg(a[:3, :3], b[:3, :3]) for a, b in zip(c2w, gt, strict=True)])
+    return float(rot), float(np.linalg.norm(c2w[:, :3, 3] - gt[:, :3, 3], axis=1).mean())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_true_intrinsics_at_least_as_accurate_as_the_estimate(seed: int) -> None:
+    focals = [105.0] * 5
+    glob, conf, gt, _ = synthetic_scene(focals, noise=0.01, seed=seed)
+    true_k = list(intrinsics_for_views(focals, [(96, 128)] * 5))
+    known = estimate_poses_detailed(glob, conf, known_intrinsics=true_k)
+    guess = estimate_poses_detailed(glob, conf)
+    assert known.intrinsics_known.all() and not guess.intrinsics_known.any()
+    np.testing.assert_array_equal(known.intrinsics, true_k)
+    assert isinstance(known.focal, np.ndarray) and known.focals.tolist() == focals
+    rot_k, pos_k = pose_errors(known.c2w, gt)
+    rot_g, pos_g = pose_errors(guess.c2w, gt)
+    assert rot_k <= rot_g * 1.05 + 1e-4 and pos_k <= pos_g * 1.05 + 1e-5
+
+
+def test_known_intrinsics_per_camera_beat_a_shared_estimate() -> None:
+    focals = [80.0, 110.0, 150.0, 210.0]
+    glob, conf, gt, _ = synthetic_scene(focals, seed=1)
+    ks = intrinsics_for_views(focals, [(96, 128)] * 4)
+    known = estimate_poses_detailed(glob, conf, known_intrinsics=list(ks))
+    assert_poses_close(known.c2w, gt, rot_deg=0.1, trans=5e-3)
+    assert pose_errors(known.c2w, gt)[0] < 0.2 * pose_errors(estimate_poses_detailed(glob, conf).c2w, gt)[0]
+    # a principal point off the centre is used as given (not replaced by (W/2, H/2))
+    off = ks.copy()
+    off[:, 0, 2] += 6.0
+    shifted = estimate_poses_detailed(glob, conf, known_intrinsics=list(off))
+    np.testing.assert_array_equal(shifted.intrinsics, off)
+    assert shifted.reproj_rmse.mean() > known.reproj_rmse.mean()
+
+
+def test_mixed_known_and_estimated_views() -> None:
+    focals = [80.0, 110.0, 150.0, 210.0]
+    glob, conf, gt, _ = synthetic_scene(focals, seed=1)
+    ks = intrinsics_for_views(focals, [(96, 128)] * 4)
+    # view 0 known: the others get their own focal (view 0's pointmap says nothing about them)
+    est = estimate_poses_detailed(glob, conf, known_intrinsics=[ks[0], None, None, ks[3]])
+    assert est.intrinsics_known.tolist() == [True, False, False, True]
+    np.testing.assert_allclose(est.focals, focals, rtol=0.01)
+    assert_poses_close(est.c2w, gt, rot_deg=0.3, trans=0.02)
+    # view 0 estimated: today's path (view 0's focal shared by the unknown views)
+    same = [80.0] * 3 + [210.0]
+    glob2, conf2, gt2, _ = synthetic_scene(same, seed=2)
+    ks2 = intrinsics_for_views(same, [(96, 128)] * 4)
+    est2 = estimate_poses_detailed(glob2, conf2, known_intrinsics=[None, None, None, ks2[3]])
+    assert est2.focals[0] == est2.focals[1] == est2.focals[2] == pytest.approx(80.0, rel=0.01)
+    assert est2.focals[3] == 210.0 and est2.intrinsics_known.tolist() == [False, False, False, True]
+    assert_poses_close(est2.c2w, gt2, rot_deg=0.3, trans=0.02)
+
+
+def test_masked_pixels_leave_pnp() -> None:
+    glob, conf, gt, _ = synthetic_scene([100.0] * 3, seed=3, outliers=0.0)
+    # a confident but wrong region (a moving object): the mask removes it from the correspondences
+    bad = np.zeros(conf.shape, dtype=bool)
+    bad[1:, :, :70] = True
+    glob[bad] += np.array([0.5, 0.2, -0.3], dtype=np.float32)
+    conf[bad] = 50.0
+    keep = ~bad
+    plain = estimate_poses_detailed(glob, conf, 100.0)
+    masked = estimate_poses_detailed(glob, conf, 100.0, masks=keep)
+    assert masked.n_points.tolist() == keep.reshape(3, -1).sum(1).tolist()
+    assert_poses_close(masked.c2w, gt, rot_deg=0.1, trans=5e-3)
+    # unmasked, the larger (shifted) region wins RANSAC: the cameras move with it
+    assert pose_errors(plain.c2w, gt)[1] > 10 * pose_errors(masked.c2w, gt)[1]
+    # list form with None (no mask) for a view; the focal estimate respects the mask too
+    listed = estimate_poses_detailed(glob, conf, masks=[None, keep[1], keep[2]])
+    assert listed.n_points[0] == 96 * 128
+    f_masked = estimate_focal(glob[0], conf[0], np.ones((96, 128), dtype=bool))
+    assert f_masked == estimate_focal(glob[0], conf[0])
+
+
+def test_known_intrinsics_and_mask_errors(case: dict[str, np.ndarray]) -> None:
+    glob, conf = case["pts3d_global"], case["conf"]
+    V, H, W = conf.shape
+    with pytest.raises(InputError, match="masks"):
+        estimate_poses_detailed(glob, conf, masks=[np.ones((H, W), bool)] * (V - 1))
+    with pytest.raises(InputError, match=r"masks\[0\]"):
+        estimate_poses_detailed(glob, conf, masks=np.ones((V, H, W - 1), bool))
+    with pytest.raises(InputError, match=r"masks\[0\]"):
+        estimate_poses_detailed(glob, conf, masks=np.ones((V, H, W), np.uint8))
+    with pytest.raises(InputError, match="known_intrinsics"):
+        estimate_poses_detailed(glob, conf, known_intrinsics=[None])
+    with pytest.raises(InputError, match="pinhole"):
+        estimate_poses_detailed(glob, conf, known_intrinsics=[np.zeros((3, 3))] + [None] * (V - 1))
+    with pytest.raises(InputError, match="no pixel"):
+        estimate_focal(glob[0], conf[0], np.zeros((H, W), bool))
+
+
+def test_estimate_poses_is_the_detailed_estimate() -> None:
+    glob, conf, _, _ = synthetic_scene([100.0] * 3, seed=3)
+    c2w, f = estimate_poses(glob, conf, niter=50, ransac_points=500)
+    est = estimate_poses_detailed(glob, conf, niter=50, ransac_points=500)
+    np.testing.assert_array_equal(c2w, est.c2w)
+    assert f == est.focal and isinstance(f, float)
+    assert estimate_poses.__name__ == "estimate_poses" and "c2w" in (estimate_poses.__doc__ or "")
 
 
 # -------------------------------------------------------------------------------------- failure paths
