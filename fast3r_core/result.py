@@ -28,6 +28,7 @@ from typing import Any, TypeGuard, get_args
 
 import numpy as np
 
+from fast3r_core.edits import Edits
 from fast3r_core.errors import InputError
 from fast3r_core.geometry import model_pixels_to_original, se3_inverse
 from fast3r_core.point_set import PointSet, PointSource, build_point_set
@@ -43,7 +44,7 @@ __all__ = [
 
 # The version lives with the fields it describes (the default of Reconstruction.format_version);
 # fast3r_core.project_file, which writes and checks it, re-exports it with the other PROJECT_* names.
-PROJECT_FORMAT_VERSION = 1
+PROJECT_FORMAT_VERSION = 2
 """Major version of the project format written by this code; a file with a larger one is refused."""
 
 _POINT_SOURCES: tuple[str, ...] = get_args(PointSource)
@@ -311,6 +312,17 @@ class Reconstruction:
         Share of each view's confident points within the reprojection tolerance of its pose, in [0, 1];
         NaN where unknown (a failed pose, a project written before it was recorded). Below
         :data:`LOW_POSE_INLIER_SHARE` the pose is unreliable. Defaults to all NaN.
+    edits : Edits
+        The user's edits (similarity transform, crop, deleted selections, measurements), applied on the
+        way out by every exporter and the viewer; the arrays above stay the model's output. Defaults
+        to ``Edits()`` (none). Project format 2.
+    intrinsics_known : np.ndarray, (V,) bool
+        True where the view's intrinsics came from the user (file or EXIF) rather than the estimate.
+        Defaults to all False. Project format 2.
+    keep_masks : tuple of np.ndarray, each (H_v, W_v) bool, or None
+        Per-view pixel masks in model pixels (True = keep) from the user's masks and/or the sky mask;
+        masked pixels are in no point set, statistic or export. None (the default) keeps every pixel.
+        Project format 2.
     """
 
     pts3d: tuple[np.ndarray, ...]
@@ -334,6 +346,9 @@ class Reconstruction:
     runs: tuple[RunRecord, ...] = ()
     format_version: int = PROJECT_FORMAT_VERSION
     pose_inlier_share: np.ndarray = None  # type: ignore[assignment]  # as pose_ok: never None once built
+    edits: Edits = field(default_factory=Edits)
+    intrinsics_known: np.ndarray = None  # type: ignore[assignment]  # as pose_ok: never None once built
+    keep_masks: tuple[np.ndarray, ...] | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise the fields once, here
@@ -381,6 +396,25 @@ class Reconstruction:
         if share.shape != (n_views,):
             raise ValueError(f"pose_inlier_share must have shape {(n_views,)}, got {share.shape}")
         set_(self, "pose_inlier_share", _readonly(np.ascontiguousarray(share)))
+
+        if not isinstance(self.edits, Edits):
+            raise ValueError(f"edits must be an Edits, got {type(self.edits).__name__}")
+        known = (
+            np.zeros(n_views, bool) if self.intrinsics_known is None else np.asarray(self.intrinsics_known)
+        )
+        if known.dtype != np.bool_ or known.shape != (n_views,):
+            raise ValueError(
+                f"intrinsics_known must be bool of shape {(n_views,)}, got {known.dtype} {known.shape}"
+            )
+        set_(self, "intrinsics_known", _readonly(np.ascontiguousarray(known)))
+        if self.keep_masks is not None:
+            masks = _as_view_tuple("keep_masks", self.keep_masks, n_views)
+            for v, m in enumerate(masks):
+                if m.dtype != np.bool_ or m.shape != shapes[v]:
+                    raise ValueError(
+                        f"keep_masks[{v}] must be bool of shape {shapes[v]}, got {m.dtype} {m.shape}"
+                    )
+            set_(self, "keep_masks", tuple(_readonly(np.ascontiguousarray(m)) for m in masks))
 
         widths = self.crop_boxes[:, 2] - self.crop_boxes[:, 0]
         heights = self.crop_boxes[:, 3] - self.crop_boxes[:, 1]
