@@ -238,7 +238,7 @@ def test_project_round_trip_exact(tmp_path: Path, rec: Reconstruction, compress:
     with zipfile.ZipFile(path) as zf:
         assert set(zf.namelist()) == {"meta.json", "arrays.npz"}
         meta = json.loads(zf.read("meta.json"))
-    assert meta["format"] == "fast3r-project" and meta["version"] == 1
+    assert meta["format"] == "fast3r-project" and meta["version"] == PROJECT_FORMAT_VERSION == 2
     assert meta["model_name"] == "synthetic" and meta["runs"] == [{"views": [0, 1, 2, 3]}]
     assert meta["images"][0]["absolute"] == rec.image_paths[0]
     assert "created" in meta and "app_version" in meta
