@@ -13,10 +13,11 @@ from typing import Any
 
 from fast3r_core.errors import InputError
 
-__all__ = ["ANCHOR_METHODS", "ReconstructOptions"]
+__all__ = ["ANCHOR_METHODS", "FRAME_METHODS", "ReconstructOptions"]
 
 #: How anchor views are chosen after view 0 (see :mod:`fast3r_core.chunking.anchors`).
 ANCHOR_METHODS = ("coverage", "even")
+FRAME_METHODS = ("sharp", "uniform")  #: video frame choice: sharpest per time bin, or evenly spaced
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class ReconstructOptions:
     anchors : anchor views shared by every pass of a chunked run (None: a third of a pass, 1..8).
     anchor_method : how anchors are chosen after view 0: "coverage" (farthest-point sampling on a small
         image descriptor; when adding views: the existing views most like the new ones) or "even".
+    intrinsics : "auto" (EXIF when every photo of a camera has it, else the estimate), "estimate"
+        (ignore EXIF), or the path of an intrinsics file (JSON or a COLMAP model; see
+        :mod:`fast3r_core.intrinsics`), in pixels of the original photos.
+    masks : folder of per-image masks (``NAME.png`` or ``STEM.png``; 0 = ignore), or None.
+    frames : how frames are taken from a video: "sharp" (the sharpest of each time bin, near-duplicates
+        dropped) or "uniform" (evenly spaced).
+    exclude : file names (or stems) of inputs to leave out of the run.
     """
 
     size: int = 512
@@ -63,6 +71,10 @@ class ReconstructOptions:
     max_views_per_pass: int | None = None
     anchors: int | None = None
     anchor_method: str = "coverage"
+    intrinsics: str = "auto"
+    masks: str | None = None
+    frames: str = "sharp"
+    exclude: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.max_views_per_pass is not None and (
@@ -74,6 +86,9 @@ class ReconstructOptions:
             )
         if self.anchors is not None and self.anchors < 1:
             raise InputError(f"anchors must be at least 1 (view 0), not {self.anchors}")
+        if self.frames not in FRAME_METHODS:
+            raise InputError(f"frames must be one of {', '.join(FRAME_METHODS)}, not {self.frames!r}")
+        object.__setattr__(self, "exclude", tuple(str(x) for x in self.exclude))
         if self.anchor_method not in ANCHOR_METHODS:
             raise InputError(
                 f"anchor_method must be one of {', '.join(ANCHOR_METHODS)}, not {self.anchor_method!r}"
@@ -84,6 +99,8 @@ class ReconstructOptions:
         """The options stored by :meth:`to_json` (unknown keys, from newer versions, are ignored)."""
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in data.items() if k in known}
+        if kwargs.get("exclude") is not None:
+            kwargs["exclude"] = tuple(str(x) for x in kwargs["exclude"])
         if kwargs.get("image_ids") is not None:
             kwargs["image_ids"] = tuple(int(i) for i in kwargs["image_ids"])
         return cls(**kwargs)
@@ -91,4 +108,5 @@ class ReconstructOptions:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["image_ids"] = list(self.image_ids) if self.image_ids is not None else None
+        d["exclude"] = list(self.exclude)
         return d
