@@ -39,6 +39,7 @@ from superqt.utils import qthrottled
 
 from app import APP_NAME, plural
 from app.controller import Controller, RunState, first_sample
+from app.edits_session import EditsSession
 from app.file_flows import FileFlows
 from app.menus import WindowMenus
 from app.settings import Settings
@@ -114,6 +115,7 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
             from app.viewer import SceneViewer
 
             viewer_factory = SceneViewer
+        self.edits_session = EditsSession(self)  # the user's edits of the shown result, with undo
         self.viewer: Viewer = viewer_factory(self.state, self)
         self.banner = Banner()
         self.demo_note = DemoNote()
