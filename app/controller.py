@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QCoreApplication, QObject, Signal, Slot
 
 from app import plural
+from app.run_inputs import InputChoices, input_choices, views_to_exclude
 from app.settings import Settings
 from app.state import ViewerState
 from app.tasks import TaskRunner
@@ -37,6 +38,7 @@ from fast3r_core import (
     license_to_accept,
     model_config,
 )
+from fast3r_core.errors import InputError
 
 if TYPE_CHECKING:
     from fast3r_core import ModelInfo, RunReport
@@ -153,6 +155,7 @@ class Controller(QObject):
         # even if another project was opened meanwhile (None: the result was not saved yet)
         self._add_origin: Path | None = None
         self.inputs: list[str] = []
+        self.exclude: tuple[str, ...] = ()  # file names the last run left out (Run Again keeps them)
         self.run_started = 0.0
         self._sources: dict[int, str] = {}  # job id -> model source (runs and preloads)
         self._load_began: float | None = None  # a model load is under way since then (run or preload)
@@ -338,18 +341,35 @@ class Controller(QObject):
             return
         self.start_run(items)
 
-    def start_run(self, inputs: Sequence[str | os.PathLike[str]], *, size: int | None = None) -> int:
-        """Reconstruct ``inputs`` with the chosen model (cancels a run in progress). Returns the job id."""
+    def input_choices(self, inputs: Sequence[str | os.PathLike[str]]) -> InputChoices:
+        """Intrinsics, masks (the chosen folder, or a ``masks/`` folder beside the photos) and video
+        frames of a run of ``inputs``, from the run options."""
+        return input_choices(self.settings, inputs)
+
+    def start_run(
+        self,
+        inputs: Sequence[str | os.PathLike[str]],
+        *,
+        size: int | None = None,
+        exclude: Sequence[str] = (),
+    ) -> int:
+        """Reconstruct ``inputs`` with the chosen model (cancels a run in progress). Returns the job id.
+
+        ``exclude``: file names of inputs to leave out (``ReconstructOptions.exclude``).
+        """
         if self.host.busy:
             self.host.cancel()
         job_id = next(self._ids)
         max_views = int(self.settings.get("max_views")) or None
+        choices = self.input_choices(inputs)
         opts = ReconstructOptions(
             size=size or self.effective_size(),
             device=self._device,
             max_views=max_views,
             precision=str(self.settings.get("precision")),
             **self.chunk_options(),
+            **choices.keywords(),
+            exclude=tuple(exclude),
         )
         model = self._model
         accept = self.settings.license_accepted(model)
@@ -365,13 +385,51 @@ class Controller(QObject):
         self._job = req
         self._sources[job_id] = model
         self.inputs = list(req.inputs)
+        self.exclude = opts.exclude
         self.run_started = time.perf_counter()
         if self.loaded_source != model and self._load_began is None:
             self._load_began = self.run_started
         log.info("run %d: %s with %s (%s, %d px)", job_id, req.inputs, model, self._device, opts.size)
+        self._say_inputs(job_id, choices, opts.exclude)
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
         self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
         return job_id
+
+    def _say_inputs(self, job_id: int, choices: InputChoices, exclude: Sequence[str]) -> None:
+        """Log (and show on the status bar) the input options that are not the defaults: the user
+        should know that a masks/ folder was picked up, or which views were left out."""
+        parts = [choices.describe()] if choices.describe() else []
+        if exclude:
+            parts.append(f"leaving out {plural(len(exclude), 'file')}: {', '.join(exclude)}")
+        if parts:
+            text = "; ".join(parts)
+            log.info("run %d: %s", job_id, text)
+            self.message.emit(text[0].upper() + text[1:])
+
+    def rerun_plan(self, views: Sequence[int]) -> tuple[list[str], tuple[str, ...]]:
+        """The inputs and ``exclude`` of a re-run of the shown result without ``views``.
+
+        The inputs are this session's run inputs when the shown result is that run's own result
+        (so that a folder or a video is read again), else the photos of the result's views (an opened
+        project, a result with added images). The views the result's run left out stay out.
+
+        Raises
+        ------
+        InputError
+            Nothing is shown, no view is given, fewer than two views would remain, or none of the
+            result's photos can be found.
+        """
+        rec = self.reconstruction
+        if rec is None:
+            raise InputError("There is no result to run again.")
+        exclude = views_to_exclude(rec.image_paths, rec.options, views)
+        last = self.last_result
+        if self.inputs and last is not None and last.reconstruction is rec and len(rec.runs) <= 1:
+            return list(self.inputs), exclude
+        photos = [p for p in rec.image_paths if os.path.isfile(p)]
+        if not photos:
+            raise InputError("The photos of this result cannot be found, so it cannot be run again.")
+        return photos, exclude
 
     def add_images(self, inputs: Sequence[str | os.PathLike[str]]) -> int:
         """Add photos to the shown result (reconstructs only them, with anchor views of the result).
@@ -390,11 +448,13 @@ class Controller(QObject):
         if self.host.busy:
             self.host.cancel()
         job_id = next(self._ids)
+        choices = self.input_choices(inputs)
         opts = ReconstructOptions(
             size=project_size(base),
             device=self._device,
             precision=str(self.settings.get("precision")),
             **self.chunk_options(),
+            **choices.keywords(),
         )
         model = self._model_for_addition(base)
         req = RunRequest(
@@ -414,6 +474,7 @@ class Controller(QObject):
         if self.loaded_source != model and self._load_began is None:
             self._load_began = self.run_started
         log.info("run %d: adding %s to %d views with %s", job_id, req.inputs, base.n_views, model)
+        self._say_inputs(job_id, choices, ())
         self.host.submit(req)  # first: the actions read ``busy`` when the state changes
         self._set_state(RunState.LOADING if self.loaded_source != model else RunState.RUNNING)
         return job_id

@@ -88,8 +88,11 @@ class FileFlows(WindowParts):
         self.settings.sync()
         return True
 
-    def start_run(self, inputs: Sequence[str], size: int | None = None) -> bool:
-        """Check the licence and the memory, then reconstruct ``inputs``.
+    def start_run(
+        self, inputs: Sequence[str], size: int | None = None, *, exclude: Sequence[str] = ()
+    ) -> bool:
+        """Check the licence and the memory, then reconstruct ``inputs`` (without the files named in
+        ``exclude``).
 
         The memory estimate reads the image headers off the GUI thread when they were not read before;
         the run then starts when it answers. Returns False when the licence was refused (a run that
@@ -98,15 +101,21 @@ class FileFlows(WindowParts):
         if not self._license_ok():
             return False
         items = list(inputs)
+        left_out = tuple(exclude)
         self._memory_checks += 1
         token = self._memory_checks  # a newer start_run supersedes a check still reading headers
         self.controller.check_memory(
-            items, size, lambda check: self._start_checked(token, items, size, check)
+            items, size, lambda check: self._start_checked(token, items, size, check, left_out)
         )
         return True
 
     def _start_checked(
-        self, token: int, inputs: list[str], size: int | None, check: MemoryCheck | None
+        self,
+        token: int,
+        inputs: list[str],
+        size: int | None,
+        check: MemoryCheck | None,
+        exclude: tuple[str, ...] = (),
     ) -> None:
         """The memory estimate of ``inputs`` is in: show it, warn when the run will not fit, start it."""
         if token != self._memory_checks:
@@ -123,7 +132,7 @@ class FileFlows(WindowParts):
         self.banner.clear()
         for p in inputs:
             self.settings.set_last_dir("open", p)
-        self.controller.start_run(inputs, size=size)
+        self.controller.start_run(inputs, size=size, exclude=exclude)
 
     def add_images_dialog(self) -> None:
         """Choose photos to add to the shown result."""
@@ -149,8 +158,24 @@ class FileFlows(WindowParts):
         return c.add_images(paths) > 0
 
     def rerun(self) -> None:
+        """Run the last inputs again (the views the last run left out stay out)."""
         if self.controller.inputs:
-            self.start_run(self.controller.inputs)
+            self.start_run(self.controller.inputs, exclude=self.controller.exclude)
+
+    def rerun_without(self, views: Sequence[int]) -> bool:
+        """Re-run the shown result's inputs without the photos of ``views`` ("Re-run Without These").
+
+        Refused, with a dialog, when fewer than two views would remain. True if the run was started.
+        """
+        from fast3r_core.errors import InputError
+
+        try:
+            inputs, exclude = self.controller.rerun_plan(views)
+        except InputError as exc:
+            self.show_error(ErrorInfo("input", "Cannot leave out these views", str(exc)))
+            return False
+        log.info("re-running without %s", ", ".join(exclude))
+        return self.start_run(inputs, exclude=exclude)
 
     def open_sample(self) -> None:
         sample = first_sample()

@@ -209,6 +209,7 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
         self.progress_panel.cancel_requested.connect(c.cancel)
         self.viewer.view_clicked.connect(self._view_clicked)
         self.views_panel.view_activated.connect(self._view_activated)
+        self.views_panel.rerun_without_requested.connect(self.rerun_without)
         self.drop_hint.open_folder.connect(self.open_folder_dialog)
         self.drop_hint.open_images.connect(self.open_images_dialog)
         self.drop_hint.open_video.connect(self.open_video_dialog)

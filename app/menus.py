@@ -188,7 +188,9 @@ class WindowMenus(WindowParts):
 
         self.act_models = a("&Model Manager...", self.open_model_manager, "Ctrl+M")
         self.act_run_options = a(
-            "Run &Options...", self.open_run_options, tip="Images to use, views per pass, anchor views"
+            "Run &Options...",
+            self.open_run_options,
+            tip="Images to use, passes, intrinsics, masks, video frames",
         )
         self.device_group = QActionGroup(self)
         self.device_actions: dict[str, QAction] = {}

@@ -40,6 +40,12 @@ DEFAULTS: dict[str, Any] = {
     "views_per_pass": 16,  # largest pass with "fixed", anchors included
     "anchors": 0,  # anchor views per pass of a chunked run; 0 = automatic
     "precision": "auto",  # auto | fp32 | bf16 | fp16 | int8 (fast CPU mode)
+    # inputs (issue 19): ReconstructOptions.intrinsics / masks / frames, made by app.run_inputs
+    "intrinsics": "auto",  # auto (EXIF, else estimated) | estimate | file (intrinsics_file)
+    "intrinsics_file": "",  # JSON or COLMAP model used with intrinsics = file
+    "masks": "auto",  # auto (a masks/ folder beside the photos) | none | folder (masks_folder)
+    "masks_folder": "",  # folder of NAME.png / STEM.png masks used with masks = folder
+    "frames": "sharp",  # video frames: sharp (sharpest per time bin) | uniform
 }
 
 

@@ -20,7 +20,7 @@ from app import APP_NAME
 from app.controller import MemoryCheck
 from app.widgets import ModelManagerDialog, RunOptionsDialog
 from app.window_base import WindowParts
-from app.worker import ErrorInfo
+from app.worker import OPTION_ERROR_TITLES, ErrorInfo
 
 __all__ = ["WindowDialogs"]
 
@@ -68,6 +68,8 @@ class WindowDialogs(WindowParts):
             extra = "\n\nTip: Model > Resolution > 224 px needs much less memory."
         if info.kind in ("model", "license"):
             extra = "\n\nChoose or download a model in Model > Model Manager."
+        if info.title in OPTION_ERROR_TITLES:
+            extra = "\n\nChoose another one (or none) in Model > Run Options."
         box.setInformativeText(f"{info.message}{extra}\n\n{where}".strip())
         box.setDetailedText(info.details)
         self.banner.show_message(f"{info.title}: {info.message}", "error")
@@ -83,8 +85,8 @@ class WindowDialogs(WindowParts):
         return dlg
 
     def open_run_options(self) -> RunOptionsDialog:
-        """The run options (images to use, views per pass, anchors); OK stores them for the next runs."""
-        dlg = RunOptionsDialog(self.settings, self)
+        """The run options (images to use, precision, passes, inputs); OK stores them for the next runs."""
+        dlg = RunOptionsDialog(self.settings, self, inputs=self.controller.inputs)
         if self.interactive:
             dlg.exec()
         else:

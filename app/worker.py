@@ -39,7 +39,9 @@ from fast3r_core.errors import (
     Fast3RError,
     InputError,
     InsufficientMemoryError,
+    IntrinsicsError,
     LicenseNotAcceptedError,
+    MaskError,
     ModelNotAvailableError,
 )
 from fast3r_core.options import ReconstructOptions
@@ -49,6 +51,7 @@ if TYPE_CHECKING:  # the pipeline imports scipy: keep it off the start-up path (
     from fast3r_core.pipeline import RunReport
 
 __all__ = [
+    "OPTION_ERROR_TITLES",
     "ErrorInfo",
     "ReconstructionWorker",
     "RunRequest",
@@ -139,6 +142,11 @@ class ErrorInfo:
     job_id: int = 0
 
 
+INTRINSICS_ERROR_TITLE = "Cannot use the intrinsics file"
+MASKS_ERROR_TITLE = "Cannot use the masks"
+#: Titles of the failures that a choice of the run options causes (the dialog says where to change it).
+OPTION_ERROR_TITLES = frozenset({INTRINSICS_ERROR_TITLE, MASKS_ERROR_TITLE})
+
 _KINDS: tuple[tuple[type[BaseException], str, str], ...] = (
     (Cancelled, "cancelled", "Cancelled"),
     (LicenseNotAcceptedError, "license", "Licence not accepted"),
@@ -147,6 +155,9 @@ _KINDS: tuple[tuple[type[BaseException], str, str], ...] = (
     (ConfigError, "model", "Cannot load the model"),
     (CheckpointError, "model", "Cannot load the model"),
     (InsufficientMemoryError, "memory", "Not enough memory"),
+    # before InputError, their base: the message names the file, the title says which option it is
+    (IntrinsicsError, "input", INTRINSICS_ERROR_TITLE),
+    (MaskError, "input", MASKS_ERROR_TITLE),
     (InputError, "input", "Cannot use these inputs"),
     (AlignmentError, "input", "Cannot align the passes"),
 )

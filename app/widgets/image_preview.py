@@ -1,4 +1,8 @@
-"""The photo of the highlighted view, beside the viewport, with its camera and confidence figures."""
+"""The photo of the highlighted view, beside the viewport, with its camera and confidence figures.
+
+"Show mask" tints the pixels the view's mask leaves out (``Reconstruction.keep_masks``, False = left
+out) over the photo; it is disabled for a view without a mask.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,42 @@ import logging
 import os
 
 import numpy as np
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage, QImageReader, QPixmap, QResizeEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap, QResizeEvent
+from PySide6.QtWidgets import QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.state import ViewerState
 from app.widgets.confidence_panel import format_confidence
-from app.widgets.views_dock import rgb_to_qimage
+from app.widgets.views_dock import intrinsics_text, masked_share, rgb_to_qimage
 
-__all__ = ["ImagePreview"]
+__all__ = ["MASK_TINT", "ImagePreview", "mask_overlay"]
 
 log = logging.getLogger(__name__)
 
 _MAX_SIDE = 1600  # decode big photos at a bounded size
+#: Colour (and opacity) drawn over the pixels a mask leaves out.
+MASK_TINT = QColor(235, 40, 170, 150)
+
+
+def mask_overlay(keep: np.ndarray, tint: QColor = MASK_TINT) -> QImage:
+    """An RGBA image of a keep-mask: ``tint`` where ``keep`` is False, transparent where it is True.
+
+    Parameters
+    ----------
+    keep : ndarray, (H, W) bool
+        True = the pixel is kept (``Reconstruction.keep_masks[v]``, model pixels).
+    tint : QColor
+        Colour and alpha of the left-out pixels.
+
+    Returns
+    -------
+    QImage, W x H, Format_RGBA8888 (its own copy).
+    """
+    k = np.asarray(keep, dtype=bool)
+    h, w = k.shape
+    rgba = np.zeros((h, w, 4), dtype=np.uint8)
+    rgba[~k] = (tint.red(), tint.green(), tint.blue(), tint.alpha())
+    return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
 
 class ImagePreview(QWidget):
@@ -37,12 +64,18 @@ class ImagePreview(QWidget):
         self.caption = QLabel("")
         self.caption.setWordWrap(True)
         self.caption.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.mask_check = QCheckBox("Show mask")
+        self.mask_check.setEnabled(False)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addWidget(self.image_label, 1)
+        lay.addWidget(self.mask_check)
         lay.addWidget(self.caption)
         self._pixmap: QPixmap | None = None
+        self._image: QImage | None = None  # the view's picture, without the mask
+        self._mask_rect = QRectF()  # where the model input lies in it (the mask's pixels)
         self.view = -1
+        self.mask_check.toggled.connect(self._compose)
         state.highlight_changed.connect(self.show_view)
         state.reconstruction_changed.connect(lambda: self.show_view(-1))
 
@@ -52,9 +85,11 @@ class ImagePreview(QWidget):
         self.view = view
         if rec is None or view < 0 or view >= rec.n_views:
             self._pixmap = None
+            self._image = None
             self.image_label.setPixmap(QPixmap())
             self.image_label.setText("Click a camera or a view to see its photo")
             self.caption.setText("")
+            self._sync_mask_check(None)
             return
         path = rec.image_paths[view]
         img = self._read(path)
@@ -62,18 +97,66 @@ class ImagePreview(QWidget):
         if img is None:
             img = rgb_to_qimage(np.asarray(rec.colors[view]))
             source = "model input (the photo was not found)"
-        self._pixmap = QPixmap.fromImage(img)
-        self._rescale()
+            self._mask_rect = QRectF(0, 0, img.width(), img.height())
+        else:
+            # the model input is the crop box of the resized photo: scale it to this (maybe smaller) image
+            left, top, right, bottom = (float(x) for x in rec.crop_boxes[view])
+            rw, rh = (float(x) for x in rec.resized_sizes[view])
+            fx, fy = img.width() / rw, img.height() / rh
+            self._mask_rect = QRectF(left * fx, top * fy, (right - left) * fx, (bottom - top) * fy)
+        self._image = img
+        keep = rec.keep_masks[view] if rec.keep_masks is not None else None
+        self._sync_mask_check(keep)
+        self._compose()
         stats = rec.per_view_stats(self.state.source)[view]
         k = rec.intrinsics_original[view]
         w, h = (int(x) for x in rec.original_sizes[view])
         pose = "ok" if stats.pose_ok else '<span style="color:#e05050">failed</span>'
+        known = intrinsics_text(bool(rec.intrinsics_known[view]))[0]
+        share = masked_share(keep)
+        mask = f"; mask leaves out {100 * share:.0f} %" if share is not None else ""
         self.caption.setText(
             f"<b>View {view}</b>: {os.path.basename(path)}<br>"
-            f"{w} x {h} px, focal {k[0, 0]:.0f} px; {source}<br>"
+            f"{w} x {h} px, focal {k[0, 0]:.0f} px ({known}); {source}<br>"
             f"confidence mean {format_confidence(stats.mean_conf)}, max {format_confidence(stats.max_conf)}; "
-            f"pose {pose}"
+            f"pose {pose}{mask}"
         )
+
+    def _sync_mask_check(self, keep: np.ndarray | None) -> None:
+        """Enable "Show mask" for a view with a mask (the user's choice is kept from view to view)."""
+        self.mask_check.setEnabled(keep is not None)
+        self.mask_check.setToolTip(
+            "Tint the pixels the view's mask leaves out"
+            if keep is not None
+            else "This view has no mask (Model > Run Options > Masks)"
+        )
+
+    def _keep_mask(self) -> np.ndarray | None:
+        rec = self.state.reconstruction
+        if rec is None or rec.keep_masks is None or not 0 <= self.view < rec.n_views:
+            return None
+        return rec.keep_masks[self.view]
+
+    def shown_image(self) -> QImage | None:
+        """The picture as shown, before it is scaled to the widget: the photo, with the mask's
+        left-out pixels tinted when "Show mask" is on (None when no view is shown)."""
+        if self._image is None:
+            return None
+        keep = self._keep_mask()
+        if keep is None or not self.mask_check.isChecked():
+            return self._image
+        out = self._image.convertToFormat(QImage.Format.Format_ARGB32)
+        painter = QPainter(out)
+        # nearest neighbour: a mask pixel stays a sharp block, as the model saw it
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
+        painter.drawImage(self._mask_rect, mask_overlay(keep))
+        painter.end()
+        return out
+
+    def _compose(self) -> None:
+        img = self.shown_image()
+        self._pixmap = QPixmap.fromImage(img) if img is not None else None
+        self._rescale()
 
     @staticmethod
     def _read(path: str) -> QImage | None:

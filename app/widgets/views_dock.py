@@ -2,9 +2,13 @@
 
 Low-confidence views (their maximum confidence below the state's ``view_conf_threshold``) are flagged;
 the Pose column shows the share of the view's points that fit its pose, flagged when it is too low to
-trust or the pose estimation failed. Clicking a row highlights the view (its frustum and points
-in the viewport) and asks to fly the camera to it; the checkbox shows or hides the view. Two
-checkboxes above the list show or hide the high- and low-confidence classes.
+trust or the pose estimation failed; the Intr. column says whether the view's intrinsics were known
+(a file or EXIF) or estimated, and how much of it its mask leaves out. Clicking a row highlights the
+view (its frustum and points in the viewport) and asks to fly the camera to it; the checkbox shows or
+hides the view. Two checkboxes above the list show or hide the high- and low-confidence classes.
+
+Several views can be selected (Ctrl/Shift+click): "Re-run Without These" (the context menu, or the
+button under the list) asks to reconstruct the same inputs again without their photos.
 """
 
 from __future__ import annotations
@@ -14,15 +18,17 @@ import re
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QIcon, QImage, QPixmap
+from PySide6.QtCore import QEvent, QPoint, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QBrush, QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QCheckBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QTableWidget,
     QTableWidgetItem,
     QToolButton,
@@ -34,7 +40,14 @@ from superqt.utils import signals_blocked
 from app.state import ViewerState
 from app.widgets.confidence_panel import format_confidence
 
-__all__ = ["ViewsPanel", "count_unreliable_poses", "pose_text", "rgb_to_qimage"]
+__all__ = [
+    "ViewsPanel",
+    "count_unreliable_poses",
+    "intrinsics_text",
+    "masked_share",
+    "pose_text",
+    "rgb_to_qimage",
+]
 
 THUMB = 56
 _LOW = QColor("#e0a030")
@@ -59,6 +72,20 @@ def pose_text(ok: bool, share: float) -> tuple[str, str]:
             "its camera may be wrong",
         )
     return pct, f"{pct} of the view's confident points fit its pose"
+
+
+def intrinsics_text(known: bool) -> tuple[str, str]:
+    """How a view's intrinsics were had ("known" or "estimated") and a tooltip that says what it means."""
+    if known:
+        return "known", "Known intrinsics: from the intrinsics file or the photo's EXIF"
+    return "estimated", "Estimated intrinsics: the focal length was estimated from the reconstruction"
+
+
+def masked_share(keep: np.ndarray | None) -> float | None:
+    """Share of a view's pixels its mask leaves out (``keep`` (H, W) bool, True = keep); None: no mask."""
+    if keep is None or keep.size == 0:
+        return None
+    return 1.0 - float(np.count_nonzero(keep)) / keep.size
 
 
 def count_unreliable_poses(rec: Any) -> int:
@@ -92,24 +119,31 @@ class ViewsPanel(QWidget):
     Signals
     -------
     view_activated(int) : a row was clicked (or Enter pressed): highlight and fly to that view.
+    rerun_without_requested(list) : "Re-run Without These": the selected view indices, ascending.
     """
 
     view_activated = Signal(int)
+    rerun_without_requested = Signal(list)
 
-    COL_NAME, COL_CONF, COL_POSE = 0, 1, 2
+    COL_NAME, COL_CONF, COL_POSE, COL_INTR = 0, 1, 2, 3
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.table = QTableWidget(0, 3)
-        self.table.setHorizontalHeaderLabels(["View", "Conf.", "Pose"])
+        self.table = QTableWidget(0, 4)
+        self.table.setHorizontalHeaderLabels(["View", "Conf.", "Pose", "Intr."])
         self.table.horizontalHeaderItem(self.COL_CONF).setToolTip("Mean confidence of the view's points")
         self.table.horizontalHeaderItem(self.COL_POSE).setToolTip(
             "Share of the view's confident points that fit its estimated pose (! = unreliable)"
         )
+        self.table.horizontalHeaderItem(self.COL_INTR).setToolTip(
+            "Intrinsics: known (an intrinsics file or EXIF) or estimated; the share of the view its "
+            "mask leaves out"
+        )
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # several rows: views to leave out of a re-run (a click still highlights one view)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setIconSize(QSize(THUMB, THUMB))
         # a long name loses its middle, not its end (numbered photos differ at the end)
@@ -120,7 +154,17 @@ class ViewsPanel(QWidget):
         header.setSectionResizeMode(self.COL_NAME, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(self.COL_CONF, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(self.COL_POSE, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(self.COL_INTR, QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSortingEnabled(False)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.rerun_action = QAction("Re-run Without These", self)
+        self.rerun_action.setToolTip(
+            "Reconstruct the same inputs again without the selected views' photos "
+            "(at least 2 views must remain)"
+        )
+        self.rerun_action.setEnabled(False)
+        self.rerun_button = QToolButton()
+        self.rerun_button.setDefaultAction(self.rerun_action)
 
         self.high_check = QCheckBox("High-confidence views")
         self.low_check = QCheckBox("Low-confidence views")
@@ -166,6 +210,10 @@ class ViewsPanel(QWidget):
         lay.addLayout(classes2)
         lay.addLayout(buttons)
         lay.addWidget(self.table, 1)
+        rerun_row = QHBoxLayout()
+        rerun_row.addWidget(self.rerun_button)
+        rerun_row.addStretch(1)
+        lay.addLayout(rerun_row)
         lay.addWidget(self.summary)
 
         self.table.itemChanged.connect(self._item_changed)
@@ -177,6 +225,9 @@ class ViewsPanel(QWidget):
         self.all_button.clicked.connect(lambda: self._set_all("all"))
         self.none_button.clicked.connect(lambda: self._set_all("none"))
         self.invert_button.clicked.connect(lambda: self._set_all("invert"))
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.table.customContextMenuRequested.connect(self._show_context_menu)
+        self.rerun_action.triggered.connect(self._rerun_without)
         state.reconstruction_changed.connect(self._rebuild)
         state.selection_changed.connect(self.sync_from_state)
         state.highlight_changed.connect(self._highlight)
@@ -214,9 +265,27 @@ class ViewsPanel(QWidget):
                 if not stats[v].pose_reliable:
                     pose_item.setForeground(QBrush(_FAIL))
                 self.table.setItem(v, self.COL_POSE, pose_item)
+                self.table.setItem(v, self.COL_INTR, self._input_item(rec, v))
+                item.setToolTip(f"{rec.image_paths[v]}\n{self.table.item(v, self.COL_INTR).toolTip()}")
             # default class threshold: the median of the views' max confidence, unless the user chose one
             self._max_conf = np.array([s.max_conf for s in stats])
+        self._selection_changed()
         self.sync_from_state()
+
+    @staticmethod
+    def _input_item(rec: Any, v: int) -> QTableWidgetItem:
+        """The Intr. cell of view ``v``: "known" / "est.", and the share its mask leaves out."""
+        text, tip = intrinsics_text(bool(rec.intrinsics_known[v]))
+        short = "known" if text == "known" else "est."
+        share = masked_share(rec.keep_masks[v] if rec.keep_masks is not None else None)
+        if share is not None:
+            short += f"\nmask {100 * share:.0f} %"
+            tip += f"\nMask: leaves out {100 * share:.0f} % of the view's pixels"
+        cell = QTableWidgetItem(short)
+        cell.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+        cell.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        cell.setToolTip(tip)
+        return cell
 
     @staticmethod
     def _thumbnail(rgb: np.ndarray) -> QImage:
@@ -261,7 +330,16 @@ class ViewsPanel(QWidget):
         parts = [f"{int(shown.sum())} of {rec.n_views} views shown", f"{n_low} low-confidence"]
         if n_fail:
             parts.append(f"{n_fail} without a reliable pose")
+        n_known = int(np.count_nonzero(rec.intrinsics_known))
+        if n_known:
+            parts.append(f"{n_known} with known intrinsics")
+        excluded = rec.options.get("exclude") or []
+        if excluded:
+            parts.append(f"{len(excluded)} left out of the run")
         self.summary.setText(", ".join(parts))
+        self.summary.setToolTip(
+            f"Left out of the run: {', '.join(str(x) for x in excluded)}" if excluded else ""
+        )
 
     def changeEvent(self, event: QEvent) -> None:
         """Recolour the rows when the theme (the palette) changes at runtime: their text colours are
@@ -275,8 +353,35 @@ class ViewsPanel(QWidget):
             if view < 0 or view >= self.table.rowCount():
                 self.table.clearSelection()
             else:
-                self.table.selectRow(view)
+                if view not in self.selected_views():  # a Ctrl+click keeps the other selected rows
+                    self.table.selectRow(view)
                 self.table.scrollToItem(self.table.item(view, self.COL_NAME))
+        self._selection_changed()
+
+    # -- selection and "Re-run Without These" ---------------------------------------------------------
+    def selected_views(self) -> list[int]:
+        """Indices of the selected rows (views), ascending."""
+        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+
+    def _selection_changed(self) -> None:
+        self.rerun_action.setEnabled(bool(self.selected_views()))
+
+    def context_menu(self) -> QMenu:
+        """The list's context menu (for the selected views)."""
+        menu = QMenu(self)
+        menu.addAction(self.rerun_action)
+        return menu
+
+    def _show_context_menu(self, pos: QPoint) -> None:
+        row = self.table.rowAt(pos.y())
+        if row >= 0 and row not in self.selected_views():  # right-click on another row: that row
+            self.table.selectRow(row)
+        self.context_menu().popup(self.table.viewport().mapToGlobal(pos))
+
+    def _rerun_without(self) -> None:
+        views = self.selected_views()
+        if views:
+            self.rerun_without_requested.emit(views)
 
     # -- widgets -> state -----------------------------------------------------------------------------
     def _item_changed(self, item: QTableWidgetItem) -> None:
@@ -295,6 +400,9 @@ class ViewsPanel(QWidget):
         if row == getattr(self, "_toggled_row", -1):
             self._toggled_row = -1
             return  # the click only showed or hid the view
+        multi = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+        if QApplication.keyboardModifiers() & multi:
+            return  # Ctrl/Shift+click selects views (to leave them out), it does not fly to one
         self.state.set_highlighted_view(row)
         self.view_activated.emit(row)
 
