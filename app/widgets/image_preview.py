@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidg
 
 from app.state import ViewerState
 from app.widgets.confidence_panel import format_confidence
-from app.widgets.views_dock import intrinsics_text, masked_share, rgb_to_qimage
+from app.widgets.views_dock import intrinsics_text, masked_share, rgb_to_qimage, view_mask
 
 __all__ = ["MASK_TINT", "ImagePreview", "mask_overlay"]
 
@@ -105,7 +105,7 @@ class ImagePreview(QWidget):
             fx, fy = img.width() / rw, img.height() / rh
             self._mask_rect = QRectF(left * fx, top * fy, (right - left) * fx, (bottom - top) * fy)
         self._image = img
-        keep = rec.keep_masks[view] if rec.keep_masks is not None else None
+        keep = view_mask(rec, view)
         self._sync_mask_check(keep)
         self._compose()
         stats = rec.per_view_stats(self.state.source)[view]
@@ -133,9 +133,7 @@ class ImagePreview(QWidget):
 
     def _keep_mask(self) -> np.ndarray | None:
         rec = self.state.reconstruction
-        if rec is None or rec.keep_masks is None or not 0 <= self.view < rec.n_views:
-            return None
-        return rec.keep_masks[self.view]
+        return None if rec is None else view_mask(rec, self.view)
 
     def shown_image(self) -> QImage | None:
         """The picture as shown, before it is scaled to the widget: the photo, with the mask's

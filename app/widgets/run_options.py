@@ -237,7 +237,7 @@ class RunOptionsDialog(QDialog):
         if path:
             self.intrinsics_file.edit.setText(path)
             self.intrinsics.setCurrentIndex(self.intrinsics.findData("file"))
-        self._intrinsics_mode = str(self.intrinsics.currentData())
+            self._intrinsics_mode = "file"
         return bool(path)
 
     def browse_masks(self) -> bool:
@@ -246,7 +246,7 @@ class RunOptionsDialog(QDialog):
         if path:
             self.masks_folder.edit.setText(path)
             self.masks.setCurrentIndex(self.masks.findData("folder"))
-        self._masks_mode = str(self.masks.currentData())
+            self._masks_mode = "folder"
         return bool(path)
 
     def _intrinsics_chosen(self, _index: int) -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "masked_share",
     "pose_text",
     "rgb_to_qimage",
+    "view_mask",
 ]
 
 THUMB = 56
@@ -79,6 +80,15 @@ def intrinsics_text(known: bool) -> tuple[str, str]:
     if known:
         return "known", "Known intrinsics: from the intrinsics file or the photo's EXIF"
     return "estimated", "Estimated intrinsics: the focal length was estimated from the reconstruction"
+
+
+def view_mask(rec: Any, view: int) -> np.ndarray | None:
+    """The keep-mask of a view of a Reconstruction ((H, W) bool, True = keep), or None when it has none
+    or its mask keeps every pixel (a photo without a mask file in a masked run)."""
+    masks = rec.keep_masks
+    if masks is None or not 0 <= view < len(masks) or bool(masks[view].all()):
+        return None
+    return np.asarray(masks[view])
 
 
 def masked_share(keep: np.ndarray | None) -> float | None:
@@ -277,7 +287,7 @@ class ViewsPanel(QWidget):
         """The Intr. cell of view ``v``: "known" / "est.", and the share its mask leaves out."""
         text, tip = intrinsics_text(bool(rec.intrinsics_known[v]))
         short = "known" if text == "known" else "est."
-        share = masked_share(rec.keep_masks[v] if rec.keep_masks is not None else None)
+        share = masked_share(view_mask(rec, v))
         if share is not None:
             short += f"\nmask {100 * share:.0f} %"
             tip += f"\nMask: leaves out {100 * share:.0f} % of the view's pixels"

@@ -1,0 +1,403 @@
+"""Issue 19 in the app: the input run options (intrinsics, masks, video frames) reach the run; the masks/
+folder beside the photos is picked up; the mask overlay of the image preview; the views list's intrinsics
+column; "Re-run Without These"."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QImage
+from PySide6.QtWidgets import QDialog, QMenu
+
+from app.run_inputs import MIN_VIEWS_LEFT, auto_masks_folder, input_choices, views_to_exclude
+from app.settings import Settings
+from app.widgets.image_preview import MASK_TINT, ImagePreview
+from app.worker import OPTION_ERROR_TITLES, RunRequest, classify_error
+from fast3r_core.errors import InputError, IntrinsicsError, MaskError
+
+
+def _capture_submits(win, monkeypatch: pytest.MonkeyPatch) -> list[RunRequest]:
+    """Replace the worker's submit: the requests the controller would run are kept, nothing runs."""
+    sent: list[RunRequest] = []
+    monkeypatch.setattr(win.controller.host, "submit", sent.append)
+    return sent
+
+
+def _submitted(qtbot, sent: list[RunRequest], n: int = 1) -> RunRequest:
+    # the memory check may read the image headers on the thread pool first
+    qtbot.waitUntil(lambda: len(sent) >= n, timeout=20_000)
+    return sent[-1]
+
+
+def _intrinsics_json(folder: Path) -> Path:
+    path = folder / "intrinsics.json"
+    path.write_text(json.dumps({"fx": 100.0, "fy": 100.0, "cx": 63.5, "cy": 47.5}))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------
+# run options -> ReconstructOptions
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_input_options_reach_the_submitted_run(qtbot, make_window, images, tmp_path, monkeypatch) -> None:
+    win = make_window()
+    sent = _capture_submits(win, monkeypatch)
+    intr = _intrinsics_json(tmp_path)
+    masks = tmp_path / "my_masks"
+    masks.mkdir()
+
+    dlg = win.open_run_options()
+    assert dlg.intrinsics.currentData() == "auto" and dlg.masks.currentData() == "auto"
+    assert dlg.frames.currentData() == "sharp"
+    monkeypatch.setattr(dlg, "ask_intrinsics_file", lambda: str(intr))
+    monkeypatch.setattr(dlg, "ask_masks_folder", lambda: str(masks))
+    # "From file..." opens the chooser (the user's own action: activated), as does "From folder..."
+    dlg.intrinsics.setCurrentIndex(dlg.intrinsics.findData("file"))
+    dlg.intrinsics.activated.emit(dlg.intrinsics.currentIndex())
+    dlg.masks.setCurrentIndex(dlg.masks.findData("folder"))
+    dlg.masks.activated.emit(dlg.masks.currentIndex())
+    dlg.frames.setCurrentIndex(dlg.frames.findData("uniform"))
+    assert dlg.intrinsics_file.path() == str(intr) and dlg.intrinsics_file.isEnabled()
+    assert dlg.masks_folder.path() == str(masks) and dlg.masks_folder.isEnabled()
+    dlg.accept()
+    assert dlg.result() == QDialog.DialogCode.Accepted
+
+    # persisted like the other run options (a fresh reader of the same file sees them)
+    win.settings.sync()
+    again = Settings(win.settings.path)
+    assert again.get("intrinsics") == "file" and again.get("intrinsics_file") == str(intr)
+    assert again.get("masks") == "folder" and again.get("masks_folder") == str(masks)
+    assert again.get("frames") == "uniform"
+
+    assert win.start_run([str(images)])
+    opts = _submitted(qtbot, sent).options
+    assert opts.intrinsics == str(intr)
+    assert opts.masks == str(masks)
+    assert opts.frames == "uniform"
+    assert opts.exclude == ()
+
+    # a reopened dialog shows the stored choices; "Estimate" and no masks reach the next run
+    dlg = win.open_run_options()
+    assert dlg.intrinsics.currentData() == "file" and dlg.masks.currentData() == "folder"
+    assert dlg.frames.currentData() == "uniform"
+    dlg.intrinsics.setCurrentIndex(dlg.intrinsics.findData("estimate"))
+    dlg.masks.setCurrentIndex(dlg.masks.findData("none"))
+    dlg.frames.setCurrentIndex(dlg.frames.findData("sharp"))
+    dlg.accept()
+    assert win.start_run([str(images)])
+    opts = _submitted(qtbot, sent, 2).options
+    assert (opts.intrinsics, opts.masks, opts.frames) == ("estimate", None, "sharp")
+
+
+def test_cancelled_chooser_keeps_the_previous_choice(make_window, monkeypatch) -> None:
+    win = make_window()
+    dlg = win.open_run_options()
+    monkeypatch.setattr(dlg, "ask_intrinsics_file", lambda: "")
+    monkeypatch.setattr(dlg, "ask_masks_folder", lambda: "")
+    dlg.intrinsics.setCurrentIndex(dlg.intrinsics.findData("file"))
+    dlg.intrinsics.activated.emit(dlg.intrinsics.currentIndex())
+    assert dlg.intrinsics.currentData() == "auto" and not dlg.intrinsics_file.isEnabled()
+    dlg.masks.setCurrentIndex(dlg.masks.findData("folder"))
+    dlg.masks.activated.emit(dlg.masks.currentIndex())
+    assert dlg.masks.currentData() == "auto"
+
+
+def test_bad_intrinsics_file_or_masks_folder_is_reported_in_the_dialog(make_window, tmp_path) -> None:
+    win = make_window()
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"fx": "wide"')
+    dlg = win.open_run_options()
+    dlg.intrinsics.setCurrentIndex(dlg.intrinsics.findData("file"))
+    dlg.intrinsics_file.edit.setText(str(bad))
+    dlg.accept()
+    assert dlg.isVisible() and dlg.result() != QDialog.DialogCode.Accepted  # stays open
+    assert not dlg.error.isHidden() and "broken.json" in dlg.error.text()
+    assert win.settings.get("intrinsics") == "auto"  # nothing stored
+
+    dlg.intrinsics.setCurrentIndex(dlg.intrinsics.findData("auto"))
+    dlg.masks.setCurrentIndex(dlg.masks.findData("folder"))
+    dlg.masks_folder.edit.setText(str(tmp_path / "missing"))
+    dlg.accept()
+    assert dlg.isVisible() and "missing" in dlg.error.text()
+    assert win.settings.get("masks") == "auto"
+
+
+@pytest.mark.parametrize(
+    ("exc", "title"),
+    [
+        (IntrinsicsError("/x/cameras.txt: line 4: 3 values, expected 4"), "Cannot use the intrinsics file"),
+        (MaskError("/x/masks/a.png: the mask is 10x10 but its photo is 20x20"), "Cannot use the masks"),
+    ],
+)
+def test_core_input_errors_are_shown_with_the_file(make_window, exc, title) -> None:
+    info = classify_error(exc, job_id=3)
+    assert (info.kind, info.title, info.message) == ("input", title, str(exc))
+    assert info.title in OPTION_ERROR_TITLES
+    win = make_window()
+    win.show_error(info)
+    box = win.error_dialog
+    assert box is not None and box.isVisible()
+    assert str(exc) in box.informativeText() and "Run Options" in box.informativeText()
+
+
+# ---------------------------------------------------------------------------------------------------
+# the masks/ folder beside the photos
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_masks_folder_beside_the_photos_is_picked_up(qtbot, make_window, tmp_path, monkeypatch) -> None:
+    from tests.tiny import write_views
+
+    photos = tmp_path / "photos"
+    files = write_views(photos, 3)
+    (photos / "masks").mkdir()
+    win = make_window()
+    sent = _capture_submits(win, monkeypatch)
+    messages: list[str] = []
+    win.controller.message.connect(messages.append)
+
+    assert win.start_run([str(photos)])
+    opts = _submitted(qtbot, sent).options
+    assert opts.masks == str((photos / "masks").resolve())
+    assert any("found beside the photos" in m and "masks" in m for m in messages)
+    # the run options say so too (for the last run's photos)
+    dlg = win.open_run_options()
+    assert f"Found: {(photos / 'masks').resolve()}" in dlg.masks_note.text()
+    dlg.reject()
+
+    # image files of one folder: the same folder; "None" turns it off
+    assert auto_masks_folder([str(f) for f in files]) == (photos / "masks").resolve()
+    win.settings.set("masks", "none")
+    assert input_choices(win.settings, [str(photos)]).masks is None
+    # no masks/ folder, or a video: nothing
+    assert auto_masks_folder([str(tmp_path)]) is None
+    assert auto_masks_folder([str(photos / "clip.mp4")]) is None
+
+
+def test_input_choice_fallbacks(tmp_path) -> None:
+    settings = Settings(tmp_path / "s.ini")
+    settings.set("intrinsics", "file")  # no file chosen: EXIF / estimate
+    settings.set("masks", "folder")  # no folder chosen: the automatic one
+    choices = input_choices(settings, [str(tmp_path)])
+    assert (choices.intrinsics, choices.masks, choices.frames) == ("auto", None, "sharp")
+    assert choices.describe() == ""
+    settings.set("intrinsics_file", str(tmp_path / "cams.json"))  # missing: the core names it
+    assert input_choices(settings, [str(tmp_path)]).intrinsics == str(tmp_path / "cams.json")
+
+
+# ---------------------------------------------------------------------------------------------------
+# image preview: the mask overlay
+# ---------------------------------------------------------------------------------------------------
+
+
+def _masked(rec, known=None):
+    """``rec`` with keep-masks that leave out the left half of every view (view 2: nothing left out)."""
+    masks = []
+    for v, c in enumerate(rec.conf):
+        keep = np.ones(c.shape, dtype=bool)
+        if v != 2:
+            keep[:, : c.shape[1] // 2] = False
+        masks.append(keep)
+    known = np.array(known if known is not None else [True, False] * (rec.n_views // 2), dtype=bool)
+    return dataclasses.replace(rec, keep_masks=tuple(masks), intrinsics_known=known)
+
+
+def test_mask_overlay_tints_the_left_out_pixels(qtbot, synthetic_rec) -> None:
+    from app.state import ViewerState
+
+    state = ViewerState()
+    preview = ImagePreview(state)
+    qtbot.addWidget(preview)
+    rec = _masked(synthetic_rec)
+    state.set_reconstruction(rec)
+    state.set_highlighted_view(1)
+    assert preview.mask_check.isEnabled() and not preview.mask_check.isChecked()
+    photo = preview.shown_image().copy()
+    assert (photo.width(), photo.height()) == tuple(int(x) for x in rec.original_sizes[1])
+
+    preview.mask_check.setChecked(True)
+    shown = preview.shown_image()
+    left, top, right, bottom = (int(x) for x in rec.crop_boxes[1])
+    rw, rh = (int(x) for x in rec.resized_sizes[1])
+    sx, sy = photo.width() / rw, photo.height() / rh
+    y = int((top + bottom) / 2 * sy)
+    masked_x = int((left + (right - left) / 4) * sx)  # the mask's left half: False
+    kept_x = int((left + 3 * (right - left) / 4) * sx)  # its right half: True
+    before, after = QColor(photo.pixel(masked_x, y)), QColor(shown.pixel(masked_x, y))
+    assert after != before
+    # blended towards the tint: the green channel (the tint has little) goes down, red/blue up or same
+    alpha = MASK_TINT.alpha() / 255
+    expect = round(before.green() * (1 - alpha) + MASK_TINT.green() * alpha)
+    assert abs(after.green() - expect) <= 2
+    assert QColor(shown.pixel(kept_x, y)) == QColor(photo.pixel(kept_x, y))
+    # the text says how much is left out and whether the intrinsics were known
+    assert "mask leaves out 50 %" in preview.caption.text() and "estimated" in preview.caption.text()
+
+    # a view whose mask keeps everything: no overlay to show (the choice stays for the next view)
+    state.set_highlighted_view(2)
+    assert not preview.mask_check.isEnabled() and preview.mask_check.isChecked()
+    assert preview.shown_image().pixel(masked_x, y) == QImage(rec.image_paths[2]).pixel(masked_x, y)
+    state.set_highlighted_view(0)
+    assert preview.mask_check.isEnabled()
+    assert preview.shown_image().pixel(masked_x, y) != QImage(rec.image_paths[0]).pixel(masked_x, y)
+    preview.mask_check.setChecked(False)
+    assert preview.shown_image().pixel(masked_x, y) == QImage(rec.image_paths[0]).pixel(masked_x, y)
+
+    # a result without masks: disabled
+    state.set_reconstruction(synthetic_rec)
+    state.set_highlighted_view(1)
+    assert not preview.mask_check.isEnabled()
+    assert "no mask" in preview.mask_check.toolTip()
+
+
+def test_mask_overlay_on_the_model_colours_when_the_photo_is_missing(qtbot, synthetic_rec) -> None:
+    from app.state import ViewerState
+
+    rec = _masked(
+        dataclasses.replace(synthetic_rec, image_paths=tuple(f"/nowhere/{i}.png" for i in range(4)))
+    )
+    state = ViewerState()
+    preview = ImagePreview(state)
+    qtbot.addWidget(preview)
+    state.set_reconstruction(rec)
+    state.set_highlighted_view(0)
+    preview.mask_check.setChecked(True)
+    img = preview.shown_image()
+    h, w = rec.conf[0].shape
+    assert (img.width(), img.height()) == (w, h)  # the model input itself, pixel for pixel
+    keep = rec.keep_masks[0]
+    colors = rec.colors[0]
+    for x in (0, w // 2 - 1, w // 2, w - 1):
+        c = QColor(img.pixel(x, h // 2))
+        same = (c.red(), c.green(), c.blue()) == tuple(int(v) for v in colors[h // 2, x])
+        assert same == bool(keep[h // 2, x])
+
+
+# ---------------------------------------------------------------------------------------------------
+# views list: intrinsics source and masked share
+# ---------------------------------------------------------------------------------------------------
+
+
+def test_views_list_shows_known_or_estimated_intrinsics(make_window, synthetic_rec) -> None:
+    win = make_window()
+    panel = win.views_panel
+    rec = _masked(synthetic_rec, known=[True, False, True, False])
+    win.state.set_reconstruction(rec)
+    col = panel.COL_INTR
+    assert panel.table.horizontalHeaderItem(col).text() == "Intr."
+    texts = [panel.table.item(v, col).text() for v in range(4)]
+    assert texts == ["known\nmask 50 %", "est.\nmask 50 %", "known", "est.\nmask 50 %"]
+    assert "Known intrinsics" in panel.table.item(0, col).toolTip()
+    assert "Estimated intrinsics" in panel.table.item(1, col).toolTip()
+    assert "leaves out 50 %" in panel.table.item(1, col).toolTip()
+    assert "leaves out" not in panel.table.item(2, col).toolTip()  # its mask keeps everything
+    assert "Estimated intrinsics" in panel.table.item(3, panel.COL_NAME).toolTip()
+    assert "2 with known intrinsics" in panel.summary.text()
+
+    win.state.set_reconstruction(synthetic_rec)  # no masks, nothing known (a project from before)
+    assert [panel.table.item(v, col).text() for v in range(4)] == ["est."] * 4
+
+
+# ---------------------------------------------------------------------------------------------------
+# Re-run Without These
+# ---------------------------------------------------------------------------------------------------
+
+
+def _ctrl_click_rows(qtbot, panel, rows: list[int]) -> None:
+    table = panel.table
+    for i, row in enumerate(rows):
+        rect = table.visualRect(table.model().index(row, panel.COL_CONF))
+        mod = Qt.KeyboardModifier.ControlModifier if i else Qt.KeyboardModifier.NoModifier
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, mod, rect.center())
+
+
+def _context_menu_action(panel, row: int):
+    """Ask for the list's context menu over ``row`` (as a right-click does); its re-run action."""
+    table = panel.table
+    before = set(panel.findChildren(QMenu))
+    pos = table.visualRect(table.model().index(row, panel.COL_CONF)).center()
+    table.customContextMenuRequested.emit(pos)
+    menu = next(m for m in panel.findChildren(QMenu) if m not in before)
+    action = next(a for a in menu.actions() if a.text() == "Re-run Without These")
+    menu.close()
+    return action
+
+
+def test_rerun_without_selected_views_submits_exclude(qtbot, make_window, synthetic_rec, monkeypatch) -> None:
+    win = make_window()
+    win.show()
+    sent = _capture_submits(win, monkeypatch)
+    win.state.set_reconstruction(synthetic_rec)  # like an opened project: its photos are the inputs
+    panel = win.views_panel
+    assert not panel.rerun_action.isEnabled()  # nothing selected
+    _ctrl_click_rows(qtbot, panel, [1, 3])
+    assert panel.selected_views() == [1, 3]
+    assert win.state.highlighted_view == 1  # the plain click highlights; Ctrl+click only selects
+    action = _context_menu_action(panel, 3)
+    assert action is panel.rerun_action and action.isEnabled()
+    assert panel.rerun_button.defaultAction() is action
+    action.trigger()
+
+    req = _submitted(qtbot, sent)
+    assert req.options.exclude == ("view_01.png", "view_03.png")
+    assert req.inputs == list(synthetic_rec.image_paths)
+    assert win.controller.exclude == ("view_01.png", "view_03.png")
+    # Run Again keeps them out
+    win.rerun()
+    assert _submitted(qtbot, sent, 2).options.exclude == ("view_01.png", "view_03.png")
+
+
+def test_rerun_without_refuses_to_leave_fewer_than_two_views(
+    qtbot, make_window, synthetic_rec, monkeypatch
+) -> None:
+    win = make_window()
+    win.show()
+    sent = _capture_submits(win, monkeypatch)
+    win.state.set_reconstruction(synthetic_rec)
+    panel = win.views_panel
+    _ctrl_click_rows(qtbot, panel, [0, 1, 2])
+    _context_menu_action(panel, 0).trigger()
+    box = win.error_dialog
+    assert box is not None and box.isVisible()
+    assert box.windowTitle() == "Cannot leave out these views"
+    assert f"at least {MIN_VIEWS_LEFT} views must remain" in box.informativeText()
+    qtbot.wait(50)
+    assert sent == []
+
+    with pytest.raises(InputError, match="leave no view"):
+        views_to_exclude(synthetic_rec.image_paths, {}, range(4))
+    with pytest.raises(InputError, match="Select"):
+        views_to_exclude(synthetic_rec.image_paths, {}, [])
+    # views left out earlier stay out, each name once
+    assert views_to_exclude(["/a/x.jpg", "/a/y.jpg", "/a/z.jpg"], {"exclude": ["w.jpg"]}, [1]) == (
+        "w.jpg",
+        "y.jpg",
+    )
+
+
+def test_rerun_without_these_runs_and_the_project_records_them(qtbot, make_window, images, tmp_path) -> None:
+    from fast3r_core import load_project
+
+    win = make_window()
+    with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
+        assert win.start_run([str(images)])
+    rec = win.state.reconstruction
+    names = [Path(p).name for p in rec.image_paths]
+    win.views_panel.table.selectRow(2)
+    with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
+        win.views_panel.rerun_action.trigger()
+    assert win.controller.inputs == [str(images)]  # the folder again, not its files
+    rec2 = win.state.reconstruction
+    assert rec2.options["exclude"] == [names[2]]
+    assert "1 left out of the run" in win.views_panel.summary.text()
+    # the project keeps them
+    dest = tmp_path / "scene.f3r"
+    with qtbot.waitSignal(win.controller.project_saved, timeout=60_000):
+        win.controller.save_project(dest)
+    assert load_project(dest).options["exclude"] == [names[2]]
