@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 _MAX_SIDE = 1600  # decode big photos at a bounded size
 #: Colour (and opacity) drawn over the pixels a mask leaves out.
-MASK_TINT = QColor(235, 40, 170, 150)
+MASK_TINT = QColor(40, 90, 255, 160)
 
 
 def mask_overlay(keep: np.ndarray, tint: QColor = MASK_TINT) -> QImage:

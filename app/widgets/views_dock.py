@@ -3,9 +3,10 @@
 Low-confidence views (their maximum confidence below the state's ``view_conf_threshold``) are flagged;
 the Pose column shows the share of the view's points that fit its pose, flagged when it is too low to
 trust or the pose estimation failed; the Intr. column says whether the view's intrinsics were known
-(a file or EXIF) or estimated, and how much of it its mask leaves out. Clicking a row highlights the
-view (its frustum and points in the viewport) and asks to fly the camera to it; the checkbox shows or
-hides the view. Two checkboxes above the list show or hide the high- and low-confidence classes.
+(a file or EXIF) or estimated, and its tooltip how much of the view its mask leaves out (the column is
+hidden when no view has known intrinsics or a mask: it would only take room from the names). Clicking
+a row highlights the view (its frustum and points in the viewport) and asks to fly the camera to it;
+the checkbox shows or hides the view. Two checkboxes above the list show or hide the high- and low-confidence classes.
 
 Several views can be selected (Ctrl/Shift+click): "Re-run Without These" (the context menu, or the
 button under the list) asks to reconstruct the same inputs again without their photos.
@@ -276,20 +277,25 @@ class ViewsPanel(QWidget):
                     pose_item.setForeground(QBrush(_FAIL))
                 self.table.setItem(v, self.COL_POSE, pose_item)
                 self.table.setItem(v, self.COL_INTR, self._input_item(rec, v))
-                item.setToolTip(f"{rec.image_paths[v]}\n{self.table.item(v, self.COL_INTR).toolTip()}")
             # default class threshold: the median of the views' max confidence, unless the user chose one
             self._max_conf = np.array([s.max_conf for s in stats])
+            # the Intr. column takes room from the names: shown only when it tells something (a view
+            # with known intrinsics or a mask); else every view is "estimated" (the image caption says so)
+            informative = bool(rec.intrinsics_known.any()) or any(
+                view_mask(rec, v) is not None for v in range(rec.n_views)
+            )
+            self.table.setColumnHidden(self.COL_INTR, not informative)
         self._selection_changed()
         self.sync_from_state()
 
     @staticmethod
     def _input_item(rec: Any, v: int) -> QTableWidgetItem:
-        """The Intr. cell of view ``v``: "known" / "est.", and the share its mask leaves out."""
+        """The Intr. cell of view ``v``: "known" / "est."; its tooltip also gives the share the view's
+        mask leaves out (the dock must stay narrow: no column of its own)."""
         text, tip = intrinsics_text(bool(rec.intrinsics_known[v]))
         short = "known" if text == "known" else "est."
         share = masked_share(view_mask(rec, v))
         if share is not None:
-            short += f"\nmask {100 * share:.0f} %"
             tip += f"\nMask: leaves out {100 * share:.0f} % of the view's pixels"
         cell = QTableWidgetItem(short)
         cell.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
@@ -343,6 +349,9 @@ class ViewsPanel(QWidget):
         n_known = int(np.count_nonzero(rec.intrinsics_known))
         if n_known:
             parts.append(f"{n_known} with known intrinsics")
+        n_masked = sum(view_mask(rec, v) is not None for v in range(rec.n_views))
+        if n_masked:
+            parts.append(f"{n_masked} masked")
         excluded = rec.options.get("exclude") or []
         if excluded:
             parts.append(f"{len(excluded)} left out of the run")

@@ -231,10 +231,11 @@ def test_mask_overlay_tints_the_left_out_pixels(qtbot, synthetic_rec) -> None:
     kept_x = int((left + 3 * (right - left) / 4) * sx)  # its right half: True
     before, after = QColor(photo.pixel(masked_x, y)), QColor(shown.pixel(masked_x, y))
     assert after != before
-    # blended towards the tint: the green channel (the tint has little) goes down, red/blue up or same
+    # blended towards the tint (source-over with the tint's alpha)
     alpha = MASK_TINT.alpha() / 255
-    expect = round(before.green() * (1 - alpha) + MASK_TINT.green() * alpha)
-    assert abs(after.green() - expect) <= 2
+    for channel in ("red", "green", "blue"):
+        b, t = getattr(before, channel)(), getattr(MASK_TINT, channel)()
+        assert abs(getattr(after, channel)() - round(b * (1 - alpha) + t * alpha)) <= 2, channel
     assert QColor(shown.pixel(kept_x, y)) == QColor(photo.pixel(kept_x, y))
     # the text says how much is left out and whether the intrinsics were known
     assert "mask leaves out 50 %" in preview.caption.text() and "estimated" in preview.caption.text()
@@ -292,16 +293,22 @@ def test_views_list_shows_known_or_estimated_intrinsics(make_window, synthetic_r
     col = panel.COL_INTR
     assert panel.table.horizontalHeaderItem(col).text() == "Intr."
     texts = [panel.table.item(v, col).text() for v in range(4)]
-    assert texts == ["known\nmask 50 %", "est.\nmask 50 %", "known", "est.\nmask 50 %"]
+    assert texts == ["known", "est.", "known", "est."]
     assert "Known intrinsics" in panel.table.item(0, col).toolTip()
     assert "Estimated intrinsics" in panel.table.item(1, col).toolTip()
     assert "leaves out 50 %" in panel.table.item(1, col).toolTip()
     assert "leaves out" not in panel.table.item(2, col).toolTip()  # its mask keeps everything
-    assert "Estimated intrinsics" in panel.table.item(3, panel.COL_NAME).toolTip()
-    assert "2 with known intrinsics" in panel.summary.text()
+    assert panel.table.item(3, panel.COL_NAME).toolTip() == rec.image_paths[3]  # the path, as before
+    assert "2 with known intrinsics, 3 masked" in panel.summary.text()
 
-    win.state.set_reconstruction(synthetic_rec)  # no masks, nothing known (a project from before)
+    assert not panel.table.isColumnHidden(col)
+    assert "Known intrinsics" in panel.table.item(0, col).toolTip()
+
+    # no masks, nothing known (a project from before): the column would only say "est.", it is hidden
+    win.state.set_reconstruction(synthetic_rec)
     assert [panel.table.item(v, col).text() for v in range(4)] == ["est."] * 4
+    assert panel.table.isColumnHidden(col)
+    assert "with known intrinsics" not in panel.summary.text()
 
 
 # ---------------------------------------------------------------------------------------------------
