@@ -6,7 +6,8 @@ trust or the pose estimation failed; the Intr. column says whether the view's in
 (a file or EXIF) or estimated, and its tooltip how much of the view its mask leaves out (the column is
 hidden when no view has known intrinsics or a mask: it would only take room from the names). Clicking
 a row highlights the view (its frustum and points in the viewport) and asks to fly the camera to it;
-the checkbox shows or hides the view. Two checkboxes above the list show or hide the high- and low-confidence classes.
+the checkbox shows or hides the view. Two checkboxes above the list show or hide the high- and
+low-confidence classes.
 
 Several views can be selected (Ctrl/Shift+click): "Re-run Without These" (the context menu, or the
 button under the list) asks to reconstruct the same inputs again without their photos.
