@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 _MAX_SIDE = 1600  # decode big photos at a bounded size
 #: Colour (and opacity) drawn over the pixels a mask leaves out.
-MASK_TINT = QColor(40, 90, 255, 160)
+MASK_TINT = QColor(150, 10, 50, 170)
 
 
 def mask_overlay(keep: np.ndarray, tint: QColor = MASK_TINT) -> QImage:
@@ -126,7 +126,8 @@ class ImagePreview(QWidget):
         """Enable "Show mask" for a view with a mask (the user's choice is kept from view to view)."""
         self.mask_check.setEnabled(keep is not None)
         self.mask_check.setToolTip(
-            "Tint the pixels the view's mask leaves out"
+            "Tint the pixels the view's mask leaves out (the photo's edges outside the model's crop "
+            "were not seen at all)"
             if keep is not None
             else "This view has no mask (Model > Run Options > Masks)"
         )
