@@ -13,9 +13,10 @@ spaced). A chosen file or folder is checked when OK is pressed; the run reports 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -84,6 +85,33 @@ class _PathRow(QWidget):
 
     def path(self) -> str:
         return self.edit.text().strip()
+
+
+class _PathChoice(QObject):
+    """Ties a choice (combo box) to its path row: the entry ``key`` ("From file..." / "From
+    folder...") needs a path, asked with ``ask`` when it is chosen without one ("Browse..." asks too);
+    cancelling the chooser goes back to the previous choice."""
+
+    def __init__(self, combo: QComboBox, row: _PathRow, key: str, ask: Callable[[], str]) -> None:
+        super().__init__(combo)  # lives as long as the combo box
+        self.combo, self.row, self.key, self.ask = combo, row, key, ask
+        self.previous = str(combo.currentData())
+        combo.activated.connect(self._activated)
+        row.browse.clicked.connect(self.browse)
+
+    def browse(self) -> bool:
+        """Ask for a path; True (and the combo on ``key``) when one was chosen."""
+        path = self.ask()
+        if path:
+            self.row.edit.setText(path)
+            self.combo.setCurrentIndex(self.combo.findData(self.key))
+            self.previous = self.key
+        return bool(path)
+
+    def _activated(self, _index: int) -> None:
+        if self.combo.currentData() == self.key and not self.row.path() and not self.browse():
+            self.combo.setCurrentIndex(self.combo.findData(self.previous))
+        self.previous = str(self.combo.currentData())
 
 
 class RunOptionsDialog(QDialog):
@@ -187,12 +215,9 @@ class RunOptionsDialog(QDialog):
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
         self.mode.currentIndexChanged.connect(self._sync)
-        self._intrinsics_mode = str(self.intrinsics.currentData())
-        self._masks_mode = str(self.masks.currentData())
-        self.intrinsics.activated.connect(self._intrinsics_chosen)
-        self.masks.activated.connect(self._masks_chosen)
-        self.intrinsics_file.browse.clicked.connect(self.browse_intrinsics)
-        self.masks_folder.browse.clicked.connect(self.browse_masks)
+        # late-bound choosers: tests replace ask_* on the dialog
+        _PathChoice(self.intrinsics, self.intrinsics_file, "file", lambda: self.ask_intrinsics_file())
+        _PathChoice(self.masks, self.masks_folder, "folder", lambda: self.ask_masks_folder())
         self.intrinsics.currentIndexChanged.connect(self._sync)
         self.masks.currentIndexChanged.connect(self._sync)
         self._sync()
@@ -230,37 +255,6 @@ class RunOptionsDialog(QDialog):
         """Ask for a folder of masks ("" when cancelled)."""
         start = self.masks_folder.path() or str(self.settings.last_dir("open"))
         return QFileDialog.getExistingDirectory(self, "Choose the folder of masks", start)
-
-    def browse_intrinsics(self) -> bool:
-        """Choose an intrinsics file; True (and "From file") when one was chosen."""
-        path = self.ask_intrinsics_file()
-        if path:
-            self.intrinsics_file.edit.setText(path)
-            self.intrinsics.setCurrentIndex(self.intrinsics.findData("file"))
-            self._intrinsics_mode = "file"
-        return bool(path)
-
-    def browse_masks(self) -> bool:
-        """Choose a folder of masks; True (and "From folder") when one was chosen."""
-        path = self.ask_masks_folder()
-        if path:
-            self.masks_folder.edit.setText(path)
-            self.masks.setCurrentIndex(self.masks.findData("folder"))
-            self._masks_mode = "folder"
-        return bool(path)
-
-    def _intrinsics_chosen(self, _index: int) -> None:
-        # "From file..." without a file opens the chooser; cancelling it keeps the previous choice
-        if self.intrinsics.currentData() == "file" and not self.intrinsics_file.path():
-            if not self.browse_intrinsics():
-                self.intrinsics.setCurrentIndex(self.intrinsics.findData(self._intrinsics_mode))
-        self._intrinsics_mode = str(self.intrinsics.currentData())
-
-    def _masks_chosen(self, _index: int) -> None:
-        if self.masks.currentData() == "folder" and not self.masks_folder.path():
-            if not self.browse_masks():
-                self.masks.setCurrentIndex(self.masks.findData(self._masks_mode))
-        self._masks_mode = str(self.masks.currentData())
 
     # -- result ---------------------------------------------------------------------------------------
     def values(self) -> dict[str, object]:
