@@ -248,10 +248,12 @@ class ViewsPanel(QWidget):
     # -- build ----------------------------------------------------------------------------------------
     def _rebuild(self) -> None:
         rec = self.state.reconstruction
+        self._input_parts: list[str] = []
         with signals_blocked(self.table):
             self.table.setRowCount(0)
             if rec is None:
                 self.summary.setText("No views")
+                self.summary.setToolTip("")
                 return
             stats = rec.per_view_stats(self.state.source)
             self.table.setRowCount(rec.n_views)
@@ -282,10 +284,17 @@ class ViewsPanel(QWidget):
             self._max_conf = np.array([s.max_conf for s in stats])
             # the Intr. column takes room from the names: shown only when it tells something (a view
             # with known intrinsics or a mask); else every view is "estimated" (the image caption says so)
-            informative = bool(rec.intrinsics_known.any()) or any(
-                view_mask(rec, v) is not None for v in range(rec.n_views)
-            )
-            self.table.setColumnHidden(self.COL_INTR, not informative)
+            n_known = int(np.count_nonzero(rec.intrinsics_known))
+            n_masked = sum(view_mask(rec, v) is not None for v in range(rec.n_views))
+            self.table.setColumnHidden(self.COL_INTR, not (n_known or n_masked))
+            # the summary's input part, made once per result (sync_from_state runs at every change)
+            self._input_parts = [f"{n_known} with known intrinsics"] if n_known else []
+            if n_masked:
+                self._input_parts.append(f"{n_masked} masked")
+            excluded = [str(x) for x in rec.options.get("exclude") or []]
+            if excluded:
+                self._input_parts.append(f"{len(excluded)} left out of the run")
+            self.summary.setToolTip(f"Left out of the run: {', '.join(excluded)}" if excluded else "")
         self._selection_changed()
         self.sync_from_state()
 
@@ -347,19 +356,8 @@ class ViewsPanel(QWidget):
         parts = [f"{int(shown.sum())} of {rec.n_views} views shown", f"{n_low} low-confidence"]
         if n_fail:
             parts.append(f"{n_fail} without a reliable pose")
-        n_known = int(np.count_nonzero(rec.intrinsics_known))
-        if n_known:
-            parts.append(f"{n_known} with known intrinsics")
-        n_masked = sum(view_mask(rec, v) is not None for v in range(rec.n_views))
-        if n_masked:
-            parts.append(f"{n_masked} masked")
-        excluded = rec.options.get("exclude") or []
-        if excluded:
-            parts.append(f"{len(excluded)} left out of the run")
+        parts += self._input_parts
         self.summary.setText(", ".join(parts))
-        self.summary.setToolTip(
-            f"Left out of the run: {', '.join(str(x) for x in excluded)}" if excluded else ""
-        )
 
     def changeEvent(self, event: QEvent) -> None:
         """Recolour the rows when the theme (the palette) changes at runtime: their text colours are
