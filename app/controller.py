@@ -410,8 +410,9 @@ class Controller(QObject):
         """The inputs and ``exclude`` of a re-run of the shown result without ``views``.
 
         The inputs are this session's run inputs when the shown result is that run's own result
-        (so that a folder or a video is read again), else the photos of the result's views (an opened
-        project, a result with added images). The views the result's run left out stay out.
+        (so that a folder or a video is read again), and the views that run left out stay out; else
+        they are the photos of the result's views (an opened project, a result with added images),
+        which the views left out earlier are not among (the core refuses a name that matches no input).
 
         Raises
         ------
@@ -429,7 +430,8 @@ class Controller(QObject):
         photos = [p for p in rec.image_paths if os.path.isfile(p)]
         if not photos:
             raise InputError("The photos of this result cannot be found, so it cannot be run again.")
-        return photos, exclude
+        names = {n for p in photos for n in (Path(p).name, Path(p).stem)}
+        return photos, tuple(n for n in exclude if n in names)
 
     def add_images(self, inputs: Sequence[str | os.PathLike[str]]) -> int:
         """Add photos to the shown result (reconstructs only them, with anchor views of the result).
