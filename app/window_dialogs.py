@@ -69,7 +69,7 @@ class WindowDialogs(WindowParts):
         if info.kind in ("model", "license"):
             extra = "\n\nChoose or download a model in Model > Model Manager."
         if info.title in OPTION_ERROR_TITLES:
-            extra = "\n\nChoose another one (or none) in Model > Run Options."
+            extra = "\n\nFix the file, or change the choice in Model > Run Options."
         box.setInformativeText(f"{info.message}{extra}\n\n{where}".strip())
         box.setDetailedText(info.details)
         self.banner.show_message(f"{info.title}: {info.message}", "error")
