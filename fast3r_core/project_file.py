@@ -113,7 +113,8 @@ def save_project(rec: Reconstruction, path: str | os.PathLike[str], *, compress:
 
     The file is a zip (stored, not deflated) holding ``meta.json`` (format name and version, model
     name, options, timings, image paths relative to the project file and absolute, runs, creation time,
-    app version, the user's edits) and ``arrays.npz`` (every array of ``rec``; per-view maps as ``<field>_<view:04d>``).
+    app version, the user's edits) and ``arrays.npz`` (every array of ``rec``; per-view maps as
+    ``<field>_<view:04d>``).
 
     Parameters
     ----------

@@ -30,7 +30,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MODEL_WORLD",
-    "EditedScene", "apply_edits", "edits_summary_json", "gltf_rotation", "world_convention"]
+    "EditedScene",
+    "apply_edits",
+    "edits_summary_json",
+    "gltf_rotation",
+    "world_convention",
+]
 
 log = logging.getLogger(__name__)
 

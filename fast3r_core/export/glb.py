@@ -42,6 +42,7 @@ __all__ = ["export_glb"]
 
 log = logging.getLogger(__name__)
 
+
 def _view_palette(n: int) -> np.ndarray:
     """(n, 3) uint8 well-separated colours (golden-ratio hue steps), one per view.
 

@@ -97,8 +97,7 @@ def export_nerfstudio(
     used_views = posed.views
     cam_to_world = apply_edits(rec).cam_to_world  # the edited world, as the points
     finite = (
-        np.isfinite(cam_to_world[used_views]).all()
-        and np.isfinite(rec.intrinsics_original[used_views]).all()
+        np.isfinite(cam_to_world[used_views]).all() and np.isfinite(rec.intrinsics_original[used_views]).all()
     )
     if not finite:  # checked before anything is written
         raise ExportError(f"Cannot write {str(json_path)!r}: a camera is not finite (NaN or infinity)")

@@ -120,9 +120,9 @@ def write_ply(
     n = len(points)
     fmt = "ascii" if ascii else "binary_little_endian"
     comment = _CONVENTION_COMMENT if world is None else _COMMENT_PREFIX + " ".join(world.split()) + "\n"
-    header = (
-        f"ply\nformat {fmt} 1.0\n{comment}element vertex {n}\n{_HEADER_PROPERTIES}end_header\n"
-    ).encode("ascii", errors="replace")
+    header = (f"ply\nformat {fmt} 1.0\n{comment}element vertex {n}\n{_HEADER_PROPERTIES}end_header\n").encode(
+        "ascii", errors="replace"
+    )
     with atomic_write(path, "wb") as f:
         f.write(header)
         # in chunks: the working copy stays small however many points there are
