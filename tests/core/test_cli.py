@@ -808,10 +808,15 @@ def test_reconstruct_in_passes_then_add_photos(
     assert code == 0, err
     assert "run 0 (reconstruct): 4 view(s) 0-3, 2 passes of up to 3 views, anchors 0" in stdout
 
+    code, _, err = _main(capsys, "edit", project, "--scale", "2")  # the edits survive an add
+    assert code == 0, err
     more = write_views(tmp_path / "more", n=2, size=(112, 96))
     dest = tmp_path / "more.f3r"
     code, stdout, err = _main(capsys, "add", project, *more, "-o", dest, "--anchors", "2", "--json")
     assert code == 0, err
+    from fast3r_core.project_file import load_project
+
+    assert load_project(dest).edits.scale == 2.0
     added = json.loads(stdout)
     assert added["views"] == 6 and added["added"] == [4, 5] and added["anchors"][0] == 0
     assert len(added["anchors"]) == 2 and added["passes"] == 1
