@@ -543,4 +543,5 @@ def add_views(
         pose_ok=np.concatenate([base.pose_ok, est.ok]),
         runs=(*runs, run),
         pose_inlier_share=np.concatenate([base.pose_inlier_share, _inlier_share(est)]),
+        edits=base.edits,  # the new views come after the old: the old points keep their ids
     )

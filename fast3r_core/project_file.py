@@ -1,7 +1,7 @@
 """The project file (``.f3r``): :func:`save_project`, :func:`load_project`, checks of an untrusted file.
 
 A project is a zip (stored, not deflated) of ``meta.json`` (format name and version, model name, run
-options, timings, image paths, runs) and ``arrays.npz`` (every array of a
+options, timings, image paths, runs, the user's edits) and ``arrays.npz`` (every array of a
 :class:`~fast3r_core.result.Reconstruction`). Reading one needs numpy and the standard library only,
 no torch; every size is checked before anything is read or allocated, since project files are shared.
 """
@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from fast3r_core.atomic import atomic_path
-from fast3r_core.errors import ProjectFileError
+from fast3r_core.edits import Edits, edits_from_json, edits_to_json
+from fast3r_core.errors import EditsError, ProjectFileError
 from fast3r_core.result import (
     _PER_VIEW_FIELDS,
     _STACKED_FIELDS,
@@ -112,7 +113,8 @@ def save_project(rec: Reconstruction, path: str | os.PathLike[str], *, compress:
 
     The file is a zip (stored, not deflated) holding ``meta.json`` (format name and version, model
     name, options, timings, image paths relative to the project file and absolute, runs, creation time,
-    app version) and ``arrays.npz`` (every array of ``rec``; per-view maps as ``<field>_<view:04d>``).
+    app version, the user's edits) and ``arrays.npz`` (every array of ``rec``; per-view maps as
+    ``<field>_<view:04d>``).
 
     Parameters
     ----------
@@ -148,6 +150,7 @@ def save_project(rec: Reconstruction, path: str | os.PathLike[str], *, compress:
         "options": rec.options,
         "timings": rec.timings,
         "runs": [r.to_json() for r in rec.runs],
+        "edits": edits_to_json(rec.edits),  # format 2: the user's edits (fast3r_core.edits._json)
     }
     try:
         meta_bytes = json.dumps(meta, indent=1, default=_json_default, allow_nan=True).encode("utf-8")
@@ -346,6 +349,29 @@ def _validate_meta(meta: Any, src: Path) -> tuple[int, list[tuple[int, int]] | N
     return n_views, shapes
 
 
+def _read_edits(meta: Mapping[str, Any], src: Path, n_points: int) -> Edits:
+    """The user's edits of a project: ``Edits()`` for a format-1 file (none stored), else validated.
+
+    Parameters
+    ----------
+    n_points : int
+        The reconstruction's model pixels over all views: every stored point id must be below it.
+
+    Raises
+    ------
+    ProjectFileError
+        Naming the field that is wrong (``meta.json: edits.transform.rotation is not a rotation``).
+    """
+    if "edits" not in meta:
+        return Edits()
+    try:
+        return edits_from_json(meta["edits"], n_points=n_points)
+    except EditsError as exc:
+        raise ProjectFileError(
+            f"{str(src)!r}: the project is inconsistent or corrupt (meta.json: {str(exc)[:300]})"
+        ) from None
+
+
 def _read_meta(src: Path, zf: zipfile.ZipFile) -> Any:
     """meta.json, parsed, after checking its declared size (a zip bomb is refused unread)."""
     info = zf.getinfo(_META)
@@ -525,6 +551,7 @@ def load_project(path: str | os.PathLike[str]) -> Reconstruction:
             timings=meta.get("timings", {}),
             runs=tuple(RunRecord.from_json(r) for r in meta.get("runs", ())),  # validated above
             format_version=version,
+            edits=_read_edits(meta, src, sum(a.shape[0] * a.shape[1] for a in kwargs["conf"])),
         )
     except ProjectFileError:
         raise

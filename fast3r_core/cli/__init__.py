@@ -1,10 +1,11 @@
-"""The ``fast3r`` command line: reconstruct, export, info, models, download.
+"""The ``fast3r`` command line: reconstruct, export, info, edit, models, download.
 
 Usage (``fast3r --help`` and ``fast3r COMMAND --help`` for every option)::
 
     fast3r reconstruct PHOTOS_DIR --out OUT [--model demo|fast3r-vitl-512|FOLDER] [--size 512|224] ...
     fast3r export OUT/project.f3r --format ply|glb|colmap|nerfstudio|cameras --out PATH
     fast3r info OUT/project.f3r
+    fast3r edit OUT/project.f3r --scale-cameras 0 5 1.20 --level auto [--origin X Y Z] [--crop-box ...]
     fast3r add OUT/project.f3r MORE_PHOTOS... [-o OUT/more.f3r]
     fast3r models
     fast3r download fast3r-vitl-512 --accept-license
@@ -36,8 +37,8 @@ not fit in the free memory (``--max-views-per-pass N`` and ``--anchors M`` overr
 Modules: :mod:`.parser` (arguments), :mod:`.entry` (:func:`main`, exit codes, SIGTERM), :mod:`.console`
 (output, progress, log set-up), :mod:`.output_folder` (output names, manifest, staging), and one module
 per command group: :mod:`.commands_reconstruct` (reconstruct, add), :mod:`.commands_project` (export,
-info), :mod:`.commands_models` (models, download); ``fast3r train`` and ``fast3r eval`` are in
-:mod:`fast3r_core.train.cli_commands`.
+info), :mod:`.commands_edit` (edit), :mod:`.commands_models` (models, download); ``fast3r train`` and
+``fast3r eval`` are in :mod:`fast3r_core.train.cli_commands`.
 """
 
 from __future__ import annotations

@@ -116,9 +116,11 @@ def _check_file_destination(dest: Path, fmt: str, overwrite: bool) -> None:
 
 
 def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> int:
-    """``fast3r info``: views, sizes, points, model, options, timings, per-view confidence."""
+    """``fast3r info``: views, sizes, points, model, options, timings, edits, per-view confidence."""
     import numpy as np
 
+    from fast3r_core.edits import describe
+    from fast3r_core.export.edited import edits_summary_json
     from fast3r_core.project_file import load_project
 
     rec = load_project(args.project)
@@ -162,6 +164,7 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
                 "timings": rec.timings,
                 "runs": [r.to_json(complete=True) for r in rec.runs],
                 "view_runs": rec.view_runs.tolist(),
+                "edits": {"description": describe(rec.edits), **edits_summary_json(rec.edits)},
                 "per_view": views,
             }
         )
@@ -183,6 +186,8 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
     console.out(f"Timings      {tim}")
     for i, run in enumerate(rec.runs):
         console.out(f"{'Runs' if i == 0 else '':<12} {describe_run(i, run)}")
+    for i, line in enumerate(describe(rec.edits) or ["none (the model's world)"]):
+        console.out(f"{'Edits' if i == 0 else '':<12} {line}")
     console.out("Per view (mean confidence, pose):")
     for item in views:
         pose = "ok" if item["pose_ok"] else "FAILED"

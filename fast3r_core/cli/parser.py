@@ -18,6 +18,7 @@ from fast3r_core import __version__
 from fast3r_core.export.formats import FORMATS
 from fast3r_core.logs import LOG_DIR_ENV, LOG_FILE_NAME
 
+from .commands_edit import cmd_edit
 from .commands_models import cmd_download, cmd_models
 from .commands_project import cmd_export, cmd_info
 from .commands_reconstruct import cmd_add, cmd_reconstruct
@@ -219,6 +220,62 @@ def _add_command(sub: Any, name: str, handler: Callable[..., int], **kwargs: Any
     return p
 
 
+def _finite_float(text: str) -> float:
+    """Parse a finite number (a coordinate)."""
+    value = _parse_number(text, float)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def _add_edit_parser(sub: Any) -> None:
+    """``fast3r edit``: its options, applied in the order of ``commands_edit.EDIT_ORDER``."""
+    p = _add_command(
+        sub,
+        "edit",
+        cmd_edit,
+        help="set a project's scale, level, origin and crop (exports apply them)",
+        description="Change the edits stored in a project: the model's output stays as it is, and every "
+        "export (and 'fast3r info') follows the edits. The options apply in this order, whatever their "
+        "order here: --clear, --origin, --scale-cameras, --scale, --level, --crop-box. Coordinates are "
+        "in the project's current world (as exported); scaling and levelling are about the origin; "
+        "after --level the world is Z up; --crop-box is in the world the other options leave.",
+    )
+    p.add_argument("project", metavar="PROJECT.f3r")
+    p.add_argument(
+        "-o", "--out", metavar="OUT.f3r", help="write the result here (default: update PROJECT.f3r in place)"
+    )
+    p.add_argument("--clear", action="store_true", help="start from no edits (remove the stored ones first)")
+    p.add_argument(
+        "--origin",
+        nargs=3,
+        type=_finite_float,
+        metavar=("X", "Y", "Z"),
+        help="move the world's origin to this point (current world coordinates, before scaling)",
+    )
+    p.add_argument(
+        "--scale-cameras",
+        nargs=3,
+        metavar=("I", "J", "DIST"),
+        help="scale the world so that the centres of views I and J are DIST metres apart "
+        "(1 unit = 1 m from then on)",
+    )
+    p.add_argument("--scale", type=_positive_float, metavar="FACTOR", help="multiply every length by FACTOR")
+    p.add_argument(
+        "--level",
+        choices=("auto",),
+        help="auto: rotate the world so that up is +Z (the cameras' mean up, refined by the floor or "
+        "ground plane when there is one)",
+    )
+    p.add_argument(
+        "--crop-box",
+        nargs=6,
+        type=_finite_float,
+        metavar=("XMIN", "YMIN", "ZMIN", "XMAX", "YMAX", "ZMAX"),
+        help="keep only the points in this axis-aligned box (coordinates after the other options)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``fast3r`` argument parser (one sub-parser per command)."""
     parser = argparse.ArgumentParser(
@@ -313,6 +370,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", required=True, metavar="PATH")
     _add_percentile(p)
     _add_output_flags(p)
+
+    # edit ---------------------------------------------------------------------------------------
+    _add_edit_parser(sub)
 
     # info ---------------------------------------------------------------------------------------
     p = _add_command(

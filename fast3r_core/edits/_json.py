@@ -34,12 +34,17 @@ from ._model import (
     EDITS_VERSION,
     MAX_MEASUREMENTS,
     MAX_POINT_ID,
+    MAX_SCALE,
     MAX_SELECTION_IDS,
     MAX_SELECTIONS,
+    MIN_SCALE,
     CropBox,
     Edits,
     Measurement,
     Selection,
+    _finite_vec3,
+    _positive,
+    _rotation,
 )
 
 FORMAT_NAME = "fast3r-edits"
@@ -202,18 +207,23 @@ def edits_from_json(obj: object, *, n_points: int | None = None) -> Edits:
         )
 
     tr = _obj("edits.transform", top["transform"], {"scale", "rotation", "origin"})
-    kwargs: dict[str, Any] = {
-        "scale": _num("edits.transform.scale", tr["scale"]),
-        "rotation": _mat("edits.transform.rotation", tr["rotation"]),
-        "origin": _vec("edits.transform.origin", tr["origin"]),
+    kwargs: dict[str, Any] = {  # the checks of the dataclasses, under the names of the fields
+        "scale": _positive(
+            "edits.transform.scale", _num("edits.transform.scale", tr["scale"]), MIN_SCALE, MAX_SCALE
+        ),
+        "rotation": _rotation("edits.transform.rotation", _mat("edits.transform.rotation", tr["rotation"])),
+        "origin": _finite_vec3("edits.transform.origin", _vec("edits.transform.origin", tr["origin"])),
     }
     if top["crop"] is not None:
         c = _obj("edits.crop", top["crop"], {"center", "rotation", "half_extents"})
-        kwargs["crop"] = CropBox(
-            center=_vec("edits.crop.center", c["center"]),  # type: ignore[arg-type]
-            rotation=_mat("edits.crop.rotation", c["rotation"]),  # type: ignore[arg-type]
-            half_extents=_vec("edits.crop.half_extents", c["half_extents"]),  # type: ignore[arg-type]
-        )
+        try:
+            kwargs["crop"] = CropBox(
+                center=_vec("edits.crop.center", c["center"]),  # type: ignore[arg-type]
+                rotation=_mat("edits.crop.rotation", c["rotation"]),  # type: ignore[arg-type]
+                half_extents=_vec("edits.crop.half_extents", c["half_extents"]),  # type: ignore[arg-type]
+            )
+        except EditsError as exc:
+            raise EditsError(f"edits.crop: {exc}") from None
     selections = []
     for i, s in enumerate(_list("edits.selections", top["selections"], MAX_SELECTIONS)):
         where = f"edits.selections[{i}]"
@@ -248,7 +258,10 @@ def edits_from_json(obj: object, *, n_points: int | None = None) -> Edits:
         measurements.append(Measurement(m["name"], a, b))  # type: ignore[arg-type]
     kwargs["measurements"] = tuple(measurements)
 
-    e = Edits(**kwargs)  # the dataclasses check ranges, rotations, names
+    try:
+        e = Edits(**kwargs)  # the dataclasses check ranges, rotations, names
+    except EditsError as exc:
+        raise EditsError(f"edits: {exc}") from None
     for i, (m, d) in enumerate(zip(e.measurements, raw_distances, strict=True)):
         if abs(m.distance(e) - d) > 1e-6 * max(1.0, abs(d)):
             raise EditsError(

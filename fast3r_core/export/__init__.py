@@ -8,7 +8,8 @@ Every exporter takes the reconstruction, a destination and (when it writes point
 :class:`PointSelection`, and returns one :class:`ExportReport`. :data:`FORMATS` is the one table of
 formats (key, menu text, file-dialog filter, default name, whether it takes a selection, writer,
 summary) from which the CLI's options and output names, the GUI's Export menu and the controller's
-messages are built.
+messages are built. Every exporter writes the edited world: the reconstruction's
+:class:`~fast3r_core.edits.Edits` applied by :func:`apply_edits` (:mod:`fast3r_core.export.edited`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from fast3r_core.export.formats import FORMATS, ExportFormat
 if TYPE_CHECKING:
     from fast3r_core.export.cameras_json import export_cameras_json
     from fast3r_core.export.colmap import export_colmap
+    from fast3r_core.export.edited import EditedScene, apply_edits
     from fast3r_core.export.glb import export_glb
     from fast3r_core.export.nerfstudio import export_nerfstudio
     from fast3r_core.export.ply import export_ply
@@ -28,9 +30,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "EditedScene",
     "ExportFormat",
     "ExportReport",
     "PointSelection",
+    "apply_edits",
     "export_cameras_json",
     "export_colmap",
     "export_glb",
@@ -42,6 +46,8 @@ __all__ = [
 # The exporters import numpy; the table does not. They are imported on first use so that the CLI's
 # start (which reads FORMATS for its options) stays light.
 _LAZY = {
+    "EditedScene": "fast3r_core.export.edited",
+    "apply_edits": "fast3r_core.export.edited",
     "ExportReport": "fast3r_core.export.selection",
     "PointSelection": "fast3r_core.export.selection",
     "select_points": "fast3r_core.export.selection",

@@ -12,8 +12,15 @@ Format::
          "cam_to_world": [[...4...], x4],               # OpenCV camera axes
          "pose_ok": true},
         ...
-      ]
+      ],
+      "edits": {...}                  # only when the project has edits: see below
     }
+
+Poses (and the world in the convention) are in the edited world (:mod:`fast3r_core.export.edited`):
+the model's world with the user's edits applied. When there are edits, ``"edits"`` holds their
+``similarity`` (4x4, model world -> this file's world), ``z_up``, ``metres_per_unit`` (null while no
+scale is known) and the ``measurements`` (name, end points ``a``, ``b`` in this file's world,
+``distance`` in its units, ``distance_m``).
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from fast3r_core.atomic import atomic_write
 from fast3r_core.errors import ExportError
+from fast3r_core.export.edited import MODEL_WORLD, apply_edits, edits_summary_json, world_convention
 from fast3r_core.export.selection import ExportReport
 
 if TYPE_CHECKING:
@@ -63,6 +71,7 @@ def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> Ex
     ExportError
         The destination cannot be written.
     """
+    cam_to_world = apply_edits(rec).cam_to_world  # the edited world, as the other exports
     views: list[dict[str, Any]] = []
     for v in range(rec.n_views):
         k = rec.intrinsics_original[v]
@@ -77,11 +86,17 @@ def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> Ex
                 "fy": float(k[1, 1]),
                 "cx": float(k[0, 2]),
                 "cy": float(k[1, 2]),
-                "cam_to_world": rec.cam_to_world[v].tolist(),
+                "cam_to_world": cam_to_world[v].tolist(),
                 "pose_ok": bool(rec.pose_ok[v]),
             }
         )
-    doc = {"convention": CAMERAS_JSON_CONVENTION, "model_name": rec.model_name, "views": views}
+    world = world_convention(rec.edits)
+    convention = CAMERAS_JSON_CONVENTION
+    if world != MODEL_WORLD:  # the words stay those of files written before edits existed
+        convention = convention.replace("world = camera frame of view 0", world)
+    doc: dict[str, Any] = {"convention": convention, "model_name": rec.model_name, "views": views}
+    if not rec.edits.is_empty:
+        doc["edits"] = edits_summary_json(rec.edits)
     try:
         with atomic_write(Path(path), "w") as f:
             json.dump(doc, f, indent=2, allow_nan=False)  # never NaN/Infinity: they are not JSON

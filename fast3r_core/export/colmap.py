@@ -7,7 +7,9 @@ Layout written::
     <folder>/sparse/0/images.bin|txt            one image per view: world-to-camera pose + 2-D points
     <folder>/sparse/0/points3D.bin|txt          the kept points, each seen by its own view
 
-Conventions. COLMAP poses are world-to-camera (``cam_from_world``) with OpenCV camera axes (x right,
+Conventions. The world is the edited world (:mod:`fast3r_core.export.edited`: the user's edits, a
+similarity, applied to points and poses alike, so every reprojection error is the same as without
+them). COLMAP poses are world-to-camera (``cam_from_world``) with OpenCV camera axes (x right,
 y down, z forward) and the rotation as a unit quaternion (qw, qx, qy, qz), Hamilton convention, qw >= 0
 here. Intrinsics and 2-D points are in pixels of the original (upright) photo. COLMAP puts the
 centre of the top-left pixel at (0.5, 0.5), whereas our intrinsics put it at (0, 0), so 0.5 is added
@@ -35,6 +37,7 @@ from fast3r_core.atomic import atomic_write, ensure_dir
 from fast3r_core.errors import ExportError, InputError
 from fast3r_core.export._images import ImagePlan, place_images, plan_image_names
 from fast3r_core.export._views import posed_views
+from fast3r_core.export.edited import apply_edits
 from fast3r_core.export.selection import ExportReport, PointSelection, require_points, select_points
 from fast3r_core.geometry import rotmat_to_quat_wxyz
 
@@ -159,7 +162,7 @@ def export_colmap(
         rec, used_views, copy_to=folder / "images" if copy_images else None, images_dir=images_dir
     )
 
-    w2c = rec.world_to_cam
+    w2c = apply_edits(rec).world_to_cam  # the edited world, as the points
     cams = [_camera(rec, v, plan.names[v], w2c) for v in used_views]
     n_points = 0
     err_sum = 0.0

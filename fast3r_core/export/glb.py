@@ -1,10 +1,12 @@
 """GLB (binary glTF 2.0) export: the coloured point cloud plus the cameras as line-drawn frusta.
 
-Axis convention of the file: glTF is "+Y up, +Z toward the viewer" (right-handed). Our world is the
-camera of view 0 in OpenCV axes (x right, y down, z forward), so every position is written as
-``(x, -y, -z)``: a 180° rotation about x (no mirroring). In the file, view 0's camera then sits at the
-origin looking down -Z with +Y up, like a glTF camera, and the scene opens upright in Blender or a
-web viewer.
+Axis convention of the file: glTF is "+Y up, +Z toward the viewer" (right-handed). Positions are
+those of the edited world (:mod:`fast3r_core.export.edited`, the user's edits applied) turned into glTF
+axes by :func:`~fast3r_core.export.edited.gltf_rotation`. Without a levelling the world is the camera of
+view 0 in OpenCV axes (x right, y down, z forward), so every position is written as ``(x, -y, -z)``: a
+180° rotation about x (no mirroring); view 0's camera then sits at the origin looking down -Z with +Y
+up, like a glTF camera, and the scene opens upright in Blender or a web viewer. A levelled world is Z
+up and is written as ``(x, z, -y)``, which Blender's importer turns back into the PLY's coordinates.
 
 Geometry (the layout trimesh writes, written here directly and in chunks so that a cloud of any size
 needs little memory): a mesh "points" with one primitive of mode 0 (POINTS) carrying
@@ -27,20 +29,18 @@ import numpy as np
 
 from fast3r_core.atomic import atomic_write
 from fast3r_core.errors import EmptyExportError, InputError
+from fast3r_core.export.edited import apply_edits, edits_summary_json, gltf_rotation, world_convention
 from fast3r_core.export.ply import CHUNK_POINTS
 from fast3r_core.export.selection import ExportReport, PointSelection, select_points
-from fast3r_core.geometry import OPENCV_TO_OPENGL, frustum_segments
+from fast3r_core.geometry import frustum_segments
 
 if TYPE_CHECKING:
+    from fast3r_core.edits import Edits
     from fast3r_core.result import Reconstruction
 
 __all__ = ["export_glb"]
 
 log = logging.getLogger(__name__)
-
-_WORLD_TO_GLTF = OPENCV_TO_OPENGL[:3, :3]
-"""Rotation applied to world points (OpenCV axes) to write them in glTF axes (+Y up, -Z forward):
-the y/z flip of :data:`~fast3r_core.geometry.OPENCV_TO_OPENGL`, here a 180° turn of the world about x."""
 
 
 def _view_palette(n: int) -> np.ndarray:
@@ -57,7 +57,8 @@ def _view_palette(n: int) -> np.ndarray:
 def _default_frustum_depth(rec: Reconstruction) -> float:
     """A frustum depth that reads well: 15 % of the median depth of the scene in the cameras.
 
-    Uses every 8th pixel of the global pointmaps, seen from their own cameras (OpenCV z = depth).
+    Uses every 8th pixel of the global pointmaps, seen from their own cameras (OpenCV z = depth);
+    model-world units (times ``rec.edits.scale`` for the edited world).
     """
     w2c = rec.world_to_cam
     depths = []
@@ -93,7 +94,7 @@ def export_glb(
         Draw the cameras of the selected views as frusta (views whose pose estimation failed are
         left out).
     frustum_scale : float or None
-        Depth of the frusta in world units; default 15 % of the scene's median depth.
+        Depth of the frusta in (edited) world units; default 15 % of the scene's median depth.
 
     Returns
     -------
@@ -115,8 +116,10 @@ def export_glb(
     # (name, positions (n, 3) float32 in glTF axes, RGBA (n, 4) uint8)
     cams: list[tuple[str, np.ndarray, np.ndarray]] = []
     skipped: list[int] = []
+    scene = apply_edits(rec)  # the cameras in the edited world, as the points
+    to_gltf = gltf_rotation(rec.edits)
     if cameras:
-        depth = frustum_scale if frustum_scale is not None else _default_frustum_depth(rec)
+        depth = frustum_scale if frustum_scale is not None else _default_frustum_depth(rec) * scene.scale
         lut = rec.view_mask(selection.views if selection is not None else None)
         palette = _view_palette(rec.n_views)
         for v in range(rec.n_views):
@@ -126,13 +129,13 @@ def export_glb(
                 skipped.append(v)
                 continue
             seg = frustum_segments(
-                rec.cam_to_world[v],
+                scene.cam_to_world[v],
                 rec.intrinsics_original[v],
                 int(rec.original_sizes[v, 0]),
                 int(rec.original_sizes[v, 1]),
                 depth,
             )
-            verts = (seg.reshape(-1, 3) @ _WORLD_TO_GLTF.T).astype(np.float32)
+            verts = (seg.reshape(-1, 3) @ to_gltf.T).astype(np.float32)
             if not np.isfinite(verts).all():
                 log.warning("view %d: its camera is not finite; no frustum drawn", v)
                 skipped.append(v)
@@ -150,7 +153,7 @@ def export_glb(
         warnings = (f"no point passes the filter: {Path(path).name} holds the cameras only",)
         log.warning("%s", warnings[0])
     with atomic_write(Path(path), "wb") as f:
-        _write_glb(f, points.xyz, points.rgb, cams, rec.model_name)
+        _write_glb(f, points.xyz, points.rgb, cams, rec.model_name, to_gltf=to_gltf, edits=rec.edits)
     log.info("wrote %d points and %d cameras to %s", len(points), len(cams), path)
     return ExportReport(
         "glb",
@@ -163,12 +166,22 @@ def export_glb(
     )
 
 
+def _gltf_convention(to_gltf: np.ndarray, edits: Edits) -> str:
+    if edits.is_empty:  # the words of files written before edits existed
+        return "glTF axes: (x, -y, -z) of the OpenCV world (camera of view 0)"
+    axes = "(x, z, -y)" if to_gltf[1, 2] > 0 else "(x, -y, -z)"
+    return f"glTF axes: {axes} of the {world_convention(edits).removeprefix('world = ')}"
+
+
 def _write_glb(
     f: IO[bytes],
     xyz: np.ndarray,
     rgb: np.ndarray,
     cams: list[tuple[str, np.ndarray, np.ndarray]],
     model_name: str,
+    *,
+    to_gltf: np.ndarray,
+    edits: Edits,
 ) -> None:
     """Write a GLB: a POINTS mesh "points" (if any point) and a LINES mesh per camera.
 
@@ -180,16 +193,20 @@ def _write_glb(
     f : binary file
         Destination, positioned at 0.
     xyz : np.ndarray, (N, 3) float32
-        Points in the world frame (OpenCV axes); written as ``(x, -y, -z)``.
+        Points in the edited world; written as ``to_gltf @ x``.
     rgb : np.ndarray, (N, 3) uint8
         Their colours (written as RGBA, alpha 255).
     cams : list of (name, (n, 3) float32 positions in glTF axes, (n, 4) uint8 RGBA)
         Line segments of each camera (pairs of vertices).
     model_name : str
         Stored in the scene's extras.
+    to_gltf : np.ndarray, (3, 3)
+        Edited world -> glTF axes (:func:`~fast3r_core.export.edited.gltf_rotation`).
+    edits : Edits
+        Their similarity, units and measurements go into the scene's extras.
     """
     n = int(xyz.shape[0])
-    flip = _WORLD_TO_GLTF.astype(np.float32).T
+    flip = np.asarray(to_gltf, dtype=np.float32).T
     accessors: list[dict] = []
     views: list[dict] = []
     meshes: list[dict] = []
@@ -232,8 +249,9 @@ def _write_glb(
             {
                 "extras": {
                     "fast3r": {
-                        "convention": "glTF axes: (x, -y, -z) of the OpenCV world (camera of view 0)",
+                        "convention": _gltf_convention(to_gltf, edits),
                         "model_name": model_name,
+                        **({} if edits.is_empty else {"edits": edits_summary_json(edits)}),
                     }
                 },
                 "nodes": list(range(len(meshes))),

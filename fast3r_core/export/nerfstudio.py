@@ -7,8 +7,10 @@ What is written (nerfstudio's "nerfstudio data" format, docs.nerf.studio "Data c
   of the original (upright) photo and its size ``w, h``. Nerfstudio, like COLMAP, puts the centre of
   the top-left pixel at (0.5, 0.5), so 0.5 is added to our cx, cy (centre at 0).
 * ``transform_matrix``: camera-to-world with OpenGL/Blender camera axes (x right, y up, z backward),
-  i.e. our OpenCV cam-to-world times diag(1, -1, -1, 1). The world frame is unchanged: our world
-  (camera of view 0, OpenCV axes); nerfstudio re-orients and re-centres the poses itself.
+  i.e. our OpenCV cam-to-world times diag(1, -1, -1, 1). The world frame is the edited world
+  (:mod:`fast3r_core.export.edited`: the model's world, camera of view 0 in OpenCV axes, with the
+  user's edits applied); nerfstudio re-orients and re-centres the poses itself. The edits (similarity,
+  units, measurements) are recorded under ``fast3r.edits``.
 * ``ply_file_path``: the selected points, written beside the json, in the same world frame as the
   poses.
 * ``applied_transform``: the 3x4 identity. Nerfstudio maps the PLY's points into the poses' frame with
@@ -29,6 +31,7 @@ from fast3r_core.atomic import atomic_write, ensure_dir
 from fast3r_core.errors import ExportError
 from fast3r_core.export._images import place_images, plan_image_names
 from fast3r_core.export._views import posed_views
+from fast3r_core.export.edited import MODEL_WORLD, apply_edits, edits_summary_json, world_convention
 from fast3r_core.export.ply import write_ply
 from fast3r_core.export.selection import ExportReport, PointSelection, require_points, select_points
 from fast3r_core.geometry import opencv_to_opengl_c2w
@@ -92,9 +95,9 @@ def export_nerfstudio(
     selection = selection or PointSelection()
     posed = posed_views(rec, selection.views)
     used_views = posed.views
+    cam_to_world = apply_edits(rec).cam_to_world  # the edited world, as the points
     finite = (
-        np.isfinite(rec.cam_to_world[used_views]).all()
-        and np.isfinite(rec.intrinsics_original[used_views]).all()
+        np.isfinite(cam_to_world[used_views]).all() and np.isfinite(rec.intrinsics_original[used_views]).all()
     )
     if not finite:  # checked before anything is written
         raise ExportError(f"Cannot write {str(json_path)!r}: a camera is not finite (NaN or infinity)")
@@ -116,7 +119,7 @@ def export_nerfstudio(
             except ValueError:  # another drive on Windows: nerfstudio accepts absolute paths too
                 file_path = Path(src).as_posix()
         k = rec.intrinsics_original[v]
-        c2w_gl = opencv_to_opengl_c2w(rec.cam_to_world[v])
+        c2w_gl = opencv_to_opengl_c2w(cam_to_world[v])
         frames.append(
             {
                 "file_path": file_path,
@@ -141,18 +144,22 @@ def export_nerfstudio(
     }
     files: list[Path] = []
     if ply_file_path is not None and points is not None:
-        write_ply(points, root / ply_file_path)
+        write_ply(points, root / ply_file_path, world=world_convention(rec.edits))
         files.append(root / ply_file_path)
         meta["ply_file_path"] = Path(ply_file_path).as_posix()
+    world = world_convention(rec.edits)
+    if world == MODEL_WORLD:  # the words of files written before edits existed
+        world = "world = OpenCV camera frame of the first view"
     meta["fast3r"] = {
         "convention": (
-            "transform_matrix: camera-to-world, OpenGL camera axes (x right, y up, z back); world = "
-            "OpenCV camera frame of the first view; intrinsics in original-image pixels, centre of the "
-            "top-left pixel at (0.5, 0.5)"
+            f"transform_matrix: camera-to-world, OpenGL camera axes (x right, y up, z back); {world}; "
+            "intrinsics in original-image pixels, centre of the top-left pixel at (0.5, 0.5)"
         ),
         "model_name": rec.model_name,
         "views": used_views,
     }
+    if not rec.edits.is_empty:
+        meta["fast3r"]["edits"] = edits_summary_json(rec.edits)
     try:
         with atomic_write(json_path, "w") as f:
             json.dump(meta, f, indent=2, allow_nan=False)  # never NaN/Infinity: they are not JSON

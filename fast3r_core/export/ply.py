@@ -1,7 +1,8 @@
 """PLY point-cloud export (MeshLab, CloudCompare, Blender, Open3D, Gaussian-splatting initialisers).
 
-Coordinates are written as they are in the :class:`~fast3r_core.result.Reconstruction`: world frame =
-camera of view 0, OpenCV axes (x right, y down, z forward). A header comment says so.
+Coordinates are those of the edited world (:mod:`fast3r_core.export.edited`): the reconstruction's
+world (camera of view 0, OpenCV axes: x right, y down, z forward) with the user's edits applied (scaled,
+moved, levelled to Z up, cropped). A header comment says which.
 
 Vertex properties: ``float x, y, z``; ``uchar red, green, blue``; ``float confidence`` and ``float
 quality`` (the same value; MeshLab shows a "quality" property as a scalar field). Binary files are
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from fast3r_core.atomic import atomic_write
+from fast3r_core.export.edited import world_convention
 from fast3r_core.export.selection import (
     ExportReport,
     PointSelection,
@@ -63,6 +65,7 @@ _HEADER_PROPERTIES = (
 _CONVENTION_COMMENT = (
     "comment Fast3R Studio point cloud: world = camera of view 0, OpenCV axes (x right, y down, z forward)\n"
 )
+_COMMENT_PREFIX = "comment Fast3R Studio point cloud: "  # how `fast3r export` recognises its own files
 
 
 #: Points converted and written at a time: the exporters' working memory stays ~25 MB whatever the
@@ -87,7 +90,9 @@ def _vertex_records(points: PointSet, start: int = 0, stop: int | None = None) -
     return rec
 
 
-def write_ply(points: PointSet, path: str | os.PathLike[str], *, ascii: bool = False) -> int:
+def write_ply(
+    points: PointSet, path: str | os.PathLike[str], *, ascii: bool = False, world: str | None = None
+) -> int:
     """Write a point set to a PLY file, atomically.
 
     Parameters
@@ -98,6 +103,9 @@ def write_ply(points: PointSet, path: str | os.PathLike[str], *, ascii: bool = F
         Destination file (parent folders are created).
     ascii : bool
         Write the text variant instead of binary little-endian (about 3x bigger, much slower).
+    world : str or None
+        The points' frame in words, for the header comment
+        (:func:`~fast3r_core.export.edited.world_convention`); None: the model's world.
 
     Returns
     -------
@@ -111,9 +119,10 @@ def write_ply(points: PointSet, path: str | os.PathLike[str], *, ascii: bool = F
     """
     n = len(points)
     fmt = "ascii" if ascii else "binary_little_endian"
-    header = (
-        f"ply\nformat {fmt} 1.0\n{_CONVENTION_COMMENT}element vertex {n}\n{_HEADER_PROPERTIES}end_header\n"
-    ).encode("ascii")
+    comment = _CONVENTION_COMMENT if world is None else _COMMENT_PREFIX + " ".join(world.split()) + "\n"
+    header = (f"ply\nformat {fmt} 1.0\n{comment}element vertex {n}\n{_HEADER_PROPERTIES}end_header\n").encode(
+        "ascii", errors="replace"
+    )
     with atomic_write(path, "wb") as f:
         f.write(header)
         # in chunks: the working copy stays small however many points there are
@@ -156,7 +165,8 @@ def export_ply(
     Returns
     -------
     ExportReport
-        ``n_points``: points written (after the confidence, view, mask and voxel filters).
+        ``n_points``: points written (after the confidence, view and mask filters, the edits and the
+        voxels), in the edited world.
 
     Raises
     ------
@@ -167,5 +177,5 @@ def export_ply(
     """
     points = select_points(rec, selection)
     require_points(points, selection, path)
-    n = write_ply(points, Path(path), ascii=ascii)
+    n = write_ply(points, Path(path), ascii=ascii, world=world_convention(rec.edits))
     return ExportReport("ply", Path(path), files=(Path(path),), n_points=n)

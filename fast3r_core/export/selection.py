@@ -44,8 +44,9 @@ class PointSelection:
     """The points an export writes: a confidence filter, a view subset, a pointmap, voxels, masks.
 
     Filters apply in this order: the confidence prefix (``threshold`` and/or ``top_percent``, of *all*
-    the source's points), then ``views`` and ``masks``, then voxel downsampling. The default selects
-    every (finite) global point.
+    the source's points), then ``views`` and ``masks``, then the reconstruction's edits (their
+    similarity, crop box and deleted points: :func:`~fast3r_core.export.edited.apply_edits`), then voxel
+    downsampling. The default selects every (finite) global point.
 
     Attributes
     ----------
@@ -60,7 +61,8 @@ class PointSelection:
     source : {"global", "local"}
         Which pointmaps: the global head's or the local head's (aligned to world).
     voxel_size : float or None
-        Keep only the most confident point of each cubic voxel of this size (world units).
+        Keep only the most confident point of each cubic voxel of this size (edited-world units: metres
+        once the edits set a scale).
     masks : tuple of np.ndarray or None
         Per view, an (H_v, W_v) bool array in model pixels: True = leave the pixel's point out (sky,
         a user's mask). Compared by identity (arrays have no single truth value).
@@ -248,12 +250,18 @@ def select_points(rec: Reconstruction, selection: PointSelection | None = None) 
     Returns
     -------
     PointSet
-        World coordinates (OpenCV axes), ordered by decreasing confidence.
+        Edited-world coordinates (``rec.edits`` applied; the model's world, OpenCV axes, when there are
+        no edits), ordered by decreasing confidence.
     """
+    from fast3r_core.export.edited import apply_edits
+
     sel = selection or PointSelection()
     points = rec.select(sel.source, threshold=sel.threshold, top_percent=sel.top_percent, views=sel.views)
     if sel.masks is not None:
         points = drop_masked(rec, points, sel.masks)
+    # the user's edits before the voxels: a voxel size is in the edited world's units (metres once scaled)
+    edited = apply_edits(rec, points).points
+    points = points if edited is None else edited  # never None: points were given
     if sel.voxel_size is not None:
         points = voxel_downsample(points, sel.voxel_size)
     return points

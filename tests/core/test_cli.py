@@ -328,6 +328,51 @@ def test_info_text_and_json(run: dict, capsys: pytest.CaptureFixture[str]) -> No
     assert code == 2 and "does not exist" in _one_error_line(err)
 
 
+def test_edit_then_export_info_and_reconstruct_outputs(
+    run: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``fast3r edit`` on a reconstructed project: info lists the edits, export and the writer of
+    reconstruct's outputs apply them (the PLY is the similarity of the unedited one)."""
+    import trimesh
+
+    from fast3r_core.cli.commands_reconstruct import export_outputs
+    from fast3r_core.edits import apply_to_points
+    from fast3r_core.project_file import load_project
+
+    project = run["out"] / "project.f3r"
+    rec = load_project(project)
+    posed = [int(v) for v in np.flatnonzero(rec.pose_ok)]
+    if len(posed) < 2:
+        pytest.skip("the tiny random model estimated fewer than two poses")
+    i, j = posed[:2]
+    edited = tmp_path / "edited.f3r"
+    code, out, err = _main(
+        capsys, "edit", project, "--scale-cameras", i, j, "2.5", "--level", "auto", "-o", edited, "--json"
+    )
+    assert code == 0, err
+    assert json.loads(out)["metres_per_unit"] == 1.0
+    assert load_project(project).edits.is_empty  # -o: the source project is unchanged
+
+    code, out, _ = _main(capsys, "info", edited)
+    assert code == 0 and "Edits" in out and "1 m per unit" in out
+    code, out, _ = _main(capsys, "info", edited, "--json")
+    assert json.loads(out)["edits"]["z_up"] is True
+
+    code, _, err = _main(capsys, "export", edited, "-f", "cameras", "-o", tmp_path / "c.json")
+    assert code == 0, err
+    views = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))["views"]
+    c = np.array([v["cam_to_world"] for v in views])[:, :3, 3]
+    assert np.linalg.norm(c[i] - c[j]) == pytest.approx(2.5)
+
+    e = load_project(edited).edits
+    paths, counts, _ = export_outputs(load_project(edited), tmp_path / "out", ["ply"], 100.0, lambda ev: None)
+    export_outputs(rec, tmp_path / "plain", ["ply"], 100.0, lambda ev: None)
+    got = np.asarray(trimesh.load(paths["ply"]).vertices)
+    plain = np.asarray(trimesh.load(tmp_path / "plain" / "points.ply").vertices, dtype=np.float64)
+    assert counts["ply"] == len(got) == len(plain)
+    assert np.allclose(got, apply_to_points(e, plain), atol=1e-4 * max(1.0, float(np.abs(got).max())))
+
+
 def test_models_lists_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _main(capsys, "models")
     assert code == 0, err
@@ -703,6 +748,7 @@ def test_light_commands_do_not_import_torch(run: dict, tmp_path: Path) -> None:
         "assert main(['models']) == 0\n"
         f"assert main(['info', {str(project)!r}]) == 0\n"
         f"assert main(['export', {str(project)!r}, '-f', 'ply', '-o', {str(tmp_path / 'p.ply')!r}]) == 0\n"
+        f"assert main(['edit', {str(project)!r}, '--scale', '2', '-o', {str(tmp_path / 'e.f3r')!r}]) == 0\n"
         "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6', 'vispy'))\n"
         "assert not bad, bad[:5]\n"
     )
@@ -762,10 +808,15 @@ def test_reconstruct_in_passes_then_add_photos(
     assert code == 0, err
     assert "run 0 (reconstruct): 4 view(s) 0-3, 2 passes of up to 3 views, anchors 0" in stdout
 
+    code, _, err = _main(capsys, "edit", project, "--scale", "2")  # the edits survive an add
+    assert code == 0, err
     more = write_views(tmp_path / "more", n=2, size=(112, 96))
     dest = tmp_path / "more.f3r"
     code, stdout, err = _main(capsys, "add", project, *more, "-o", dest, "--anchors", "2", "--json")
     assert code == 0, err
+    from fast3r_core.project_file import load_project
+
+    assert load_project(dest).edits.scale == 2.0
     added = json.loads(stdout)
     assert added["views"] == 6 and added["added"] == [4, 5] and added["anchors"][0] == 0
     assert len(added["anchors"]) == 2 and added["passes"] == 1
