@@ -247,12 +247,10 @@ def load_video(
     frames_dir: str | os.PathLike[str] | None = None,
     *,
     square_ok: bool = False,
-    method: str = "uniform",
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> list[ViewInput]:
-    """Sample a video (see :func:`extract_video_frames`, ``method`` "uniform" or "sharp") and load its
-    frames as views.
+    """Sample a video (see :func:`extract_video_frames`) and load its frames as views.
 
     Returns
     -------
@@ -268,13 +266,7 @@ def load_video(
     _check_size(size)
     p = Path(path)
     frames = extract_video_frames(
-        p,
-        fps=fps,
-        max_frames=max_frames,
-        frames_dir=frames_dir,
-        method=method,
-        progress=progress,
-        cancel=cancel,
+        p, fps=fps, max_frames=max_frames, frames_dir=frames_dir, progress=progress, cancel=cancel
     )
     items = [(fr.path, f"{p.name} #{fr.index:04d}") for fr in frames]
     results, _ = _load_many(

@@ -218,13 +218,9 @@ def test_known_intrinsics_reach_every_export_exactly(
     assert rec.options["intrinsics"] == str(kfile.resolve())
 
     # COLMAP import round trip: our own export as the intrinsics of a new run
-    code, _, err = _reconstruct(
-        capsys,
-        tiny_model,
-        tmp_path / "photos",
-        tmp_path / "again",
-        *("--intrinsics", tmp_path / "out" / "colmap" / "sparse" / "0", "--formats", "project"),
-    )
+    sparse = tmp_path / "out" / "colmap" / "sparse" / "0"
+    args = ("--intrinsics", sparse, "--formats", "project")
+    code, _, err = _reconstruct(capsys, tiny_model, tmp_path / "photos", tmp_path / "again", *args)
     assert code == 0, err
     again = load_project(tmp_path / "again" / "project.f3r")
     assert again.intrinsics_known.all()
@@ -257,13 +253,8 @@ def test_exclude_leaves_the_view_out_and_is_recorded(
     tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _photos(tmp_path / "photos", 4)
-    code, _, err = _reconstruct(
-        capsys,
-        tiny_model,
-        tmp_path / "photos",
-        tmp_path / "out",
-        *("--exclude", "view_01.png", "view_03", "--formats", "project,cameras"),
-    )
+    args = ("--exclude", "view_01.png", "view_03", "--formats", "project,cameras")
+    code, _, err = _reconstruct(capsys, tiny_model, tmp_path / "photos", tmp_path / "out", *args)
     assert code == 0, err
     rec = load_project(tmp_path / "out" / "project.f3r")
     assert [Path(p).name for p in rec.image_paths] == ["view_00.png", "view_02.png"]
