@@ -155,7 +155,7 @@ def _add_input_args(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME",
         help="leave these inputs out (file name or stem; video frames: frame_000123); the project "
-        "records them",
+        "records them. Put it after the inputs (it takes every name up to the next option)",
     )
 
 
