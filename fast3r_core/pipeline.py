@@ -283,7 +283,8 @@ def _poses(
     )
     # masked pixels: NaN global points are left out of the alignment's correspondences
     targets = [
-        p if m is None else np.where(m[..., None], p, np.nan) for p, m in zip(pts, prep.masks, strict=True)
+        p if m is None else np.where(m[..., None], p, np.float32(np.nan))
+        for p, m in zip(pts, prep.masks, strict=True)
     ]
     aligned = align_local_to_global([p["pts3d_local"] for p in preds], targets, conf, opts.align_percentile)
     report(progress, "poses", len(views), len(views))
