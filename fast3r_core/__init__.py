@@ -52,6 +52,17 @@ _LAZY = {
     "is_image_file": "images.discovery",
     "is_video": "images.discovery",
     "load_images": "images.loading",
+    # known intrinsics, masks, video frames, excluded views (issue 19)
+    "FRAME_METHODS": "options",
+    "KnownIntrinsics": "intrinsics",
+    "MASK_EXTENSION": "masks",
+    "PreparedViews": "pipeline",
+    "exclude_views": "pipeline",
+    "find_mask": "masks",
+    "load_mask": "masks",
+    "prepare_views": "pipeline",
+    "read_intrinsics_file": "intrinsics",
+    "resolve_intrinsics": "intrinsics",
     # results and projects
     "LOW_POSE_INLIER_SHARE": "result",
     "PROJECT_SUFFIX": "project_file",

@@ -7,10 +7,18 @@ memory of the device), or when ``max_views_per_pass`` says so, :func:`reconstruc
 that share anchor views and merges them (:mod:`fast3r_core.chunking`). :func:`add_views` adds photos
 to an existing result the same way: the new views are predicted with anchor views of the result and
 aligned into its frame.
+
+Inputs (issue 19): :func:`prepare_views` leaves out the excluded views (``options.exclude``), keeps at
+most ``max_views``, resolves each view's known intrinsics (``options.intrinsics``: a file, EXIF or
+none; :mod:`fast3r_core.intrinsics`) and reads its mask (``options.masks``; :mod:`fast3r_core.masks`).
+Known intrinsics, mapped into model pixels, fix the K of the pose estimation; masked pixels take no
+part in it and are recorded in :attr:`Reconstruction.keep_masks`, so that no point set, statistic or
+export holds them.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import threading
@@ -27,6 +35,8 @@ from fast3r_core.chunking.plan import MAX_AUTO_ANCHORS, ChunkPlan
 from fast3r_core.errors import InputError, NoImagesError
 from fast3r_core.geometry import intrinsics_model_to_original
 from fast3r_core.images import PathInput, SkippedFile, ViewInput, load_inputs
+from fast3r_core.intrinsics import KnownIntrinsics, resolve_intrinsics, to_model_pixels
+from fast3r_core.masks import BoolMask, load_masks
 from fast3r_core.options import ReconstructOptions
 from fast3r_core.output_memory import RESULT_BYTES_PER_PIXEL, check_output_memory
 from fast3r_core.poses import PoseEstimate, align_local_to_global, estimate_poses_detailed
@@ -40,7 +50,16 @@ if TYPE_CHECKING:
     from fast3r_core.inference import InferenceOptions
     from fast3r_core.model import Fast3R
 
-__all__ = ["ReconstructOptions", "RunReport", "add_views", "project_size", "reconstruct"]
+__all__ = [
+    "PreparedViews",
+    "ReconstructOptions",
+    "RunReport",
+    "add_views",
+    "exclude_views",
+    "prepare_views",
+    "project_size",
+    "reconstruct",
+]
 
 log = logging.getLogger(__name__)
 
@@ -71,21 +90,125 @@ def _load_views(
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
 ) -> list[ViewInput]:
+    """The input views, decoded (all of them: exclusions and ``max_views`` are :func:`prepare_views`')."""
     if isinstance(inputs, Sequence) and inputs and all(isinstance(v, ViewInput) for v in inputs):
-        views = [v for v in inputs if isinstance(v, ViewInput)]  # all of them; narrows the type
-    else:
-        loaded = load_inputs(
-            inputs,  # type: ignore[arg-type]
-            size=opts.size,
-            fps=opts.video_fps,
-            max_frames=opts.video_max_frames,
-            progress=progress,
-            cancel=cancel,
+        return [v for v in inputs if isinstance(v, ViewInput)]  # all of them; narrows the type
+    loaded = load_inputs(
+        inputs,  # type: ignore[arg-type]
+        size=opts.size,
+        fps=opts.video_fps,
+        max_frames=opts.video_max_frames,
+        frames=opts.frames,
+        progress=progress,
+        cancel=cancel,
+    )
+    rep.skipped.extend(loaded.skipped)
+    rep.ignored += loaded.ignored
+    return loaded.views
+
+
+def _view_keys(v: ViewInput) -> tuple[str, ...]:
+    """The names ``exclude`` may give a view by: display name, file name, file stem."""
+    return (v.name, v.path.name, v.path.stem)
+
+
+def exclude_views(views: Sequence[ViewInput], names: Sequence[str]) -> list[ViewInput]:
+    """``views`` without those named in ``names`` (display name, file name or stem of each view).
+
+    Raises
+    ------
+    InputError
+        A name matches no view (the message lists close names), or every view is excluded.
+    """
+    if not names:
+        return list(views)
+    known = {k for v in views for k in _view_keys(v)}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        close = sorted({c for n in unknown for c in difflib.get_close_matches(n, known, n=3, cutoff=0.6)})
+        hint = f" (close names: {', '.join(close)})" if close else ""
+        raise InputError(
+            f"exclude: no input is named {', '.join(repr(n) for n in unknown[:5])}{hint}; give a file "
+            "name or stem of an input"
         )
-        views = loaded.views
-        rep.skipped.extend(loaded.skipped)
-        rep.ignored += loaded.ignored
-    return _subsample(views, opts.max_views)
+    drop = set(names)
+    kept = [v for v in views if not drop.intersection(_view_keys(v))]
+    if not kept:
+        raise NoImagesError(f"every input is excluded ({len(views)} of {len(views)})")
+    log.info("leaving out %d excluded view(s)", len(views) - len(kept))
+    return kept
+
+
+@dataclass
+class PreparedViews:
+    """Views ready for a run (:func:`prepare_views`); :func:`reconstruct` and :func:`add_views` take it.
+
+    Attributes
+    ----------
+    views : list of ViewInput
+        The views of the run, in input order (exclusions and ``max_views`` applied).
+    known : list of KnownIntrinsics or None
+        Per view, its known intrinsics in pixels of the original (upright) photo, or None (estimated).
+    masks : list of ndarray (H, W) bool or None
+        Per view, its keep-mask in model pixels (True = keep), or None (every pixel kept).
+    """
+
+    views: list[ViewInput]
+    known: list[KnownIntrinsics | None]
+    masks: list[BoolMask | None]
+
+    @property
+    def keep_masks(self) -> tuple[np.ndarray, ...] | None:
+        """The masks as :attr:`Reconstruction.keep_masks`: None when no view has one, else one per view."""
+        if all(m is None for m in self.masks):
+            return None
+        return tuple(
+            np.ones(v.true_shape, bool) if m is None else m
+            for v, m in zip(self.views, self.masks, strict=True)
+        )
+
+
+def prepare_views(views: Sequence[ViewInput], opts: ReconstructOptions) -> PreparedViews:
+    """Apply ``opts.exclude`` and ``opts.max_views`` to loaded views, resolve their intrinsics
+    (``opts.intrinsics``) and read their masks (``opts.masks``).
+
+    Cheap next to the run (headers and mask files only), so the CLI calls it before loading the model:
+    a bad intrinsics file or mask fails fast.
+
+    Raises
+    ------
+    InputError
+        An excluded name matches no view; :class:`~fast3r_core.errors.IntrinsicsError` for an
+        intrinsics file that cannot be read or fits no photo; :class:`~fast3r_core.errors.MaskError`
+        for a masks folder that does not exist, or a mask that cannot be read or has the wrong size
+        (the messages name the file).
+    """
+    kept = _subsample(exclude_views(views, opts.exclude), opts.max_views)
+    known = resolve_intrinsics(
+        opts.intrinsics,
+        [v.path for v in kept],
+        sizes=[v.original_size for v in kept],
+        names=[v.name for v in kept],
+    )
+    n_known = sum(k is not None for k in known)
+    if n_known:
+        log.info("known intrinsics for %d of %d views", n_known, len(kept))
+    masks: list[BoolMask | None] = [None] * len(kept)
+    if opts.masks is not None:
+        masks = load_masks(opts.masks, [v.path for v in kept], kept)
+    return PreparedViews(kept, known, masks)
+
+
+def _prepared(
+    inputs: PathInput | Sequence[ViewInput] | PreparedViews,
+    opts: ReconstructOptions,
+    rep: RunReport,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> PreparedViews:
+    if isinstance(inputs, PreparedViews):
+        return inputs
+    return prepare_views(_load_views(inputs, opts, rep, progress, cancel), opts)
 
 
 def _inference_options(opts: ReconstructOptions) -> InferenceOptions:
@@ -125,13 +248,19 @@ def _plan_reconstruction(model: Fast3R, views: list[ViewInput], opts: Reconstruc
 
 def _poses(
     preds: Sequence[dict[str, np.ndarray]],
-    views: Sequence[ViewInput],
+    prep: PreparedViews,
     opts: ReconstructOptions,
     progress: ProgressCallback | None,
     cancel: threading.Event | None,
     focal: float | None = None,
 ) -> tuple[PoseEstimate, list[np.ndarray], np.ndarray]:
-    """Poses, local pointmaps moved to world, and intrinsics in original pixels of ``views``."""
+    """Poses, local pointmaps moved to world, and intrinsics in original pixels of ``prep.views``.
+
+    Known intrinsics (``prep.known``) fix those views' K; masked pixels (``prep.masks``) take no part
+    in PnP, the focal estimate or the local->global alignment. The original-pixel intrinsics of a
+    known view are the given ones, exactly (not mapped to model pixels and back).
+    """
+    views = prep.views
     pts = [p["pts3d_in_other_view"] for p in preds]
     conf = [p["conf"] for p in preds]
     report(progress, "poses", 0, len(views))
@@ -139,6 +268,10 @@ def _poses(
         pts,
         conf,
         focal,
+        known_intrinsics=[
+            None if k is None else to_model_pixels(k, v) for k, v in zip(prep.known, views, strict=True)
+        ],
+        masks=prep.masks,
         niter=opts.pnp_iterations,
         reproj_px=opts.pnp_reproj_px,
         per_view_focal=opts.per_view_focal,
@@ -148,12 +281,19 @@ def _poses(
         progress=progress,
         cancel=cancel,
     )
-    aligned = align_local_to_global([p["pts3d_local"] for p in preds], pts, conf, opts.align_percentile)
+    # masked pixels: NaN global points are left out of the alignment's correspondences
+    targets = [
+        p if m is None else np.where(m[..., None], p, np.float32(np.nan))
+        for p, m in zip(pts, prep.masks, strict=True)
+    ]
+    aligned = align_local_to_global([p["pts3d_local"] for p in preds], targets, conf, opts.align_percentile)
     report(progress, "poses", len(views), len(views))
     k_orig = np.stack(
         [
             intrinsics_model_to_original(k, v.crop_box, v.resized_size, v.original_size)
-            for k, v in zip(est.intrinsics, views, strict=True)
+            if known is None
+            else known.scaled_to(v.original_size, v.name).matrix
+            for k, v, known in zip(est.intrinsics, views, prep.known, strict=True)
         ]
     )
     return est, aligned, k_orig
@@ -180,7 +320,7 @@ def _run_record(plan: ChunkPlan, **kwargs: Any) -> RunRecord:
 
 
 def reconstruct(
-    inputs: PathInput | Sequence[ViewInput],
+    inputs: PathInput | Sequence[ViewInput] | PreparedViews,
     model: Fast3R,
     options: ReconstructOptions | None = None,
     progress: ProgressCallback | None = None,
@@ -193,7 +333,8 @@ def reconstruct(
 
     Parameters
     ----------
-    inputs : a folder, an image or video file, a list of image files, or already loaded ViewInputs.
+    inputs : a folder, an image or video file, a list of image files, already loaded ViewInputs, or
+        :class:`PreparedViews` (whose exclusions, intrinsics and masks are then used as they are).
     model : a loaded Fast3R (``fast3r_core.load_model``), on its device.
     options : run options (default :class:`ReconstructOptions`).
     progress : called with ProgressEvent for the stages images, encode, fuse, heads, poses; in a
@@ -204,7 +345,8 @@ def reconstruct(
     Returns
     -------
     Reconstruction with world = the global pointmap frame (about view 0's camera, OpenCV axes). Its
-    ``runs`` holds one entry with the chunking: passes, views per pass, anchors, alignment quality.
+    ``runs`` holds one entry with the chunking: passes, views per pass, anchors, alignment quality;
+    ``intrinsics_known`` marks the views whose intrinsics were given, ``keep_masks`` holds the masks.
     """
     from fast3r_core.chunking.runner import predict_passes
     from fast3r_core.inference import predict
@@ -213,7 +355,8 @@ def reconstruct(
     rep = run_report if run_report is not None else RunReport()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    views = _load_views(inputs, opts, rep, progress, cancel)
+    prep = _prepared(inputs, opts, rep, progress, cancel)
+    views = prep.views
     timings["images"] = time.perf_counter() - t0
     check_cancel(cancel)
     check_output_memory([v.true_shape for v in views])  # the result must fit, not only the passes
@@ -245,7 +388,7 @@ def reconstruct(
     check_cancel(cancel)
 
     t = time.perf_counter()
-    est, aligned, k_orig = _poses(preds, views, opts, progress, cancel)
+    est, aligned, k_orig = _poses(preds, prep, opts, progress, cancel)
     rep.failed_poses.extend(est.failed_views)
     timings["poses"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
@@ -279,6 +422,8 @@ def reconstruct(
         pose_ok=est.ok,
         runs=(run,),
         pose_inlier_share=_inlier_share(est),
+        intrinsics_known=np.asarray(est.intrinsics_known, dtype=bool),
+        keep_masks=prep.keep_masks,
     )
 
 
@@ -392,7 +537,7 @@ def _plan_addition(
 
 def add_views(
     base: Reconstruction,
-    inputs: PathInput | Sequence[ViewInput],
+    inputs: PathInput | Sequence[ViewInput] | PreparedViews,
     model: Fast3R,
     options: ReconstructOptions | None = None,
     progress: ProgressCallback | None = None,
@@ -407,13 +552,16 @@ def add_views(
     photos) and some new views. The anchors' images are rebuilt from the stored model-resolution
     colours (the original photos may have moved); the pass is aligned into ``base``'s frame by the robust
     similarity fitted between its anchor pointmaps and ``base``'s stored ones. The new views' poses are
-    estimated with ``base``'s focal (unless per-view focals are asked for or were used); existing views
-    keep everything they had.
+    estimated with ``base``'s focal (unless per-view focals are asked for or were used, or view 0's
+    intrinsics were known: then each new view without known intrinsics gets its own focal); known
+    intrinsics and masks of the new views come from ``options`` as in :func:`reconstruct`. Existing
+    views keep everything they had.
 
     Parameters
     ----------
     base : the existing result (e.g. from :func:`fast3r_core.project_file.load_project`).
-    inputs : the new photos (folder, files, video, or loaded ViewInputs at ``base``'s size).
+    inputs : the new photos (folder, files, video, loaded ViewInputs at ``base``'s size, or
+        :class:`PreparedViews`).
     options : run options; ``size`` must be ``base``'s (default: ``base``'s size and otherwise defaults).
     model_name : recorded in the new run entry.
 
@@ -443,17 +591,20 @@ def add_views(
     rep = run_report if run_report is not None else RunReport()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    views = _load_views(inputs, opts, rep, progress, cancel)
-    known = {os.path.normcase(os.path.abspath(p)) for p in base.image_paths}
+    prep = _prepared(inputs, opts, rep, progress, cancel)
+    in_base = {os.path.normcase(os.path.abspath(p)) for p in base.image_paths}
     fresh = []
-    for v in views:
-        if os.path.normcase(os.path.abspath(v.path)) in known:
+    for i, v in enumerate(prep.views):
+        if os.path.normcase(os.path.abspath(v.path)) in in_base:
             rep.skipped.append(SkippedFile(Path(v.path), "already in the project"))
         else:
-            fresh.append(v)
+            fresh.append(i)
     if not fresh:
         raise NoImagesError("Every given photo is already in the project: nothing to add")
-    views = fresh
+    prep = PreparedViews(
+        [prep.views[i] for i in fresh], [prep.known[i] for i in fresh], [prep.masks[i] for i in fresh]
+    )
+    views = prep.views
     timings["images"] = time.perf_counter() - t0
     check_cancel(cancel)
     base_shapes = [base.view_shape(v) for v in range(base.n_views)]
@@ -475,7 +626,7 @@ def add_views(
     def image(i: int) -> torch.Tensor:
         return _rgb_tensor(base.colors[anchor_ids[i]]) if i < m else views[i - m].image
 
-    target = {i: (base.pts3d[a], base.conf[a]) for i, a in enumerate(anchor_ids)}
+    target = {i: (_masked_points(base, a), base.conf[a]) for i, a in enumerate(anchor_ids)}
     res = predict_passes(
         model,
         image,
@@ -492,10 +643,15 @@ def add_views(
     check_cancel(cancel)
 
     t = time.perf_counter()
-    per_view = opts.per_view_focal or bool(base.options.get("per_view_focal", False))
+    # view 0's known K tells nothing about another camera's focal: the new views estimate their own
+    per_view = (
+        opts.per_view_focal
+        or bool(base.options.get("per_view_focal", False))
+        or bool(base.intrinsics_known[0])
+    )
     focal = None if per_view else float(base.intrinsics[0, 0, 0])
     est, aligned, k_orig = _poses(
-        preds, views, replace(opts, per_view_focal=per_view), progress, cancel, focal
+        preds, prep, replace(opts, per_view_focal=per_view), progress, cancel, focal
     )
     n0 = base.n_views
     rep.failed_poses.extend(n0 + v for v in est.failed_views)
@@ -544,4 +700,24 @@ def add_views(
         runs=(*runs, run),
         pose_inlier_share=np.concatenate([base.pose_inlier_share, _inlier_share(est)]),
         edits=base.edits,  # the new views come after the old: the old points keep their ids
+        intrinsics_known=np.concatenate(
+            [base.intrinsics_known, np.asarray(est.intrinsics_known, dtype=bool)]
+        ),
+        keep_masks=_joined_masks(base, prep),
     )
+
+
+def _masked_points(rec: Reconstruction, v: int) -> np.ndarray:
+    """View ``v``'s global pointmap with NaN at its masked pixels (left out of an alignment)."""
+    if rec.keep_masks is None:
+        return rec.pts3d[v]
+    return np.where(rec.keep_masks[v][..., None], rec.pts3d[v], np.float32(np.nan))
+
+
+def _joined_masks(base: Reconstruction, prep: PreparedViews) -> tuple[np.ndarray, ...] | None:
+    """``base``'s keep-masks followed by the new views' (None when neither has any)."""
+    new = prep.keep_masks
+    if base.keep_masks is None and new is None:
+        return None
+    old = base.keep_masks or tuple(np.ones(base.view_shape(v), bool) for v in range(base.n_views))
+    return (*old, *(new or (np.ones(v.true_shape, bool) for v in prep.views)))

@@ -119,12 +119,17 @@ _CHUNK = 1 << 20  # elements per step of the chunked loops below (bounded tempor
 
 
 def build_point_set(
-    pts: Sequence[np.ndarray], conf: Sequence[np.ndarray], colors: Sequence[np.ndarray]
+    pts: Sequence[np.ndarray],
+    conf: Sequence[np.ndarray],
+    colors: Sequence[np.ndarray],
+    keep: Sequence[np.ndarray] | None = None,
 ) -> PointSet:
     """Flatten per-view pointmaps into one :class:`PointSet` sorted by decreasing confidence.
 
-    Points with a non-finite coordinate or a NaN confidence are left out. Ties keep the view order,
-    then row-major pixel order (a stable sort), so the result is deterministic.
+    Points with a non-finite coordinate or a NaN confidence are left out, and so are the pixels that
+    ``keep`` masks out (one (H_v, W_v) bool array per view, True = keep: the user's masks, the sky; see
+    :attr:`fast3r_core.result.Reconstruction.keep_masks`). Ties keep the view order, then row-major
+    pixel order (a stable sort), so the result is deterministic.
 
     Memory: besides the result (29 bytes a point) the peak holds the sort order (8 bytes a point) and
     one concatenated input field at a time (at most 12 bytes a point); every other temporary is
@@ -144,15 +149,17 @@ def build_point_set(
             for p, c in zip(pts, conf, strict=True)
         ]
     )
+    if keep is not None:  # masked pixels leave like non-finite ones: one code path, no copy of the maps
+        finite &= np.concatenate([np.asarray(m, dtype=bool).reshape(-1) for m in keep])
     if finite.all():
         del finite
         order = _descending_order(conf_all)
     else:
-        keep = np.flatnonzero(finite)
+        kept = np.flatnonzero(finite)
         del finite
-        log.debug("leaving out %d non-finite points", conf_all.size - keep.size)
-        order = keep[_descending_order(conf_all[keep])]
-        del keep
+        log.debug("leaving out %d non-finite or masked points", conf_all.size - kept.size)
+        order = kept[_descending_order(conf_all[kept])]
+        del kept
     conf_out = conf_all[order]
     del conf_all
 

@@ -164,6 +164,7 @@ def save_project(rec: Reconstruction, path: str | os.PathLike[str], *, compress:
     for name, _, _ in _STACKED_FIELDS:
         arrays[name] = getattr(rec, name)
     arrays["pose_inlier_share"] = rec.pose_inlier_share
+    arrays.update(_input_arrays(rec))
 
     savez = np.savez_compressed if compress else np.savez
     with (
@@ -470,6 +471,8 @@ def _read_arrays(
         for name, dtype, trailing in _OPTIONAL_STACKED_FIELDS:  # absent in files of older versions
             if f"{name}.npy" in members:
                 expected[name] = ((n_views, *trailing), dtype)
+        if f"{_KEEP_MASKS}.npy" in members:
+            expected[_KEEP_MASKS] = ((-(-sum(h * w for h, w in shapes) // 8),), np.uint8)
         total = sum(int(np.prod(s, dtype=np.int64)) * 8 + _NPY_HEADER_MAX for s, _ in expected.values())
         if info.file_size > total + 64 * 1024 * (len(expected) + 1):
             raise ValueError(f"arrays.npz declares {info.file_size} bytes, more than its arrays need")
@@ -480,7 +483,31 @@ def _read_arrays(
 # stacked (V, ...) arrays added after format 1.0: read when present, validated like the others
 _OPTIONAL_STACKED_FIELDS: tuple[tuple[str, Any, tuple[int, ...]], ...] = (
     ("pose_inlier_share", np.float32, ()),
+    ("intrinsics_known", np.bool_, ()),
 )
+
+# -- issue 19's inputs (format 2): which views had known intrinsics, and the keep-masks ---------------
+_KEEP_MASKS = "keep_masks_packed"
+"""Member of every view's keep-mask, row-major, views one after the other, bit-packed (np.packbits,
+big-endian bit order) into one uint8 array of ceil(total pixels / 8) bytes; absent when no view has a
+mask. Its size follows from the view shapes, so it is bounded like every other member."""
+
+
+def _input_arrays(rec: Reconstruction) -> dict[str, np.ndarray]:
+    """The arrays of ``intrinsics_known`` and ``keep_masks`` as a project stores them."""
+    out = {"intrinsics_known": rec.intrinsics_known}
+    if rec.keep_masks is not None:
+        out[_KEEP_MASKS] = np.packbits(np.concatenate([m.reshape(-1) for m in rec.keep_masks]))
+    return out
+
+
+def _keep_masks(packed: np.ndarray, shapes: Sequence[tuple[int, int]]) -> tuple[np.ndarray, ...]:
+    """Per-view (H, W) bool keep-masks from the packed member (its length was checked on reading)."""
+    sizes = [h * w for h, w in shapes]
+    flat = np.unpackbits(packed, count=sum(sizes)).astype(bool)
+    ends = np.cumsum(sizes)
+    return tuple(flat[e - n : e].reshape(hw) for e, n, hw in zip(ends.tolist(), sizes, shapes, strict=True))
+
 
 _CAMERA_FIELDS = ("cam_to_world", "intrinsics", "intrinsics_original")
 
@@ -543,6 +570,12 @@ def load_project(path: str | os.PathLike[str]) -> Reconstruction:
         kwargs.update({name: arrays[name] for name, _, _ in _STACKED_FIELDS})
         if "pose_inlier_share" in arrays:  # absent before it was recorded: the default (all NaN)
             kwargs["pose_inlier_share"] = arrays["pose_inlier_share"]
+        if "intrinsics_known" in arrays:  # format 1: every view estimated (the default)
+            kwargs["intrinsics_known"] = arrays["intrinsics_known"]
+        if _KEEP_MASKS in arrays:  # none saved: every pixel kept (the default)
+            kwargs["keep_masks"] = _keep_masks(
+                arrays[_KEEP_MASKS], [kwargs["pts3d"][v].shape[:2] for v in range(n_views)]
+            )
         rec = Reconstruction(
             **kwargs,
             image_paths=tuple(_resolve_image(e, project_dir) for e in meta["images"]),

@@ -72,19 +72,19 @@ def _is_int(x: Any) -> TypeGuard[int]:
 
 @dataclass(frozen=True)
 class ViewStats:
-    """Confidence statistics of one view (over its whole pointmap).
+    """Confidence statistics of one view (over the pixels of its pointmap that its mask keeps).
 
     Attributes
     ----------
     view : int
         View index.
     n_points : int
-        Pixels in the view's pointmap (H * W at model resolution).
+        Pixels in the view's pointmap (H * W at model resolution) that its keep mask keeps.
     n_above : int
         Pixels with confidence > the threshold given to :meth:`Reconstruction.per_view_stats`
         (``n_points`` when no threshold was given).
     mean_conf, median_conf, max_conf : float
-        Statistics of the view's confidence map.
+        Statistics of the view's confidence map over the kept pixels (NaN when every pixel is masked).
     pose_ok : bool
         Whether the pose estimation (PnP) succeeded for this view.
     pose_inlier_share : float
@@ -495,12 +495,19 @@ class Reconstruction:
     @cached_property
     def global_points(self) -> PointSet:
         """All global-head points, ordered by decreasing confidence (computed once)."""
-        return build_point_set(self.pts3d, self.conf, self.colors)
+        return build_point_set(self.pts3d, self.conf, self.colors, self.keep_masks)
 
     @cached_property
     def local_points(self) -> PointSet:
         """All local-head points (aligned to world), ordered by decreasing local confidence."""
-        return build_point_set(self.pts3d_local, self.conf_local, self.colors)
+        return build_point_set(self.pts3d_local, self.conf_local, self.colors, self.keep_masks)
+
+    def n_masked(self, v: int) -> int:
+        """Pixels of view ``v`` that :attr:`keep_masks` leaves out (0 without masks)."""
+        if self.keep_masks is None:
+            return 0
+        m = self.keep_masks[v]
+        return int(m.size - np.count_nonzero(m))
 
     def points(self, source: PointSource = "global") -> PointSet:
         """The confidence-ordered :class:`PointSet` of ``source`` ("global" or "local")."""
@@ -574,16 +581,17 @@ class Reconstruction:
         confs = self.conf if source == "global" else self.conf_local
         stats = []
         for v, c in enumerate(confs):
-            flat = c.reshape(-1)
+            flat = c.reshape(-1) if self.keep_masks is None else c[self.keep_masks[v]]
             n_above = flat.size if threshold is None else int(np.count_nonzero(flat > threshold))
+            empty = flat.size == 0  # every pixel masked
             stats.append(
                 ViewStats(
                     view=v,
                     n_points=int(flat.size),
                     n_above=n_above,
-                    mean_conf=float(flat.mean(dtype=np.float64)),
-                    median_conf=float(np.median(flat)),
-                    max_conf=float(flat.max()),
+                    mean_conf=float("nan") if empty else float(flat.mean(dtype=np.float64)),
+                    median_conf=float("nan") if empty else float(np.median(flat)),
+                    max_conf=float("nan") if empty else float(flat.max()),
                     pose_ok=bool(self.pose_ok[v]),
                     pose_inlier_share=float(self.pose_inlier_share[v]),
                 )

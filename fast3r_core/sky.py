@@ -209,9 +209,15 @@ def without_sky(rec: Reconstruction) -> Reconstruction:
     """A copy of ``rec`` whose sky pixels have NaN confidence, so that every exporter leaves them out.
 
     ``conf`` and ``conf_local`` (each (H_v, W_v) float32 per view) get NaN where
-    :func:`sky_pixel_masks` is True; the points, colours and cameras are shared with ``rec``.
+    :func:`sky_pixel_masks` is True, and the sky is one more source of ``keep_masks`` (ANDed with the
+    user's masks, as :func:`fast3r_core.masks.combine_masks` does), so the statistics leave it out too; the
+    points, colours and cameras are shared with ``rec``.
     """
     masks = sky_pixel_masks(rec)
+    keep = tuple(
+        ~m if rec.keep_masks is None else rec.keep_masks[v] & ~m  # combine_masks(user, sky), never None
+        for v, m in enumerate(masks)
+    )
     conf = tuple(
         np.where(m, np.float32(np.nan), c).astype(np.float32) for c, m in zip(rec.conf, masks, strict=True)
     )
@@ -219,4 +225,4 @@ def without_sky(rec: Reconstruction) -> Reconstruction:
         np.where(m, np.float32(np.nan), c).astype(np.float32)
         for c, m in zip(rec.conf_local, masks, strict=True)
     )
-    return dataclasses.replace(rec, conf=conf, conf_local=conf_local)
+    return dataclasses.replace(rec, conf=conf, conf_local=conf_local, keep_masks=keep)

@@ -144,6 +144,8 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
             "model_size": [rec.view_shape(s.view)[1], rec.view_shape(s.view)[0]],
             "mean_confidence": s.mean_conf,
             "pose_ok": s.pose_ok,
+            "intrinsics_source": "known" if rec.intrinsics_known[s.view] else "estimated",
+            "masked_pixels": rec.n_masked(s.view),
         }
         for s in stats
     ]
@@ -180,6 +182,14 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
     console.out(f"Image sizes  {counted(sizes)}")
     console.out(f"Model sizes  {counted(model_sizes)}")
     console.out(f"Points       {rec.n_pixels} ({finite} finite)")
+    n_known = int(rec.intrinsics_known.sum())
+    console.out(f"Intrinsics   {n_known} known, {rec.n_views - n_known} estimated")
+    masked = [item["masked_pixels"] for item in views]
+    if any(masked):
+        console.out(f"Masks        {sum(masked)} pixels masked in {sum(m > 0 for m in masked)} view(s)")
+    excluded = rec.options.get("exclude") or []
+    if excluded:
+        console.out(f"Excluded     {', '.join(str(x) for x in excluded)}")
     opts = ", ".join(f"{k}={v}" for k, v in sorted(rec.options.items()) if v is not None)
     console.out(f"Options      {opts}")
     tim = ", ".join(f"{k} {v:.2f} s" for k, v in rec.timings.items())
@@ -188,11 +198,12 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
         console.out(f"{'Runs' if i == 0 else '':<12} {describe_run(i, run)}")
     for i, line in enumerate(describe(rec.edits) or ["none (the model's world)"]):
         console.out(f"{'Edits' if i == 0 else '':<12} {line}")
-    console.out("Per view (mean confidence, pose):")
+    console.out("Per view (mean confidence, pose, intrinsics, masked pixels):")
     for item in views:
         pose = "ok" if item["pose_ok"] else "FAILED"
         console.out(
-            f"  {item['index']:>4}  {item['mean_confidence']:9.3f}  {pose:<6}  {Path(item['image']).name}"
+            f"  {item['index']:>4}  {item['mean_confidence']:9.3f}  {pose:<6}  "
+            f"{item['intrinsics_source']:<9}  {item['masked_pixels']:>8}  {Path(item['image']).name}"
         )
     return EXIT_OK
 

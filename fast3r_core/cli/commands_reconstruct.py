@@ -123,7 +123,11 @@ def _run_options(
     args: argparse.Namespace, *, size: int, max_views: int | None = None, per_view_focal: bool = False
 ) -> ReconstructOptions:
     """The run's options from the arguments that reconstruct and add share (device, precision, threads,
-    seed, video sampling, passes) plus ``size`` and reconstruct's ``max_views`` / ``per_view_focal``."""
+    seed, video sampling, passes, intrinsics, masks, frames, exclusions) plus ``size`` and
+    reconstruct's ``max_views`` / ``per_view_focal``. Paths are made absolute for the project's record."""
+    intrinsics = args.intrinsics
+    if intrinsics not in ("auto", "estimate"):
+        intrinsics = os.path.abspath(intrinsics)
     return ReconstructOptions(
         size=size,
         device=args.device,
@@ -136,6 +140,10 @@ def _run_options(
         per_view_focal=per_view_focal,
         max_views_per_pass=args.max_views_per_pass,
         anchors=args.anchors,
+        intrinsics=intrinsics,
+        masks=os.path.abspath(args.masks) if args.masks else None,
+        frames=args.frames,
+        exclude=tuple(args.exclude),
     )
 
 
@@ -200,14 +208,16 @@ def cmd_reconstruct(args: argparse.Namespace, console: Console, progress: Progre
             size=args.size,
             fps=args.video_fps,
             max_frames=args.video_max_frames,
+            frames=args.frames,
             progress=progress,
         )
+        # exclusions, intrinsics and masks now: a bad file fails before the model is loaded
+        prepared = pipeline.prepare_views(loaded.views, options)
         t_images = time.perf_counter() - t
         # the result and the exports must fit too: refuse now rather than run out of memory at the end
         from fast3r_core.output_memory import check_output_memory
 
-        used = pipeline._subsample(list(loaded.views), args.max_views)
-        check_output_memory([v.true_shape for v in used], args.formats, top_percent=top_percent)
+        check_output_memory([v.true_shape for v in prepared.views], args.formats, top_percent=top_percent)
         skipped = [(str(s.path), s.reason) for s in loaded.skipped]
         if skipped:
             progress.close()
@@ -224,7 +234,7 @@ def cmd_reconstruct(args: argparse.Namespace, console: Console, progress: Progre
 
         report = pipeline.RunReport(skipped=list(loaded.skipped), ignored=loaded.ignored)
         rec = pipeline.reconstruct(
-            loaded.views,
+            prepared,
             model,
             options,
             progress,

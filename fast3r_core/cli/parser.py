@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from fast3r_core import __version__
 from fast3r_core.export.formats import FORMATS
 from fast3r_core.logs import LOG_DIR_ENV, LOG_FILE_NAME
+from fast3r_core.options import FRAME_METHODS
 
 from .commands_edit import cmd_edit
 from .commands_models import cmd_download, cmd_models
@@ -122,6 +123,40 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
         "--accept-license",
         action="store_true",
         help="accept the model's licence if it has to be downloaded first",
+    )
+
+
+def _add_input_args(parser: argparse.ArgumentParser) -> None:
+    """Known intrinsics, masks, video frame choice and excluded inputs (reconstruct, add; issue 19)."""
+    parser.add_argument(
+        "--intrinsics",
+        default="auto",
+        metavar="{auto,estimate,FILE}",
+        help="camera intrinsics: auto (EXIF focal when every photo of a camera has one, else estimated; "
+        "default), estimate (ignore EXIF), or a file: JSON {fx, fy, cx, cy} in pixels of the original "
+        "photo (or a list per image name), or a COLMAP cameras.txt/.bin with images.txt/.bin beside it",
+    )
+    parser.add_argument(
+        "--masks",
+        metavar="DIR",
+        help="folder of masks, one per image: NAME.png or STEM.png, 0 = ignore the pixel, anything else "
+        "= keep; masked pixels are in no point cloud, pose or export",
+    )
+    parser.add_argument(
+        "--frames",
+        choices=FRAME_METHODS,
+        default="sharp",
+        help="video frames: sharp (the sharpest frame of each time bin, near-duplicates dropped; "
+        "default) or uniform (evenly spaced)",
+    )
+    parser.add_argument(
+        "--exclude",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME",
+        help="leave these inputs out (file name or stem; video frames: frame_000123); the project "
+        "records them. Put it after the inputs (it takes every name up to the next option)",
     )
 
 
@@ -323,6 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated outputs among " + ",".join(RECONSTRUCT_FORMATS) + " (default: all)",
     )
     _add_chunking(p)
+    _add_input_args(p)
     _add_output_flags(p)
 
     # add ----------------------------------------------------------------------------------------
@@ -348,6 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_args(p)
     _add_chunking(p)
+    _add_input_args(p)
 
     # export -------------------------------------------------------------------------------------
     p = _add_command(

@@ -8,6 +8,7 @@ Format::
       "views": [                      # input order, every view
         {"index": 0, "image": "IMG_1.jpg", "path": "/abs/IMG_1.jpg",
          "width": 4032, "height": 3024,                # original (upright) photo
+         "intrinsics_source": "known",                 # "known" (a file or EXIF) or "estimated"
          "fx": ..., "fy": ..., "cx": ..., "cy": ...,    # original pixels, top-left pixel centre (0, 0)
          "cam_to_world": [[...4...], x4],               # OpenCV camera axes
          "pose_ok": true},
@@ -82,6 +83,7 @@ def export_cameras_json(rec: Reconstruction, path: str | os.PathLike[str]) -> Ex
                 "path": os.path.abspath(rec.image_paths[v]),
                 "width": int(rec.original_sizes[v, 0]),
                 "height": int(rec.original_sizes[v, 1]),
+                "intrinsics_source": "known" if rec.intrinsics_known[v] else "estimated",
                 "fx": float(k[0, 0]),
                 "fy": float(k[1, 1]),
                 "cx": float(k[0, 2]),

@@ -115,6 +115,7 @@ def load_inputs(
     square_ok: bool = False,
     fps: float = 1.0,
     max_frames: int = 100,
+    frames: str = "uniform",
     frames_root: str | os.PathLike[str] | None = None,
     max_workers: int | None = None,
     progress: ProgressCallback | None = None,
@@ -133,6 +134,9 @@ def load_inputs(
         Keep square images square (sizes other than 224).
     fps, max_frames : float, int
         Video sampling: about ``fps`` frames per second of video, at most ``max_frames`` per video.
+    frames : {"uniform", "sharp"}
+        How video frames are chosen: evenly spaced, or the sharpest of each time bin
+        (:func:`extract_video_frames`).
     frames_root : str or PathLike, optional
         Folder under which each video gets its own frames folder; default
         :func:`default_frames_root`.
@@ -166,15 +170,16 @@ def load_inputs(
     for f in found.files:
         if is_video(f):
             root = Path(frames_root) if frames_root is not None else default_frames_root()
-            frames = extract_video_frames(
+            taken = extract_video_frames(
                 f,
                 fps=fps,
                 max_frames=max_frames,
-                frames_dir=root / _video_folder_name(f, fps, max_frames),
+                frames_dir=root / _video_folder_name(f, fps, max_frames, frames),
+                method=frames,
                 progress=progress,
                 cancel=cancel,
             )
-            items.extend((fr.path, f"{f.name} #{fr.index:04d}") for fr in frames)
+            items.extend((fr.path, f"{f.name} #{fr.index:04d}") for fr in taken)
         else:
             items.append((f, f.name))
     results, unreadable = _load_many(

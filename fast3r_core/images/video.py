@@ -1,8 +1,11 @@
-"""Video input: frames sampled evenly with OpenCV, written as JPEG files, and their cache folder.
+"""Video input: frames taken with OpenCV, written as JPEG files, and their cache folder.
 
-The frames of a video are written once into a folder named after the file and the sampling
-parameters (a ``frames.json`` manifest records them) and reused while the file is unchanged; the
-default cache folder is pruned by size and age. OpenCV and platformdirs are imported only when used.
+Frames are either sampled evenly (``"uniform"``) or chosen as the sharpest of each time bin without
+near-duplicates (``"sharp"``, :mod:`fast3r_core.frame_selection`); either way a frame's file keeps its
+number in the video (``frame_000123.jpg``). The frames of a video are written once into a folder named
+after the file, the sampling parameters and the method (a ``frames.json`` manifest records them) and
+reused while the file is unchanged; the default cache folder is pruned by size and age. OpenCV and
+platformdirs are imported only when used.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from fast3r_core.atomic import atomic_write
 from fast3r_core.errors import InputError
+from fast3r_core.options import FRAME_METHODS
 from fast3r_core.progress import ProgressCallback, check_cancel, report
 
 __all__ = [
@@ -113,14 +118,16 @@ def prune_frames_cache(
     return removed
 
 
-def _video_key(path: Path, fps: float, max_frames: int) -> str:
+def _video_key(path: Path, fps: float, max_frames: int, method: str = "uniform") -> str:
     st = path.stat()
     text = f"{path.resolve()}|{st.st_mtime_ns}|{st.st_size}|{fps!r}|{max_frames}|q{_JPEG_QUALITY}"
+    if method != "uniform":  # uniform keeps the keys (and cached folders) of before the method existed
+        text += f"|{method}"
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
-def _video_folder_name(path: Path, fps: float, max_frames: int) -> str:
-    return f"{path.stem[:40]}-{_video_key(path, fps, max_frames)}"
+def _video_folder_name(path: Path, fps: float, max_frames: int, method: str = "uniform") -> str:
+    return f"{path.stem[:40]}-{_video_key(path, fps, max_frames, method)}"
 
 
 def _sample_frame_indices(n_frames: int, native_fps: float, fps: float, max_frames: int) -> list[int]:
@@ -157,15 +164,19 @@ def extract_video_frames(
     fps: float = 1.0,
     max_frames: int = 100,
     frames_dir: str | os.PathLike[str] | None = None,
+    method: str = "uniform",
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
 ) -> list[VideoFrame]:
-    """Sample frames evenly from a video with OpenCV and write them as JPEG (quality 95).
+    """Take frames from a video with OpenCV and write them as JPEG (quality 95).
 
-    Frames ``0, k, 2k, ...`` with ``k = video_fps / fps`` (at least 1) are kept; if there would be
-    more than ``max_frames``, ``max_frames`` frames spread evenly over the whole video are kept
-    instead. A folder that already holds the frames of the same file (path, mtime, size) and
-    parameters (``frames.json`` manifest) is reused without decoding.
+    ``"uniform"``: frames ``0, k, 2k, ...`` with ``k = video_fps / fps`` (at least 1) are kept; if
+    there would be more than ``max_frames``, ``max_frames`` frames spread evenly over the whole video
+    are kept instead. ``"sharp"``: the video is split into as many equal time bins as ``"uniform"``
+    would keep frames, and the sharpest frame of each bin is kept unless it nearly duplicates the
+    previous one (:func:`fast3r_core.frame_selection.iter_selected_frames`; the video is read once,
+    streamed). A folder that already holds the frames of the same file (path, mtime, size),
+    parameters and method (``frames.json`` manifest) is reused without decoding.
 
     Parameters
     ----------
@@ -176,8 +187,10 @@ def extract_video_frames(
     max_frames : int
         Upper bound on the number of frames (>= 1).
     frames_dir : str or PathLike, optional
-        Folder to write ``frame_NNNNNN.jpg`` into; default a per-video folder under
-        :func:`default_frames_root`.
+        Folder to write ``frame_NNNNNN.jpg`` into (``NNNNNN``: the frame's number in the video);
+        default a per-video folder under :func:`default_frames_root`.
+    method : {"uniform", "sharp"}
+        How frames are chosen (see above).
     progress, cancel
         ``"video"`` progress events (frames written / frames planned); cancellation token.
 
@@ -198,7 +211,9 @@ def extract_video_frames(
         raise InputError(f"Invalid frame rate {fps!r}: expected a positive number")
     if isinstance(max_frames, bool) or not isinstance(max_frames, int) or max_frames < 1:
         raise InputError(f"Invalid maximum frame count {max_frames!r}: expected an integer >= 1")
-    key = _video_key(p, fps, max_frames)
+    if method not in FRAME_METHODS:
+        raise InputError(f"Invalid frame method {method!r}: expected one of {', '.join(FRAME_METHODS)}")
+    key = _video_key(p, fps, max_frames, method)
     folder = Path(frames_dir) if frames_dir is not None else default_frames_root() / f"{p.stem[:40]}-{key}"
     in_cache = folder.parent.resolve() == default_frames_root().resolve()
     cached = _read_manifest(folder, key)
@@ -215,7 +230,6 @@ def extract_video_frames(
 
     not_video = f"{p} is not a video OpenCV can decode"
     cap = cv2.VideoCapture(str(p))
-    frames: list[VideoFrame] = []
     try:
         if not cap.isOpened():
             raise InputError(not_video)
@@ -234,33 +248,15 @@ def extract_video_frames(
             if n_frames <= 0 or not cap.isOpened():
                 raise InputError(f"{not_video} (no frame could be read)")
         wanted = _sample_frame_indices(n_frames, native_fps, fps, max_frames)
-        logger.info("Sampling %d of %d frames (%.3g fps video) from %s", len(wanted), n_frames, native_fps, p)
         folder.mkdir(parents=True, exist_ok=True)
-        report(progress, "video", 0, len(wanted))
-        position = 0  # number of the frame the next grab() returns
-        for target in wanted:
-            check_cancel(cancel)
-            if target - position > _SEEK_GAP:
-                # Long jumps: seek (OpenCV/FFmpeg decodes from the previous key frame).
-                cap.set(cv2.CAP_PROP_POS_FRAMES, target)
-                position = target
-            ok = True
-            while position < target and ok:
-                ok = cap.grab()
-                position += 1
-            if not ok or not cap.grab():
-                break  # the container announced more frames than it has
-            position += 1
-            ok, frame = cap.retrieve()
-            if not ok or frame is None:
-                break
-            ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
-            if not ok:
-                raise InputError(f"Could not encode frame {target} of {p} as JPEG")
-            out = folder / f"frame_{target:06d}.jpg"
-            out.write_bytes(buf.tobytes())  # write_bytes: non-ASCII paths work on every platform
-            frames.append(VideoFrame(target, out))
-            report(progress, "video", len(frames), len(wanted))
+        if method == "sharp":
+            cap.release()  # iter_selected_frames opens its own and reads the video once
+            frames = _write_sharp_frames(p, len(wanted), folder, progress, cancel)
+        else:
+            logger.info(
+                "Sampling %d of %d frames (%.3g fps video) from %s", len(wanted), n_frames, native_fps, p
+            )
+            frames = _write_uniform_frames(cap, wanted, folder, p, progress, cancel)
     finally:
         cap.release()
     if not frames:
@@ -269,3 +265,66 @@ def extract_video_frames(
     if in_cache:
         prune_frames_cache(folder.parent, keep=folder)
     return frames
+
+
+def _write_uniform_frames(
+    cap: Any,
+    wanted: list[int],
+    folder: Path,
+    source: Path,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> list[VideoFrame]:
+    """Decode the frames numbered ``wanted`` (increasing) from the open ``cap`` and write them."""
+    import cv2
+
+    frames: list[VideoFrame] = []
+    report(progress, "video", 0, len(wanted))
+    position = 0  # number of the frame the next grab() returns
+    for target in wanted:
+        check_cancel(cancel)
+        if target - position > _SEEK_GAP:
+            # Long jumps: seek (OpenCV/FFmpeg decodes from the previous key frame).
+            cap.set(cv2.CAP_PROP_POS_FRAMES, target)
+            position = target
+        ok = True
+        while position < target and ok:
+            ok = cap.grab()
+            position += 1
+        if not ok or not cap.grab():
+            break  # the container announced more frames than it has
+        position += 1
+        ok, frame = cap.retrieve()
+        if not ok or frame is None:
+            break
+        frames.append(_write_frame(frame, target, folder, source))
+        report(progress, "video", len(frames), len(wanted))
+    return frames
+
+
+def _write_frame(frame: np.ndarray, index: int, folder: Path, source: Path) -> VideoFrame:
+    """Write one BGR frame as ``folder/frame_<index:06d>.jpg``."""
+    import cv2
+
+    ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
+    if not ok:
+        raise InputError(f"Could not encode frame {index} of {source} as JPEG")
+    out = folder / f"frame_{index:06d}.jpg"
+    out.write_bytes(buf.tobytes())  # write_bytes: non-ASCII paths work on every platform
+    return VideoFrame(index, out)
+
+
+def _write_sharp_frames(
+    path: Path,
+    n_wanted: int,
+    folder: Path,
+    progress: ProgressCallback | None,
+    cancel: threading.Event | None,
+) -> list[VideoFrame]:
+    """The sharpest frame of each of ``n_wanted`` time bins, written as each bin completes."""
+    from fast3r_core.frame_selection import iter_selected_frames
+
+    return [
+        _write_frame(f.image, f.index, folder, path)
+        for f in iter_selected_frames(path, n_wanted, progress=progress, cancel=cancel)
+    ]
