@@ -76,7 +76,7 @@ from .lod import (
 )
 from .picking import PICK_RADIUS, homogeneous_to_screen, is_click, pick_nearest
 from .point_cloud import PointCloud
-from .point_picking import pick_point_index, transform_matrix
+from .point_picking import Columns, as_columns, pick_point_index, transform_matrix
 from .recording import FrameWriter
 
 __all__ = ["CAMERA_MODES", "SceneViewer", "use_vispy_backend"]
@@ -191,6 +191,7 @@ class SceneViewer(QObject):
         self._pick_mode = False
         self._scene_diag = 1.0
         self._ids: tuple[str, np.ndarray] | None = None  # (source, point ids) of the uploaded points
+        self._pick_cache: tuple[tuple[str | None, int], Columns] | None = None  # shown points, columns
         self._points = PointCloud(parent=self._world_node)
         self._points.order = 0
         self._frusta = Frusta(self._world_node)
@@ -349,6 +350,8 @@ class SceneViewer(QObject):
         self._mask_key = None
         self._index_cache.clear()
         self._base = None
+        self._pick_cache = None
+        self._ids = None
         if rec is None:
             self._points.set_points(np.zeros((0, 3), np.float32), np.zeros(0, np.float32), np.zeros(0), 1)
             self._frusta.clear()
@@ -672,15 +675,18 @@ class SceneViewer(QObject):
         if rec is None or self._source is None:
             return None
         ps = rec.points(self._source)
-        n = self._n_prefix
-        # a prefix is a view (no copy); a mask gathers the shown points once
-        idx = None if self._base is None else self._base[: prefix_count(self._base, n)]
-        xyz = ps.xyz[:n] if idx is None else ps.xyz[idx]
+        base = self._base
+        count = prefix_count(base, self._n_prefix)
+        key = (self._source, self._mask_id)
+        if self._pick_cache is None or self._pick_cache[0] != key:
+            # the points of the mask (or all), as columns: a confidence prefix of them is a slice
+            self._pick_cache = (key, as_columns(ps.xyz if base is None else ps.xyz[base]))
+        cols = tuple(c[:count] for c in self._pick_cache[1])
         matrix = transform_matrix(self._points.get_transform("visual", "canvas"))
-        i, _ = pick_point_index(xyz, matrix, pos)
+        i, _ = pick_point_index((cols[0], cols[1], cols[2]), matrix, pos)
         if i < 0:
             return None
-        k = i if idx is None else int(idx[i])
+        k = i if base is None else int(base[i])
         model = ps.xyz[k].astype(np.float64)
         xy, _ = homogeneous_to_screen(np.asarray([[*model.tolist(), 1.0]]) @ matrix)
         edited = np.asarray(apply_to_points(self._edits, model[None]), np.float64)[0]
