@@ -151,8 +151,8 @@ class WindowEdits(WindowParts):
             tb.addAction(self.act_measure)
 
         self.units_label = ElidedLabel("")
-        self.units_label.setMinimumWidth(40)
-        self.statusBar().addPermanentWidget(self.units_label)
+        self.units_label.setMinimumWidth(70)
+        self.statusBar().insertPermanentWidget(0, self.units_label)  # first: the others elide before it
         tools.mode_changed.connect(self._on_tool_mode)
         tools.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         session.changed.connect(self._on_edits_changed)
