@@ -385,7 +385,7 @@ class Controller(QObject):
         """
         from fast3r_core import project_size
 
-        base = self.reconstruction
+        base = self.edited_reconstruction()  # with the user's edits, for the result to keep them
         if base is None:
             self.failed.emit(
                 ErrorInfo("input", "Nothing to add to", "Open a project or reconstruct photos first.")

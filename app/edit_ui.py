@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeySequence, QUndoStack
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QDockWidget, QMenu, QUndoView
 
 from app.edit_tools import EditTools
@@ -42,8 +42,6 @@ class WindowEdits(WindowParts):
     edits_session: EditsSession
     edit_tools: EditTools
     measurements_panel: MeasurementsPanel
-    measurements_dock: QDockWidget
-    history_dock: QDockWidget
     undo_view: QUndoView
     units_label: ElidedLabel
     scale_dialog: ScaleDialog | None
@@ -103,14 +101,16 @@ class WindowEdits(WindowParts):
 
         self.undo_view = QUndoView(stack)
         self.undo_view.setEmptyLabel("<original>")
-        self.history_dock = self._dock("Edit History", self.undo_view, Qt.DockWidgetArea.RightDockWidgetArea)  # type: ignore[attr-defined]
         self.measurements_panel = MeasurementsPanel(tools)
-        self.measurements_dock = self._dock(  # type: ignore[attr-defined]
-            "Measurements", self.measurements_panel, Qt.DockWidgetArea.RightDockWidgetArea
+        # The two docks are made when first shown (a first measurement shows its dock): docks made in
+        # the constructor would change the window's smallest size and the layout users saved.
+        self.edit_docks: dict[str, QDockWidget] = {}
+        self.act_show_measurements = a(
+            "&Measurements", lambda on=True: self.show_edit_dock("measurements", on), checkable=True
         )
-        self.tabifyDockWidget(self.preview_dock, self.measurements_dock)
-        self.tabifyDockWidget(self.measurements_dock, self.history_dock)
-        self.preview_dock.raise_()
+        self.act_show_history = a(
+            "Edit &History", lambda on=True: self.show_edit_dock("history", on), checkable=True
+        )
         self.measurements_panel.scale_requested.connect(lambda name: self.open_scale_dialog(name))
 
         mb = self.menuBar()
@@ -122,8 +122,8 @@ class WindowEdits(WindowParts):
                 self.act_undo,
                 self.act_redo,
                 None,
-                self.history_dock.toggleViewAction(),
-                self.measurements_dock.toggleViewAction(),
+                self.act_show_history,
+                self.act_show_measurements,
             ],
         )
         tools_menu = QMenu("&Tools", self)
@@ -169,7 +169,41 @@ class WindowEdits(WindowParts):
         # Esc is also Cancel Run: only one of the two may be enabled, or neither would fire
         self.act_cancel.setEnabled(not mode and self.controller.busy and not self.controller.cancelling)  # type: ignore[attr-defined]
 
+    def show_edit_dock(self, which: str, on: bool = True) -> QDockWidget:
+        """Show (or hide) the "measurements" or "history" dock, making it the first time."""
+        dock = self.edit_docks.get(which)
+        act = self.act_show_measurements if which == "measurements" else self.act_show_history
+        if dock is None:
+            title, widget = {
+                "measurements": ("Measurements", self.measurements_panel),
+                "history": ("Edit History", self.undo_view),
+            }[which]
+            dock = QDockWidget(title, self)
+            dock.setObjectName(f"dock_{title.lower()}")
+            dock.setWidget(widget)
+            # where the user last had it (saved window state), else in a tab beside the Image dock
+            if not self.restoreDockWidget(dock):
+                self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+                if not self.preview_dock.isFloating():
+                    self.tabifyDockWidget(self.preview_dock, dock)
+            dock.visibilityChanged.connect(lambda _=False, d=dock, x=act: self._sync_dock_action(d, x))
+            self.edit_docks[which] = dock
+        dock.setVisible(on)
+        if on:
+            dock.raise_()
+        self._sync_dock_action(dock, act)  # visibilityChanged does not fire in a hidden window
+        return dock
+
+    @staticmethod
+    def _sync_dock_action(dock: QDockWidget, act: QAction) -> None:
+        if act.isChecked() != (not dock.isHidden()):
+            act.blockSignals(True)
+            act.setChecked(not dock.isHidden())
+            act.blockSignals(False)
+
     def _on_edits_changed(self, edits: Edits) -> None:
+        if edits.measurements and "measurements" not in self.edit_docks:
+            self.show_edit_dock("measurements")
         self.units_label.setText(units_text(edits) if self.state.reconstruction is not None else "")
         self.units_label.setToolTip(self.units_label.text())
 

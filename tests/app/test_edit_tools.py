@@ -84,6 +84,15 @@ def test_measure_two_clicks_add_a_measurement_listed_in_the_dock(make_window, sy
     assert overlay.segments[0].label == "d1 5 units"
     assert win.measurements_panel.names() == ["d1"]
     assert win.measurements_panel.lengths() == ["5 units"]
+    # the first measurement shows its dock (made then, tabbed beside the Image dock)
+    dock = win.edit_docks["measurements"]
+    assert not dock.isHidden() and dock.widget() is win.measurements_panel
+    assert win.act_show_measurements.isChecked()
+    assert dock in win.tabifiedDockWidgets(win.preview_dock)
+    win.act_show_history.trigger()
+    assert win.edit_docks["history"].widget() is win.undo_view and not win.edit_docks["history"].isHidden()
+    win.act_show_measurements.trigger()
+    assert dock.isHidden() and not win.act_show_measurements.isChecked()
     assert win.edit_tools.mode == "measure"  # stays on for the next measurement
     win.act_stop_tool.trigger()  # Esc
     assert win.edit_tools.mode == "" and not win.act_measure.isChecked()
