@@ -20,6 +20,7 @@ import math
 import numpy as np
 
 from fast3r_core.edits import Edits, apply_to_points, cameras_up, keep_mask
+from fast3r_core.errors import EditsError
 
 __all__ = [
     "LEVEL_TO_DISPLAY",
@@ -49,7 +50,10 @@ def display_rotation(edits: Edits, cam_to_world: np.ndarray | None) -> np.ndarra
     if np.array_equal(R, np.eye(3)):
         return np.eye(3)
     if cam_to_world is not None and len(cam_to_world):
-        up = cameras_up(edits, cam_to_world)
+        try:
+            up = cameras_up(edits, cam_to_world)
+        except EditsError:  # the cameras' ups cancel out: no up to go by
+            up = np.zeros(3)
         if float(up[2]) >= math.cos(math.radians(LEVELLED_MAX_TILT_DEG)):
             return LEVEL_TO_DISPLAY.copy()
     out: np.ndarray = R.T
