@@ -8,6 +8,7 @@ length unit on the status bar once a scale is known.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
@@ -43,6 +44,8 @@ class WindowEdits(WindowParts):
     edit_tools: EditTools
     measurements_panel: MeasurementsPanel
     undo_view: QUndoView
+    act_cancel: QAction  # made by app.menus.WindowMenus, like _action
+    _action: Callable[..., QAction]
     units_label: ElidedLabel
     scale_dialog: ScaleDialog | None
 
@@ -59,7 +62,7 @@ class WindowEdits(WindowParts):
         for act in (self.act_undo, self.act_redo):
             act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
             self.addAction(act)
-        a = self._action  # type: ignore[attr-defined]  # WindowMenus'
+        a = self._action
         tools = self.edit_tools
         self.act_measure = a(
             "&Measure",
@@ -154,9 +157,15 @@ class WindowEdits(WindowParts):
         self.units_label.setMinimumWidth(70)
         self.statusBar().insertPermanentWidget(0, self.units_label)  # first: the others elide before it
         tools.mode_changed.connect(self._on_tool_mode)
+        # a run starting enables Cancel Run, whose key is Esc too: leave the tool (its result goes anyway)
+        self.controller.state_changed.connect(self._leave_tool_when_busy)
         tools.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
         session.changed.connect(self._on_edits_changed)
         self._on_edits_changed(session.edits)
+
+    def _leave_tool_when_busy(self, _state: str = "") -> None:
+        if self.controller.busy and self.edit_tools.mode:
+            self.edit_tools.set_mode("")
 
     # -- state -> actions -------------------------------------------------------------------------------
     def _on_tool_mode(self, mode: str) -> None:
@@ -167,7 +176,8 @@ class WindowEdits(WindowParts):
                 act.blockSignals(False)
         self.act_stop_tool.setEnabled(bool(mode))
         # Esc is also Cancel Run: only one of the two may be enabled, or neither would fire
-        self.act_cancel.setEnabled(not mode and self.controller.busy and not self.controller.cancelling)  # type: ignore[attr-defined]
+        c = self.controller
+        self.act_cancel.setEnabled(not mode and c.busy and not c.cancelling)
 
     def show_edit_dock(self, which: str, on: bool = True) -> QDockWidget:
         """Show (or hide) the "measurements" or "history" dock, making it the first time."""
