@@ -42,6 +42,7 @@ from fast3r_core.errors import InputError
 
 if TYPE_CHECKING:
     from fast3r_core import ModelInfo, RunReport
+    from fast3r_core.edits import Edits
     from fast3r_core.export import PointSelection
     from fast3r_core.progress import ProgressEvent
 
@@ -163,6 +164,9 @@ class Controller(QObject):
         #: the last run's whole wait: {"wait": s from the request to the result, "load": s of it spent
         #: loading the model (0 when it was loaded already), "run": s of the reconstruction}
         self.last_wait: dict[str, float] = {}
+        #: the user's current edits (the window's ``EditsSession.edits``): saves and exports write the
+        #: shown reconstruction with them (:meth:`edited_reconstruction`); None: the result's own edits
+        self.edits_source: Callable[[], Edits] | None = None
 
     # -- properties -----------------------------------------------------------------------------------
     @property
@@ -441,7 +445,7 @@ class Controller(QObject):
         """
         from fast3r_core import project_size
 
-        base = self.reconstruction
+        base = self.edited_reconstruction()  # with the user's edits, for the result to keep them
         if base is None:
             self.failed.emit(
                 ErrorInfo("input", "Nothing to add to", "Open a project or reconstruct photos first.")
@@ -658,11 +662,30 @@ class Controller(QObject):
 
         self.tasks.submit(job, done, self._task_failed("project"))
 
+    def edited_reconstruction(self) -> Reconstruction | None:
+        """The shown reconstruction with the user's current edits (:attr:`edits_source`).
+
+        The model's arrays are shared, not copied, and so are its sorted point sets: only ``edits``
+        differs. Saves and exports write this; the core applies the edits on the way out.
+        """
+        rec = self.reconstruction
+        if rec is None or self.edits_source is None:
+            return rec
+        edits = self.edits_source()
+        if edits == rec.edits:
+            return rec
+        out = dataclasses.replace(rec, edits=edits)
+        for cached in ("global_points", "local_points"):  # functools.cached_property values
+            if cached in rec.__dict__:
+                out.__dict__[cached] = rec.__dict__[cached]
+        return out
+
     def save_project(self, path: str | os.PathLike[str]) -> None:
-        """Write the shown reconstruction to a .f3r project (atomically, in the background)."""
+        """Write the shown reconstruction, with the current edits, to a .f3r project (atomically, in
+        the background)."""
         from fast3r_core import save_project
 
-        rec = self.reconstruction
+        rec = self.edited_reconstruction()
         if rec is None:
             self.failed.emit(
                 ErrorInfo("project", "Nothing to save", "There is no reconstruction to save yet.")
@@ -740,7 +763,8 @@ class Controller(QObject):
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
         dest = str(path)
-        rec = self.reconstruction
+        rec = self.edited_reconstruction()
+        assert rec is not None
         selection = self.export_selection()
         spec = FORMATS[fmt]
 

@@ -39,6 +39,7 @@ from superqt.utils import qthrottled
 
 from app import APP_NAME, plural
 from app.controller import Controller, RunState, first_sample
+from app.edit_ui import WindowEdits
 from app.edits_session import EditsSession
 from app.file_flows import FileFlows
 from app.menus import WindowMenus
@@ -73,7 +74,7 @@ log = logging.getLogger(__name__)
 STATE_OPTIONS = SAVED_DISPLAY_OPTIONS
 
 
-class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
+class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow):
     """The Fast3R Studio window.
 
     Parameters
@@ -180,11 +181,13 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
+        self._build_edit_ui()
         self._connect()
         self._restore_window()
         self._update_empty()
         self._update_status()
         self._update_actions()
+        self._update_edit_actions()
 
     # ------------------------------------------------------------------------------------------------
     # construction
@@ -224,6 +227,9 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
         self._status_throttled = qthrottled(self._update_status, timeout=100, leading=True, parent=self)
         self.state.selection_changed.connect(self._status_throttled)
         self.controller.tasks.busy_changed.connect(lambda _: self._update_actions())
+        # saves and exports write the user's current edits (the core applies them on the way out)
+        self.controller.edits_source = lambda: self.edits_session.edits
+        self.state.reconstruction_changed.connect(self._update_edit_actions)
         self._sync_menus()
 
     # ------------------------------------------------------------------------------------------------
@@ -382,6 +388,8 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
         if finite.size:
             threshold = 1.0 + (float(np.median(finite)) - 1.0) / 4.0
             self.state.view_conf_threshold = float(f"{threshold:.6g}")
+        self.edit_tools.set_mode("")
+        self.edits_session.reset(rec.edits)  # the result's own edits, a fresh undo history
         self._update_empty()
         self._update_actions()
         self._update_status()

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     from PySide6.QtCore import SignalInstance
     from PySide6.QtWidgets import QWidget
 
+    from app.edit_types import EditOverlay
     from app.state import ViewerState
+    from fast3r_core.edits import Edits
 
 __all__ = ["FrameProgress", "Viewer", "ViewerFactory"]
 
@@ -35,9 +37,13 @@ class Viewer(Protocol):
     ----------
     view_clicked : SignalInstance
         ``view_clicked(int view)``: the user clicked the frustum of a reconstruction camera.
+    point_clicked : SignalInstance
+        ``point_clicked(PickedPoint)``: in pick mode, a click hit a point of the cloud
+        (:class:`app.edit_types.PickedPoint`, edited world; picked among every shown point).
     """
 
     view_clicked: SignalInstance
+    point_clicked: SignalInstance
 
     @property
     def native(self) -> QWidget:
@@ -90,6 +96,19 @@ class Viewer(Protocol):
         progress: FrameProgress | None = None,
     ) -> None:
         """Write one frame per view (frame t shows views 0..t) as a GIF/MP4."""
+        ...
+
+    def set_edits(self, edits: Edits) -> None:
+        """Show the reconstruction as ``edits`` make it: points and cameras in the edited world,
+        without the cropped and deleted points."""
+        ...
+
+    def set_pick_mode(self, on: bool) -> None:
+        """While on, a click picks a point (``point_clicked``) instead of a camera frustum."""
+        ...
+
+    def set_overlay(self, overlay: EditOverlay) -> None:
+        """Draw the edit tools' measurements and picked markers (edited-world coordinates)."""
         ...
 
     def close(self) -> None:

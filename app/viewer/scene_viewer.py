@@ -29,14 +29,16 @@ from collections.abc import Callable, Iterator
 from os import PathLike
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, QObject, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 from vispy import gloo, scene
 from vispy.scene.cameras import ArcballCamera, TurntableCamera
 from vispy.util.quaternion import Quaternion
-from vispy.visuals.transforms import STTransform
+from vispy.visuals.transforms import MatrixTransform, STTransform
 
+from app.edit_types import EditOverlay, PickedPoint
 from app.state import ViewerState
+from fast3r_core.edits import Edits, apply_to_points, point_ids
 from fast3r_core.point_set import PointSet
 from fast3r_core.result import Reconstruction
 
@@ -54,6 +56,15 @@ from .camera_math import (
     turntable_angles,
 )
 from .colors import conf_norm_values, pack_aux, pack_rgb, parse_color, view_palette
+from .edit_overlays import EditOverlays
+from .edited_world import (
+    display_rotation,
+    edits_keep_mask,
+    filter_key,
+    model_to_display,
+    similarity_change,
+    transform_pose,
+)
 from .frusta import Frusta
 from .lod import (
     DEFAULT_BUDGET,
@@ -65,6 +76,7 @@ from .lod import (
 )
 from .picking import PICK_RADIUS, homogeneous_to_screen, is_click, pick_nearest
 from .point_cloud import PointCloud
+from .point_picking import Columns, as_columns, pick_point_index, transform_matrix
 from .recording import FrameWriter
 
 __all__ = ["CAMERA_MODES", "SceneViewer", "use_vispy_backend"]
@@ -78,6 +90,7 @@ DEFAULT_FOV = 50.0
 FRUSTUM_SCALE = 0.06
 """Far-plane distance of the frusta as a fraction of the scene's robust diagonal."""
 FLY_DURATION_MS = 600
+_DISPLAY_UP = np.array([0.0, -1.0, 0.0])  # the navigation's up in the display frame (.edited_world)
 
 _backend_ready = False
 
@@ -146,6 +159,8 @@ class SceneViewer(QObject):
     """
 
     view_clicked = Signal(int)
+    #: ``point_clicked(PickedPoint)``: in pick mode (:meth:`set_pick_mode`), a click hit a point
+    point_clicked = Signal(object)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -165,10 +180,23 @@ class SceneViewer(QObject):
         self._view = scene.widgets.ViewBox(parent=self._canvas.scene, border_width=0)
         self._view.size = self._canvas.size
 
-        self._points = PointCloud(parent=self._view.scene)
+        # display <- edited world (rotation D) <- model world (the edits' similarity M): see
+        # .edited_world. The points and frusta are uploaded once in the model world.
+        self._edited_node = scene.Node(parent=self._view.scene)
+        self._edited_node.transform = MatrixTransform()
+        self._world_node = scene.Node(parent=self._edited_node)
+        self._world_node.transform = MatrixTransform()
+        self._edits = Edits()
+        self._display_T = np.eye(4)  # model -> display, column form
+        self._pick_mode = False
+        self._scene_diag = 1.0
+        self._ids: tuple[str, np.ndarray] | None = None  # (source, point ids) of the uploaded points
+        self._pick_cache: tuple[tuple[str | None, int], Columns] | None = None  # shown points, columns
+        self._points = PointCloud(parent=self._world_node)
         self._points.order = 0
-        self._frusta = Frusta(self._view.scene)
-        self._axes = scene.visuals.XYZAxis(parent=self._view.scene, width=2)
+        self._frusta = Frusta(self._world_node)
+        self._overlays = EditOverlays(self._edited_node)
+        self._axes = scene.visuals.XYZAxis(parent=self._edited_node, width=2)
         self._axes.transform = STTransform(scale=(1.0, 1.0, 1.0))
         self._axes.visible = False
         self._axes.order = 4
@@ -322,6 +350,8 @@ class SceneViewer(QObject):
         self._mask_key = None
         self._index_cache.clear()
         self._base = None
+        self._pick_cache = None
+        self._ids = None
         if rec is None:
             self._points.set_points(np.zeros((0, 3), np.float32), np.zeros(0, np.float32), np.zeros(0), 1)
             self._frusta.clear()
@@ -329,13 +359,16 @@ class SceneViewer(QObject):
             self._n_prefix = 0
             self._canvas.update()
             return
+        self._edits = rec.edits
+        self._set_display_transform()
         self._upload_points()
         ps = rec.points(self._source or "global")
         center, size = robust_bounds(ps.xyz) if len(ps) else robust_bounds(rec.cam_to_world[:, :3, 3])
         diag = float(np.linalg.norm(size))
         if not diag > 0:
             diag = 1.0
-        self._scene_center = center
+        self._scene_diag = diag
+        self._scene_center = self._to_display(center[None])[0]
         sizes = [(rec.view_shape(v)[1], rec.view_shape(v)[0]) for v in range(rec.n_views)]
         self._frusta.set_cameras(
             rec.cam_to_world,
@@ -345,8 +378,7 @@ class SceneViewer(QObject):
             view_palette(rec.n_views),
             FRUSTUM_SCALE * diag,
         )
-        s = 0.12 * diag
-        self._axes.transform = STTransform(scale=(s, s, s))
+        self._scale_axes()
         self._apply_style()
         self._update_selection()
         self._on_highlight(self._state.highlighted_view)
@@ -421,7 +453,7 @@ class SceneViewer(QObject):
         ps = rec.points(self._source)
         shown = self._shown_views()
         sky = bool(self._state.mask_sky)
-        key = (self._source, shown.tobytes(), sky)
+        key = (self._source, shown.tobytes(), sky, filter_key(self._edits))
         if key != self._mask_key:
             self._mask_key = key
             self._mask_id += 1
@@ -439,10 +471,13 @@ class SceneViewer(QObject):
     def _mask_index(
         self, rec: Reconstruction, ps: PointSet, shown: np.ndarray, sky: bool
     ) -> np.ndarray | None:
-        """Sorted indices of the points of shown views (and not sky), or None for every point."""
-        if shown.all() and not sky:
+        """Sorted indices of the points of shown views (not sky, kept by the edits), or None for all."""
+        edited = edits_keep_mask(self._edits, ps.xyz, self._point_ids(ps))
+        if shown.all() and not sky and edited is None:
             return None
         keep = shown[ps.view]
+        if edited is not None:
+            keep &= edited
         if sky:
             try:
                 from fast3r_core.sky import sky_point_mask
@@ -477,7 +512,8 @@ class SceneViewer(QObject):
 
     # ------------------------------------------------------------------------- level of detail
     def _on_camera_changed(self, event: object = None) -> None:
-        self._frusta.set_eye(camera_axes(self._camera.transform.matrix)[0])
+        eye = camera_axes(self._camera.transform.matrix)[0]
+        self._frusta.set_eye(self._from_display(eye[None])[0])  # the frusta are in the model world
         if self._offscreen:
             return
         if not self._moving:
@@ -507,6 +543,11 @@ class SceneViewer(QObject):
             return
         pos = np.asarray(event.pos[:2], dtype=np.float64)  # type: ignore[attr-defined]
         if not is_click(press, pos):
+            return
+        if self._pick_mode:
+            picked = self.pick_point(pos)
+            if picked is not None:
+                self.point_clicked.emit(picked)
             return
         view = self.pick(pos)
         if view >= 0:
@@ -538,6 +579,172 @@ class SceneViewer(QObject):
         if len(xy) == 0:
             return -1
         return pick_nearest(xy, owners, pos, valid=front, radius=radius)
+
+    # ---------------------------------------------------------------------------------- edits
+    # The hooks of the edit tools (app.edit_tools; the crop box and lasso build on them too).
+    @property
+    def edits(self) -> Edits:
+        """The edits shown (set by :meth:`set_edits`, or the reconstruction's own when it is shown)."""
+        return self._edits
+
+    @property
+    def edited_scene(self) -> scene.Node:
+        """The VisPy node whose children are drawn in edited-world coordinates (overlays, gizmos)."""
+        return self._edited_node
+
+    def set_edits(self, edits: Edits) -> None:
+        """Show the reconstruction as ``edits`` make it (transform, crop, deleted points).
+
+        A change of the transform alone only changes two node matrices (nothing is uploaded) and
+        carries the navigation camera along, so that the picture stays put; a new rotation (levelling)
+        also turns the camera's up to the levelled world's. A change of the crop or the selections
+        recomputes the index of the shown points (the confidence filter stays a prefix of it).
+        """
+        old_T, old_levelled = self._display_T.copy(), self._levelled
+        self._edits = edits
+        if self._state.reconstruction is None:
+            return
+        self._stop_animation()
+        pose = self.current_pose()
+        self._set_display_transform()
+        self._scale_axes()
+        if not np.allclose(old_T, self._display_T, rtol=0, atol=0):
+            k, Q, t = similarity_change(old_T, self._display_T)
+            center, fwd, up = transform_pose(k, Q, t, pose.center, pose.forward, pose.up)
+            if self._levelled and not old_levelled and np.linalg.norm(np.cross(fwd, _DISPLAY_UP)) > 1e-6:
+                up = _DISPLAY_UP.copy()
+            self._scene_center = k * Q @ self._scene_center + t
+            self._set_pose(_Pose(center, fwd, up, pose.distance * k, pose.fov))
+            self._on_camera_changed()
+        self._update_selection()
+
+    def set_pick_mode(self, on: bool) -> None:
+        """While on, a click picks a point (:attr:`point_clicked`) instead of a camera frustum."""
+        self._pick_mode = bool(on)
+        self._canvas.native.setCursor(Qt.CursorShape.CrossCursor if on else Qt.CursorShape.ArrowCursor)
+
+    def set_navigation_enabled(self, on: bool) -> None:
+        """Let mouse drags move the camera (True) or leave them to a tool, e.g. a lasso (False)."""
+        self._camera.interactive = bool(on)
+
+    def set_overlay(self, overlay: EditOverlay) -> None:
+        """Draw the edit tools' lines, labels and markers (edited-world coordinates)."""
+        self._overlays.set_overlay(overlay)
+        self._canvas.update()
+
+    @property
+    def overlay(self) -> EditOverlay:
+        """The overlay drawn now."""
+        return self._overlays.overlay
+
+    def shown_indices(self) -> np.ndarray:
+        """(K,) int64 indices into ``rec.points(source)`` of every shown point, full density.
+
+        Shown: kept by the edits (crop, selections), of a shown view (and not sky when masked), within
+        the confidence filter; in confidence order. The level of detail is not applied.
+        """
+        if self._state.reconstruction is None or self._source is None:
+            return np.zeros(0, np.int64)
+        n = self._n_prefix
+        if self._base is None:
+            return np.arange(n, dtype=np.int64)
+        return self._base[: prefix_count(self._base, n)].astype(np.int64)
+
+    def shown_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """The shown points in the edited world: ``(xyz (K, 3) float64, ids (K,) int64)``.
+
+        ``ids`` are :func:`fast3r_core.edits.point_ids` (what a selection stores).
+        """
+        rec = self._state.reconstruction
+        if rec is None or self._source is None:
+            return np.zeros((0, 3)), np.zeros(0, np.int64)
+        ps = rec.points(self._source)
+        idx = self.shown_indices()
+        xyz = apply_to_points(self._edits, ps.xyz[idx].astype(np.float64))
+        return np.asarray(xyz, np.float64), self._point_ids(ps)[idx]
+
+    def project_edited(self, xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Edited-world points (M, 3) to the canvas: ``(xy (M, 2) logical px, y down; in_front (M,))``."""
+        tr = self._overlays.lines.get_transform("visual", "canvas")
+        return homogeneous_to_screen(np.asarray(tr.map(np.atleast_2d(np.asarray(xyz, np.float64)))))
+
+    def pick_point(self, pos: tuple[float, float] | np.ndarray) -> PickedPoint | None:
+        """The shown point under canvas position ``pos`` among *every* shown point (not the drawn
+        subsample), by :func:`.point_picking.pick_point_index`; None when none is near."""
+        rec = self._state.reconstruction
+        if rec is None or self._source is None:
+            return None
+        ps = rec.points(self._source)
+        base = self._base
+        count = prefix_count(base, self._n_prefix)
+        key = (self._source, self._mask_id)
+        if self._pick_cache is None or self._pick_cache[0] != key:
+            # the points of the mask (or all), as columns: a confidence prefix of them is a slice
+            self._pick_cache = (key, as_columns(ps.xyz if base is None else ps.xyz[base]))
+        cols = tuple(c[:count] for c in self._pick_cache[1])
+        matrix = transform_matrix(self._points.get_transform("visual", "canvas"))
+        i, _ = pick_point_index((cols[0], cols[1], cols[2]), matrix, pos)
+        if i < 0:
+            return None
+        k = i if base is None else int(base[i])
+        model = ps.xyz[k].astype(np.float64)
+        xy, _ = homogeneous_to_screen(np.asarray([[*model.tolist(), 1.0]]) @ matrix)
+        edited = np.asarray(apply_to_points(self._edits, model[None]), np.float64)[0]
+        return PickedPoint(
+            index=k,
+            point_id=int(self._point_ids(ps)[k]),
+            view=int(ps.view[k]),
+            xyz=(float(edited[0]), float(edited[1]), float(edited[2])),
+            screen=(float(xy[0, 0]), float(xy[0, 1])),
+        )
+
+    @property
+    def _levelled(self) -> bool:
+        """Whether the display turns the model's orientation (a rotation edit, e.g. levelling)."""
+        return not np.allclose(self._display_T[:3, :3] / self._edits.scale, np.eye(3), atol=1e-12)
+
+    def _point_ids(self, ps: PointSet) -> np.ndarray:
+        rec = self._state.reconstruction
+        assert rec is not None
+        source = self._source or "global"
+        if self._ids is None or self._ids[0] != source or len(self._ids[1]) != len(ps):
+            shapes = [rec.view_shape(v) for v in range(rec.n_views)]
+            self._ids = (source, point_ids(ps.view, ps.pixel, shapes))
+        return self._ids[1]
+
+    def _set_display_transform(self) -> None:
+        rec = self._state.reconstruction
+        D = display_rotation(self._edits, None if rec is None else rec.cam_to_world)
+        Dm = np.eye(4)
+        Dm[:3, :3] = D
+        self._edited_node.transform.matrix = Dm.T  # VisPy: row vectors
+        self._world_node.transform.matrix = self._edits.similarity_matrix().T
+        self._display_T = model_to_display(self._edits, D)
+
+    def _scale_axes(self) -> None:
+        s = 0.12 * self._scene_diag * self._edits.scale
+        self._axes.transform = STTransform(scale=(s, s, s))
+
+    def _to_display(self, pts: np.ndarray) -> np.ndarray:
+        """Model-world points (M, 3) to the display frame (float64)."""
+        T = self._display_T
+        out: np.ndarray = np.asarray(pts, np.float64) @ T[:3, :3].T + T[:3, 3]
+        return out
+
+    def _from_display(self, pts: np.ndarray) -> np.ndarray:
+        """Display points (M, 3) back to the model world."""
+        T = np.linalg.inv(self._display_T)
+        out: np.ndarray = np.asarray(pts, np.float64) @ T[:3, :3].T + T[:3, 3]
+        return out
+
+    def _display_poses(self, cam_to_world: np.ndarray) -> np.ndarray:
+        """Model-world cam-to-world poses (V, 4, 4) as rigid display-frame poses (the eye's view)."""
+        T = self._display_T
+        s = self._edits.scale
+        out = np.array(cam_to_world, dtype=np.float64, copy=True)
+        out[:, :3, :3] = np.einsum("ij,vjk->vik", T[:3, :3] / s, out[:, :3, :3])
+        out[:, :3, 3] = self._to_display(np.asarray(cam_to_world, np.float64)[:, :3, 3])
+        return out
 
     # --------------------------------------------------------------------------------- camera
     def _new_camera(self, mode: str) -> TurntableCamera | ArcballCamera:
@@ -621,14 +828,14 @@ class SceneViewer(QObject):
             idx = np.arange(self._n_prefix) if self._base is None else self._base[:count]
             if len(idx) > 4000:
                 idx = idx[np.random.default_rng(0).integers(0, len(idx), 4000)]
-            sample = xyz[idx].astype(np.float64)
+            sample = self._to_display(xyz[idx].astype(np.float64))
             c, size = robust_bounds(sample)
             inside = np.all(np.abs(sample - c) <= size / 2 + 1e-9, axis=1)
             parts.append(sample[inside] if inside.any() else sample)
             center = c
         shown = self._shown_views()
         if (self._state.show_cameras and shown.any()) or not parts:
-            parts.append(rec.cam_to_world[shown if shown.any() else slice(None), :3, 3])
+            parts.append(self._to_display(rec.cam_to_world[shown if shown.any() else slice(None), :3, 3]))
         pts = np.concatenate(parts)
         if center is None:
             center = (pts.min(axis=0) + pts.max(axis=0)) / 2
@@ -650,7 +857,9 @@ class SceneViewer(QObject):
         rec = self._state.reconstruction
         fwd, up = np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])
         if rec is not None:
-            fwd, up = default_view_direction(rec.cam_to_world[0])
+            fwd, up = default_view_direction(self._display_poses(rec.cam_to_world[:1])[0])
+            if self._levelled and np.linalg.norm(np.cross(fwd, _DISPLAY_UP)) > 1e-6:
+                up = _DISPLAY_UP.copy()  # a levelled world: the display's up keeps the horizon level
         self._set_pose(self._fit_pose(fwd, up, DEFAULT_FOV))
 
     def fit_to_scene(self) -> None:
@@ -666,8 +875,8 @@ class SceneViewer(QObject):
             raise ValueError("no reconstruction")
         if not 0 <= view < rec.n_views:
             raise IndexError(f"view {view} out of range 0..{rec.n_views - 1}")
-        eye, fwd, up = pose_of_view(rec.cam_to_world[view])
-        pts = rec.pts3d[view][::4, ::4].reshape(-1, 3).astype(np.float64)
+        eye, fwd, up = pose_of_view(self._display_poses(rec.cam_to_world[view : view + 1])[0])
+        pts = self._to_display(rec.pts3d[view][::4, ::4].reshape(-1, 3).astype(np.float64))
         depth = (pts - eye) @ fwd
         depth = depth[np.isfinite(depth) & (depth > 0)]
         d = float(np.median(depth)) if len(depth) else float(np.linalg.norm(self._scene_center - eye))
@@ -771,11 +980,13 @@ class SceneViewer(QObject):
                 self._view.size = (lw, lh)
                 self._points.set_pixel_scale(scale)
                 self._frusta.set_line_scale(scale)
+                self._overlays.set_line_scale(scale)
                 img = self._render_fbo(w, h, lw, lh)
             finally:
                 self._view.size = self._canvas.size
                 self._points.set_pixel_scale(ps)
                 self._frusta.set_line_scale(1.0)
+                self._overlays.set_line_scale(1.0)
         return np.ascontiguousarray(img)
 
     def _render_fbo(self, w: int, h: int, lw: int, lh: int) -> np.ndarray:

@@ -61,9 +61,11 @@ class FakeViewer:
 
         class _Sig(QObject):
             view_clicked = Signal(int)
+            point_clicked = Signal(object)
 
         self._sig = _Sig()
         self.view_clicked = self._sig.view_clicked
+        self.point_clicked = self._sig.point_clicked
         self._state = state
         self._native = QWidget(parent)
         self.calls: list[tuple] = []
@@ -114,6 +116,15 @@ class FakeViewer:
             if progress is not None:
                 progress(i + 1, frames)
         iio.imwrite(path, stack, extension=Path(path).suffix)
+
+    def set_edits(self, edits) -> None:
+        self.calls.append(("set_edits", (edits,), {}))
+
+    def set_pick_mode(self, on: bool) -> None:
+        self.calls.append(("set_pick_mode", (on,), {}))
+
+    def set_overlay(self, overlay) -> None:
+        self.calls.append(("set_overlay", (overlay,), {}))
 
     def close(self) -> None:
         self.calls.append(("close", (), {}))
