@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
     from app.state import ViewerState
+    from fast3r_core.edits import CropBox, Edits
 
 __all__ = ["FrameProgress", "Viewer", "ViewerFactory"]
 
@@ -35,9 +36,17 @@ class Viewer(Protocol):
     ----------
     view_clicked : SignalInstance
         ``view_clicked(int view)``: the user clicked the frustum of a reconstruction camera.
+    selection_drawn : SignalInstance
+        ``selection_drawn(object polygon)``: with the lasso or rectangle tool, the user drew an outline:
+        (M, 2) float64 canvas logical pixels, y down (a rectangle's 4 corners).
+    crop_box_dragged : SignalInstance
+        ``crop_box_dragged(object box)``: with the crop tool, the user dragged a face handle and let go:
+        the new :class:`~fast3r_core.edits.CropBox` (edited world).
     """
 
     view_clicked: SignalInstance
+    selection_drawn: SignalInstance
+    crop_box_dragged: SignalInstance
 
     @property
     def native(self) -> QWidget:
@@ -90,6 +99,27 @@ class Viewer(Protocol):
         progress: FrameProgress | None = None,
     ) -> None:
         """Write one frame per view (frame t shows views 0..t) as a GIF/MP4."""
+        ...
+
+    def set_edits(self, edits: Edits) -> None:
+        """Show the reconstruction as the user's ``edits`` leave it (cropped and deleted points hidden)."""
+        ...
+
+    def set_edit_tool(self, tool: str) -> None:
+        """What the left mouse button does: "navigate", "lasso", "rectangle" or "crop" (face handles)."""
+        ...
+
+    def set_crop_gizmo(self, box: CropBox | None) -> None:
+        """Show the crop box (edited world) with its draggable face handles, or hide it (None)."""
+        ...
+
+    def show_selection(self, xyz: np.ndarray) -> None:
+        """Highlight the selected points: (K, 3) edited world (empty: none)."""
+        ...
+
+    def screen_matrix(self) -> np.ndarray:
+        """(4, 4) float64 ``M``: ``[x*w, y*w, z*w, w] = M @ [X, Y, Z, 1]`` maps the edited world to
+        canvas logical pixels (y down), for selecting points at full density."""
         ...
 
     def close(self) -> None:

@@ -37,6 +37,7 @@ from vispy.util.quaternion import Quaternion
 from vispy.visuals.transforms import STTransform
 
 from app.state import ViewerState
+from fast3r_core.edits import CropBox, Edits
 from fast3r_core.point_set import PointSet
 from fast3r_core.result import Reconstruction
 
@@ -54,6 +55,7 @@ from .camera_math import (
     turntable_angles,
 )
 from .colors import conf_norm_values, pack_aux, pack_rgb, parse_color, view_palette
+from .edit_overlay import EditOverlay
 from .frusta import Frusta
 from .lod import (
     DEFAULT_BUDGET,
@@ -146,6 +148,8 @@ class SceneViewer(QObject):
     """
 
     view_clicked = Signal(int)
+    selection_drawn = Signal(object)
+    crop_box_dragged = Signal(object)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -204,6 +208,10 @@ class SceneViewer(QObject):
         self._canvas.events.mouse_press.connect(self._on_mouse_press)
         self._canvas.events.mouse_release.connect(self._on_mouse_release)
         self._canvas.events.draw.connect(self._on_first_draw)
+        # crop gizmo, lasso, selection highlight, points removed by the edits (issue 18)
+        self._edit_overlay = EditOverlay(self._canvas, self._view.scene, self)
+        self._edit_overlay.selection_drawn.connect(self.selection_drawn)
+        self._edit_overlay.crop_box_dragged.connect(self.crop_box_dragged)
 
         state.reconstruction_changed.connect(self._on_reconstruction)
         state.selection_changed.connect(self._on_selection)
@@ -311,6 +319,7 @@ class SceneViewer(QObject):
             with contextlib.suppress(RuntimeError, TypeError):
                 sig.disconnect(slot)
         self._index_cache.clear()
+        self._edit_overlay.close()
         with contextlib.suppress(RuntimeError):  # the widget may be gone with its window
             self._canvas.close()
 
@@ -421,7 +430,7 @@ class SceneViewer(QObject):
         ps = rec.points(self._source)
         shown = self._shown_views()
         sky = bool(self._state.mask_sky)
-        key = (self._source, shown.tobytes(), sky)
+        key = (self._source, shown.tobytes(), sky, self._edit_overlay.filter_key())
         if key != self._mask_key:
             self._mask_key = key
             self._mask_id += 1
@@ -439,10 +448,13 @@ class SceneViewer(QObject):
     def _mask_index(
         self, rec: Reconstruction, ps: PointSet, shown: np.ndarray, sky: bool
     ) -> np.ndarray | None:
-        """Sorted indices of the points of shown views (and not sky), or None for every point."""
-        if shown.all() and not sky:
+        """Sorted indices of the points of shown views (not sky, kept by the edits), or None for all."""
+        edit_keep = self._edit_overlay.keep_mask(rec, self._source or "global")
+        if shown.all() and not sky and edit_keep is None:
             return None
         keep = shown[ps.view]
+        if edit_keep is not None:
+            keep &= edit_keep
         if sky:
             try:
                 from fast3r_core.sky import sky_point_mask
@@ -495,6 +507,29 @@ class SceneViewer(QObject):
         if not self._offscreen:
             self._view.size = self._canvas.size
             self._points.set_pixel_scale(self._canvas.pixel_scale)
+
+    # ---------------------------------------------------------------------------------- edits
+    def set_edits(self, edits: Edits) -> None:
+        """Show the reconstruction as ``edits`` leave it (points outside the crop or deleted: hidden)."""
+        if self._edit_overlay.set_edits(edits):
+            self._update_selection()
+        self._canvas.update()
+
+    def set_edit_tool(self, tool: str) -> None:
+        """What the left mouse button does: "navigate", "lasso", "rectangle" or "crop"."""
+        self._edit_overlay.set_tool(tool)
+
+    def set_crop_gizmo(self, box: CropBox | None) -> None:
+        """Show the crop box with its face handles (edited world), or hide it (None)."""
+        self._edit_overlay.set_crop_box(box)
+
+    def show_selection(self, xyz: np.ndarray) -> None:
+        """Highlight the selected points ((K, 3) edited world; empty: none)."""
+        self._edit_overlay.show_selection(xyz)
+
+    def screen_matrix(self) -> np.ndarray:
+        """(4, 4) float64: edited world -> canvas logical pixels (y down), homogeneous column vectors."""
+        return self._edit_overlay.screen_matrix()
 
     # -------------------------------------------------------------------------------- picking
     def _on_mouse_press(self, event: object) -> None:

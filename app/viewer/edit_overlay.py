@@ -1,0 +1,231 @@
+"""What the crop and selection tools add to the viewport: the crop gizmo, the lasso outline, the
+highlighted selection, the points the edits remove, and the mouse handling of those tools.
+
+One object, owned by :class:`~app.viewer.SceneViewer`, which forwards the viewer protocol's edit
+members to it (``set_edits``, ``set_edit_tool``, ``set_crop_gizmo``, ``show_selection``,
+``screen_matrix`` and the ``selection_drawn`` / ``crop_box_dragged`` signals). It decides nothing
+about the edits: it reports polygons and dragged boxes, and :class:`app.edit_tools.EditTools` turns
+them into :class:`~fast3r_core.edits.Edits` on the undo stack.
+
+Mouse handling: the overlay's canvas handlers are connected after the viewer's and the scene's, and
+VisPy calls the latest-connected first, so when a tool takes a press (a lasso / rectangle drag, or a
+press on a crop handle) it blocks the event and the camera does not move. The mouse wheel always
+zooms; with the crop tool a drag that does not start on a handle still rotates the camera.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+from vispy import scene
+
+from app.edited_points import EditedPoints, scene_from_edited, to_scene
+from fast3r_core.edits import CropBox, Edits
+from fast3r_core.point_set import PointSource
+from fast3r_core.result import Reconstruction
+
+from .colors import pack_aux, pack_rgb
+from .crop_gizmo import CropGizmo, drag_face, face_offset, pick_handle, screen_ray
+from .lasso import SELECTION_COLOR, LassoOverlay, LassoStroke, canvas_matrix
+from .point_cloud import PointCloud
+
+__all__ = ["EDIT_TOOLS", "MAX_HIGHLIGHT", "EditOverlay"]
+
+log = logging.getLogger(__name__)
+
+#: The viewport's tools: navigate (camera only), lasso, rectangle, crop (the box's handles).
+EDIT_TOOLS = ("navigate", "lasso", "rectangle", "crop")
+MAX_HIGHLIGHT = 1_000_000
+"""At most this many selected points are drawn highlighted (a fixed random subset beyond it); the
+selection itself is always exact."""
+
+
+class EditOverlay(QObject):
+    """The edit tools' visuals and mouse handling in one viewport.
+
+    Parameters
+    ----------
+    canvas : vispy.scene.SceneCanvas
+    view_scene : vispy scene node
+        The 3-D view's scene (scene coordinates, where the points are drawn).
+
+    Signals
+    -------
+    selection_drawn(object)
+        A lasso or rectangle was drawn: its (M, 2) float64 polygon in canvas logical pixels (y down;
+        a rectangle's 4 corners).
+    crop_box_dragged(object)
+        A face handle was dragged and released: the new :class:`CropBox` (edited world).
+    """
+
+    selection_drawn = Signal(object)
+    crop_box_dragged = Signal(object)
+
+    def __init__(
+        self, canvas: scene.SceneCanvas, view_scene: scene.Node, parent: QObject | None = None
+    ) -> None:
+        super().__init__(parent)
+        self._canvas = canvas
+        self._tool = "navigate"
+        self._edits = Edits()
+        self.points = EditedPoints()
+        self._gizmo = CropGizmo(view_scene)
+        self._lasso = LassoOverlay(canvas)
+        self._stroke: LassoStroke | None = None
+        self._drag: tuple[int, CropBox, float] | None = None  # face, box at the press, grab offset
+        self._selection = PointCloud(parent=view_scene)
+        self._selection.set_gl_state("translucent", depth_test=False)
+        self._selection.order = 5
+        self._selection.set_point_size(3.0)
+        self._selection_count = 0
+        canvas.events.mouse_press.connect(self._on_press)
+        canvas.events.mouse_move.connect(self._on_move)
+        canvas.events.mouse_release.connect(self._on_release)
+
+    # ------------------------------------------------------------------------------------ state
+    @property
+    def tool(self) -> str:
+        return self._tool
+
+    @property
+    def gizmo(self) -> CropGizmo:
+        return self._gizmo
+
+    @property
+    def selection_count(self) -> int:
+        """Highlighted points drawn."""
+        return self._selection_count
+
+    @property
+    def edits(self) -> Edits:
+        return self._edits
+
+    def set_tool(self, tool: str) -> None:
+        """Choose the tool the left mouse button drives (:data:`EDIT_TOOLS`)."""
+        if tool not in EDIT_TOOLS:
+            raise ValueError(f"tool must be one of {EDIT_TOOLS}, got {tool!r}")
+        self._tool = tool
+        self._stroke = None
+        self._drag = None
+        self._lasso.show(None)
+
+    def set_edits(self, edits: Edits) -> bool:
+        """Follow the current edits; returns whether the kept points may have changed."""
+        old, self._edits = self._edits, edits
+        box = self._gizmo.box
+        if box is not None:
+            self._gizmo.set_box(box, scene_from_edited(edits))
+        return _filter_key(old) != _filter_key(edits)
+
+    def filter_key(self) -> object:
+        """A value that changes whenever :meth:`keep_mask` may (for the viewer's mask cache)."""
+        return _filter_key(self._edits)
+
+    def keep_mask(self, rec: Reconstruction, source: PointSource) -> np.ndarray | None:
+        """(N,) bool over ``rec.points(source)``: what the crop and the deletions keep; None: all."""
+        return self.points.keep(rec, source, self._edits)
+
+    def set_crop_box(self, box: CropBox | None) -> None:
+        """Show the crop gizmo at ``box`` (edited world), or hide it (None)."""
+        self._drag = None
+        self._gizmo.set_box(box, scene_from_edited(self._edits))
+        self._canvas.update()
+
+    def show_selection(self, xyz_edited: np.ndarray) -> None:
+        """Highlight these edited-world points ((K, 3); empty: none), over everything else."""
+        pts = np.asarray(xyz_edited, dtype=np.float64).reshape(-1, 3)
+        if len(pts) > MAX_HIGHLIGHT:
+            pick = np.random.default_rng(0).choice(len(pts), MAX_HIGHLIGHT, replace=False)
+            pts = pts[np.sort(pick)]
+        n = len(pts)
+        rgb = np.tile(np.round(np.array(SELECTION_COLOR) * 255).astype(np.uint8), (max(n, 1), 1))
+        aux = pack_aux(np.zeros(max(n, 1), np.int64), np.zeros(max(n, 1), np.float32))
+        xyz = to_scene(self._edits, pts) if n else np.zeros((0, 3), np.float32)
+        self._selection.set_points(xyz, pack_rgb(rgb[:n] if n else rgb), aux[:n] if n else aux, 1)
+        self._selection.set_pixel_scale(self._canvas.pixel_scale)
+        self._selection.set_draw(None, n)
+        self._selection_count = n
+        self._canvas.update()
+
+    def screen_matrix(self) -> np.ndarray:
+        """(4, 4) float64: edited world -> canvas logical pixels, homogeneous (column vectors)."""
+        tr = self._gizmo.parent_nodes()[0].get_transform("visual", "canvas")
+        return canvas_matrix(tr) @ scene_from_edited(self._edits)
+
+    def close(self) -> None:
+        for emitter, slot in (
+            (self._canvas.events.mouse_press, self._on_press),
+            (self._canvas.events.mouse_move, self._on_move),
+            (self._canvas.events.mouse_release, self._on_release),
+        ):
+            emitter.disconnect(slot)
+
+    # ------------------------------------------------------------------------------------ mouse
+    def _on_press(self, event: object) -> None:
+        if getattr(event, "button", None) != 1:
+            return
+        pos = np.asarray(event.pos[:2], dtype=np.float64)  # type: ignore[attr-defined]
+        if self._tool in ("lasso", "rectangle"):
+            self._stroke = LassoStroke(pos, rectangle=self._tool == "rectangle")
+            self._block(event)
+        elif self._tool == "crop" and self._gizmo.box is not None:
+            box = self._gizmo.box
+            matrix = self.screen_matrix()
+            face = pick_handle(box, matrix, pos)
+            if face < 0:
+                return  # not on a handle: the camera rotates
+            origin, direction = screen_ray(matrix, pos, np.asarray(box.center))
+            self._drag = (face, box, face_offset(box, face, origin, direction))
+            self._gizmo.set_box(box, scene_from_edited(self._edits), active=face)
+            self._canvas.update()
+            self._block(event)
+
+    def _on_move(self, event: object) -> None:
+        pos = np.asarray(event.pos[:2], dtype=np.float64)  # type: ignore[attr-defined]
+        if self._stroke is not None:
+            self._stroke.add(pos)
+            self._lasso.show(self._stroke.polygon())
+            self._canvas.update()
+            self._block(event)
+        elif self._drag is not None:
+            box = self._dragged_box(pos)
+            self._gizmo.set_box(box, scene_from_edited(self._edits), active=self._drag[0])
+            self._canvas.update()
+            self._block(event)
+
+    def _on_release(self, event: object) -> None:
+        pos = np.asarray(event.pos[:2], dtype=np.float64)  # type: ignore[attr-defined]
+        if self._stroke is not None:
+            stroke, self._stroke = self._stroke, None
+            stroke.add(pos)
+            self._lasso.show(None)
+            self._canvas.update()
+            self._block(event)
+            polygon = stroke.polygon()
+            log.debug("%s drawn: %d vertices", self._tool, len(polygon))
+            self.selection_drawn.emit(polygon)
+        elif self._drag is not None:
+            box = self._dragged_box(pos)
+            self._drag = None
+            self._gizmo.set_box(box, scene_from_edited(self._edits))
+            self._canvas.update()
+            self._block(event)
+            self.crop_box_dragged.emit(box)
+
+    def _dragged_box(self, pos: np.ndarray) -> CropBox:
+        assert self._drag is not None
+        face, start, grab = self._drag
+        origin, direction = screen_ray(self.screen_matrix(), pos, np.asarray(start.center))
+        return drag_face(start, face, origin, direction, grab)
+
+    @staticmethod
+    def _block(event: object) -> None:
+        """Stop VisPy from passing the event on (to the camera and the frustum picking)."""
+        event.blocked = True  # type: ignore[attr-defined]
+
+
+def _filter_key(edits: Edits) -> object:
+    """What the kept points depend on: the whole edits when they filter (a crop follows the transform)."""
+    return edits if edits.filters_points else None
