@@ -19,13 +19,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QWidget
 
 from app import plural
 from app.edited_points import EditedPoints
 from app.edits_session import EditsSession
+from app.menus import make_action
 from app.selection import Candidates, select_in_polygon, selectable_points
 from app.state import ViewerState
 from app.widgets.crop_dialog import CropDialog
@@ -118,52 +119,28 @@ class EditTools(QObject):
         self.update_actions()
 
     # ------------------------------------------------------------------------------------ actions
-    def _action(
-        self,
-        text: str,
-        slot: Callable[[], object],
-        shortcut: str = "",
-        *,
-        checkable: bool = False,
-        tip: str = "",
-    ) -> QAction:
-        act = QAction(text, self._window)
-        if shortcut:
-            act.setShortcut(QKeySequence(shortcut))
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        act.setCheckable(checkable)
-        if tip:
-            act.setStatusTip(tip)
-            act.setToolTip(tip)
-        act.triggered.connect(lambda _=False: slot())
-        self._window.addAction(act)  # shortcuts work with the menu bar hidden
-        return act
-
     def _build_actions(self) -> None:
-        a = self._action
-        self.act_crop = a(
-            "&Crop Box", self._toggle_crop, "B", checkable=True, tip="Drag the box's face handles to crop"
+        w = self._window
+        self.act_crop = make_action(
+            w, "&Crop Box", self._apply_tool, "B", checkable=True, tip="Drag the box's face handles to crop"
         )
-        self.act_crop_numeric = a("Crop Box &Numeric...", self.open_crop_dialog, "Shift+B")
-        self.act_remove_crop = a("&Remove Crop", self.remove_crop)
-        self.act_lasso = a(
-            "&Lasso Select",
-            lambda: self._toggle_tool("lasso"),
-            "Shift+L",
-            checkable=True,
-            tip="Draw around points to select them",
+        self.act_crop_numeric = make_action(w, "Crop Box &Numeric...", self.open_crop_dialog, "Shift+B")
+        self.act_remove_crop = make_action(w, "&Remove Crop", self.remove_crop)
+        # L and R are Local Pointmaps and Reset Camera
+        tools = {
+            "lasso": ("&Lasso Select", "Shift+L", "Draw around points to select them"),
+            "rectangle": ("R&ectangle Select", "Shift+R", "Drag a rectangle to select points"),
+        }
+        self.act_lasso, self.act_rect = (
+            make_action(w, text, self._apply_tool, key, checkable=True, tip=tip)
+            for text, key, tip in tools.values()
         )
-        self.act_rect = a(
-            "R&ectangle Select",
-            lambda: self._toggle_tool("rectangle"),
-            "Shift+R",
-            checkable=True,
-            tip="Drag a rectangle to select points",
+        self.act_delete = make_action(w, "&Delete Selected", self.delete_selected, "Del")
+        self.act_keep = make_action(
+            w, "&Keep Selected", self.keep_selected, "Ctrl+K", tip="Delete every other point"
         )
-        self.act_delete = a("&Delete Selected", self.delete_selected, "Del")
-        self.act_keep = a("&Keep Selected", self.keep_selected, "Ctrl+K", tip="Delete every other point")
-        self.act_invert = a("&Invert Selection", self.invert, "Ctrl+I")
-        self.act_clear = a("Clear Selection", self.clear_selection, "Esc")
+        self.act_invert = make_action(w, "&Invert Selection", self.invert, "Ctrl+I")
+        self.act_clear = make_action(w, "Clear Selection", self.clear_selection, "Esc")
         self.tool_group = QActionGroup(self)
         self.tool_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)
         for act in (self.act_crop, self.act_lasso, self.act_rect):
@@ -216,12 +193,6 @@ class EditTools(QObject):
             raise ValueError(f"unknown tool {tool!r}")
         for name, act in acts.items():
             act.setChecked(name == tool)
-        self._apply_tool()
-
-    def _toggle_tool(self, tool: str) -> None:
-        self._apply_tool()
-
-    def _toggle_crop(self) -> None:
         self._apply_tool()
 
     def _apply_tool(self) -> None:

@@ -71,7 +71,7 @@ class EditOverlay(QObject):
         self._tool = "navigate"
         self._edits = Edits()
         self.points = EditedPoints()
-        self._gizmo = CropGizmo(view_scene)
+        self.gizmo = CropGizmo(view_scene)
         self._lasso = LassoOverlay(canvas)
         self._stroke: LassoStroke | None = None
         self._drag: tuple[int, CropBox, float] | None = None  # face, box at the press, grab offset
@@ -79,29 +79,12 @@ class EditOverlay(QObject):
         self._selection.set_gl_state("translucent", depth_test=False)
         self._selection.order = 5
         self._selection.set_point_size(3.0)
-        self._selection_count = 0
+        self.selection_count = 0  # highlighted points drawn
         canvas.events.mouse_press.connect(self._on_press)
         canvas.events.mouse_move.connect(self._on_move)
         canvas.events.mouse_release.connect(self._on_release)
 
     # ------------------------------------------------------------------------------------ state
-    @property
-    def tool(self) -> str:
-        return self._tool
-
-    @property
-    def gizmo(self) -> CropGizmo:
-        return self._gizmo
-
-    @property
-    def selection_count(self) -> int:
-        """Highlighted points drawn."""
-        return self._selection_count
-
-    @property
-    def edits(self) -> Edits:
-        return self._edits
-
     def set_tool(self, tool: str) -> None:
         """Choose the tool the left mouse button drives (:data:`EDIT_TOOLS`)."""
         if tool not in EDIT_TOOLS:
@@ -114,9 +97,9 @@ class EditOverlay(QObject):
     def set_edits(self, edits: Edits) -> bool:
         """Follow the current edits; returns whether the kept points may have changed."""
         old, self._edits = self._edits, edits
-        box = self._gizmo.box
+        box = self.gizmo.box
         if box is not None:
-            self._gizmo.set_box(box, scene_from_edited(edits))
+            self.gizmo.set_box(box, scene_from_edited(edits))
         return _filter_key(old) != _filter_key(edits)
 
     def filter_key(self) -> object:
@@ -130,7 +113,7 @@ class EditOverlay(QObject):
     def set_crop_box(self, box: CropBox | None) -> None:
         """Show the crop gizmo at ``box`` (edited world), or hide it (None)."""
         self._drag = None
-        self._gizmo.set_box(box, scene_from_edited(self._edits))
+        self.gizmo.set_box(box, scene_from_edited(self._edits))
         self._canvas.update()
 
     def show_selection(self, xyz_edited: np.ndarray) -> None:
@@ -146,12 +129,12 @@ class EditOverlay(QObject):
         self._selection.set_points(xyz, pack_rgb(rgb[:n] if n else rgb), aux[:n] if n else aux, 1)
         self._selection.set_pixel_scale(self._canvas.pixel_scale)
         self._selection.set_draw(None, n)
-        self._selection_count = n
+        self.selection_count = n
         self._canvas.update()
 
     def screen_matrix(self) -> np.ndarray:
         """(4, 4) float64: edited world -> canvas logical pixels, homogeneous (column vectors)."""
-        tr = self._gizmo.parent_nodes()[0].get_transform("visual", "canvas")
+        tr = self.gizmo.parent_nodes()[0].get_transform("visual", "canvas")
         return canvas_matrix(tr) @ scene_from_edited(self._edits)
 
     def close(self) -> None:
@@ -170,15 +153,15 @@ class EditOverlay(QObject):
         if self._tool in ("lasso", "rectangle"):
             self._stroke = LassoStroke(pos, rectangle=self._tool == "rectangle")
             self._block(event)
-        elif self._tool == "crop" and self._gizmo.box is not None:
-            box = self._gizmo.box
+        elif self._tool == "crop" and self.gizmo.box is not None:
+            box = self.gizmo.box
             matrix = self.screen_matrix()
             face = pick_handle(box, matrix, pos)
             if face < 0:
                 return  # not on a handle: the camera rotates
             origin, direction = screen_ray(matrix, pos, np.asarray(box.center))
             self._drag = (face, box, face_offset(box, face, origin, direction))
-            self._gizmo.set_box(box, scene_from_edited(self._edits), active=face)
+            self.gizmo.set_box(box, scene_from_edited(self._edits), active=face)
             self._canvas.update()
             self._block(event)
 
@@ -191,7 +174,7 @@ class EditOverlay(QObject):
             self._block(event)
         elif self._drag is not None:
             box = self._dragged_box(pos)
-            self._gizmo.set_box(box, scene_from_edited(self._edits), active=self._drag[0])
+            self.gizmo.set_box(box, scene_from_edited(self._edits), active=self._drag[0])
             self._canvas.update()
             self._block(event)
 
@@ -209,7 +192,7 @@ class EditOverlay(QObject):
         elif self._drag is not None:
             box = self._dragged_box(pos)
             self._drag = None
-            self._gizmo.set_box(box, scene_from_edited(self._edits))
+            self.gizmo.set_box(box, scene_from_edited(self._edits))
             self._canvas.update()
             self._block(event)
             self.crop_box_dragged.emit(box)
