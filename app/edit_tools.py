@@ -255,30 +255,28 @@ class EditTools(QObject):
     def select_polygon(self, polygon: np.ndarray, *, rectangle: bool = False) -> np.ndarray:
         """Select the shown points inside a canvas polygon ((M, 2) logical px); returns their ids."""
         cand = self._candidates()
-        ids = select_in_polygon(cand, self._viewer.screen_matrix(), polygon, rectangle=rectangle)
-        self._set_selection(ids, cand)
+        inside = select_in_polygon(cand, self._viewer.screen_matrix(), polygon, rectangle=rectangle)
+        ids = np.sort(cand.ids[inside])
+        self._set_selection(ids, cand.xyz[inside])
         return ids
 
     def invert(self) -> None:
         """Select the shown points that are not selected, and unselect the others."""
         cand = self._candidates()
-        self._set_selection(invert_selection(self._selected, cand.ids), cand)
+        ids = invert_selection(self._selected, cand.ids)
+        self._set_selection(ids, cand.xyz[np.isin(cand.ids, ids, assume_unique=True)])
 
     def clear_selection(self) -> None:
         """Unselect everything; with nothing selected, leave the active tool."""
         if self._selected.size == 0 and self.tool != "navigate":
             self.set_tool("navigate")
             return
-        self._set_selection(np.zeros(0, np.int64), None)
+        self._set_selection(np.zeros(0, np.int64))
 
-    def _set_selection(self, ids: np.ndarray, cand: Candidates | None) -> None:
+    def _set_selection(self, ids: np.ndarray, xyz: np.ndarray | None = None) -> None:
+        """Select ``ids`` (sorted unique) and highlight their edited-world points ``xyz`` (K, 3)."""
         self._selected = np.asarray(ids, dtype=np.int64)
-        if self._selected.size and cand is not None:
-            at = np.isin(cand.ids, self._selected, assume_unique=True)
-            xyz = cand.xyz[at]
-        else:
-            xyz = np.zeros((0, 3), np.float32)
-        self._viewer.show_selection(xyz)
+        self._viewer.show_selection(np.zeros((0, 3), np.float32) if xyz is None else xyz)
         self.update_actions()
         self.selection_changed.emit(int(self._selected.size))
         log.debug("%d points selected", self._selected.size)
@@ -302,7 +300,7 @@ class EditTools(QObject):
     def _on_edits(self, edits: Edits) -> None:
         self._viewer.set_edits(edits)
         if self._selected.size:
-            self._set_selection(np.zeros(0, np.int64), None)
+            self._set_selection(np.zeros(0, np.int64))
         if edits.crop is not None:
             self._proposed = None
         self._show_gizmo()
@@ -310,7 +308,7 @@ class EditTools(QObject):
 
     def _on_reconstruction(self) -> None:
         self._proposed = None
-        self._set_selection(np.zeros(0, np.int64), None)
+        self._set_selection(np.zeros(0, np.int64))
         if self._state.reconstruction is None:
             self.set_tool("navigate")
         else:
