@@ -257,14 +257,14 @@ class EditTools(QObject):
         cand = self._candidates()
         inside = select_in_polygon(cand, self._viewer.screen_matrix(), polygon, rectangle=rectangle)
         ids = np.sort(cand.ids[inside])
-        self._set_selection(ids, cand.xyz[inside])
+        self._set_selection(ids, cand, inside)
         return ids
 
     def invert(self) -> None:
         """Select the shown points that are not selected, and unselect the others."""
         cand = self._candidates()
         ids = invert_selection(self._selected, cand.ids)
-        self._set_selection(ids, cand.xyz[np.isin(cand.ids, ids, assume_unique=True)])
+        self._set_selection(ids, cand, np.isin(cand.ids, ids, assume_unique=True))
 
     def clear_selection(self) -> None:
         """Unselect everything; with nothing selected, leave the active tool."""
@@ -273,10 +273,17 @@ class EditTools(QObject):
             return
         self._set_selection(np.zeros(0, np.int64))
 
-    def _set_selection(self, ids: np.ndarray, xyz: np.ndarray | None = None) -> None:
-        """Select ``ids`` (sorted unique) and highlight their edited-world points ``xyz`` (K, 3)."""
+    def _set_selection(
+        self, ids: np.ndarray, cand: Candidates | None = None, at: np.ndarray | None = None
+    ) -> None:
+        """Select ``ids`` (sorted unique) and highlight ``cand``'s points ``at`` (a mask or indices)."""
         self._selected = np.asarray(ids, dtype=np.int64)
-        self._viewer.show_selection(np.zeros((0, 3), np.float32) if xyz is None else xyz)
+        if cand is None or at is None or self._selected.size == 0:
+            self._viewer.show_selection(np.zeros((0, 3), np.float32))
+        else:
+            rec = self._state.reconstruction
+            rgb = None if rec is None else rec.points(self._state.source).rgb[cand.index[at]]
+            self._viewer.show_selection(cand.xyz[at], rgb)
         self.update_actions()
         self.selection_changed.emit(int(self._selected.size))
         log.debug("%d points selected", self._selected.size)

@@ -28,7 +28,7 @@ from fast3r_core.result import Reconstruction
 
 from .colors import pack_aux, pack_rgb
 from .crop_gizmo import CropGizmo, drag_face, face_offset, pick_handle, screen_ray
-from .lasso import SELECTION_COLOR, LassoOverlay, LassoStroke, canvas_matrix
+from .lasso import SELECTION_COLOR, SELECTION_TINT, LassoOverlay, LassoStroke, canvas_matrix
 from .point_cloud import PointCloud
 
 __all__ = ["EDIT_TOOLS", "MAX_HIGHLIGHT", "EditOverlay"]
@@ -76,9 +76,11 @@ class EditOverlay(QObject):
         self._stroke: LassoStroke | None = None
         self._drag: tuple[int, CropBox, float] | None = None  # face, box at the press, grab offset
         self._selection = PointCloud(parent=view_scene)
-        self._selection.set_gl_state("translucent", depth_test=False)
+        # drawn after the cloud at the same depths ("lequal"): the visible selected points are tinted,
+        # those hidden behind others stay hidden (the cloud's depth test)
+        self._selection.set_gl_state("opaque", depth_test=True, depth_func="lequal")
         self._selection.order = 5
-        self._selection.set_point_size(3.0)
+        self._selection.set_point_size(2.5)
         self.selection_count = 0  # highlighted points drawn
         canvas.events.mouse_press.connect(self._on_press)
         canvas.events.mouse_move.connect(self._on_move)
@@ -116,17 +118,21 @@ class EditOverlay(QObject):
         self.gizmo.set_box(box, scene_from_edited(self._edits))
         self._canvas.update()
 
-    def show_selection(self, xyz_edited: np.ndarray) -> None:
-        """Highlight these edited-world points ((K, 3); empty: none), over everything else."""
+    def show_selection(self, xyz_edited: np.ndarray, rgb: np.ndarray | None = None) -> None:
+        """Highlight these edited-world points ((K, 3); empty: none): their (K, 3) uint8 colours
+        tinted towards :data:`~.lasso.SELECTION_COLOR`, or that colour alone without them."""
         pts = np.asarray(xyz_edited, dtype=np.float64).reshape(-1, 3)
+        tint = np.array(SELECTION_COLOR) * 255.0
+        colors = np.broadcast_to(tint, pts.shape) if rgb is None else np.asarray(rgb).reshape(-1, 3)
         if len(pts) > MAX_HIGHLIGHT:
-            pick = np.random.default_rng(0).choice(len(pts), MAX_HIGHLIGHT, replace=False)
-            pts = pts[np.sort(pick)]
+            pick = np.sort(np.random.default_rng(0).choice(len(pts), MAX_HIGHLIGHT, replace=False))
+            pts, colors = pts[pick], colors[pick]
         n = len(pts)
-        rgb = np.tile(np.round(np.array(SELECTION_COLOR) * 255).astype(np.uint8), (max(n, 1), 1))
-        aux = pack_aux(np.zeros(max(n, 1), np.int64), np.zeros(max(n, 1), np.float32))
-        xyz = to_scene(self._edits, pts) if n else np.zeros((0, 3), np.float32)
-        self._selection.set_points(xyz, pack_rgb(rgb[:n] if n else rgb), aux[:n] if n else aux, 1)
+        mixed = np.round(colors * (1.0 - SELECTION_TINT) + tint * SELECTION_TINT).astype(np.uint8)
+        xyz = to_scene(self._edits, pts)
+        self._selection.set_points(
+            xyz, pack_rgb(mixed), pack_aux(np.zeros(n, np.int64), np.zeros(n, np.float32)), 1
+        )
         self._selection.set_pixel_scale(self._canvas.pixel_scale)
         self._selection.set_draw(None, n)
         self.selection_count = n

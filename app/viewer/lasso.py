@@ -13,12 +13,23 @@ import numpy as np
 from vispy import scene
 from vispy.visuals.transforms import ChainTransform
 
-__all__ = ["MIN_STEP", "SELECTION_COLOR", "LassoOverlay", "LassoStroke", "canvas_matrix"]
+__all__ = [
+    "MIN_STEP",
+    "OUTLINE_COLOR",
+    "SELECTION_COLOR",
+    "SELECTION_TINT",
+    "LassoOverlay",
+    "LassoStroke",
+    "canvas_matrix",
+]
 
 MIN_STEP = 2.0
 """A lasso vertex is added when the mouse moved at least this far (logical pixels) from the last one."""
 SELECTION_COLOR = (1.0, 0.25, 0.85)
-"""Colour of the selected points and of the outline (magenta: rare in photographs)."""
+"""Colour the selected points are tinted towards (magenta: rare in photographs)."""
+SELECTION_TINT = 0.6
+"""How far the selected points' colours move towards :data:`SELECTION_COLOR` (0..1)."""
+OUTLINE_COLOR = (1.0, 1.0, 1.0, 1.0)
 
 
 def canvas_matrix(transform: ChainTransform) -> np.ndarray:
@@ -80,7 +91,7 @@ class LassoOverlay:
 
     def __init__(self, canvas: scene.SceneCanvas) -> None:
         self._line = scene.visuals.Line(
-            pos=np.zeros((2, 2), np.float32), color=(*SELECTION_COLOR, 1.0), width=2, parent=canvas.scene
+            pos=np.zeros((2, 2), np.float32), color=OUTLINE_COLOR, width=2, parent=canvas.scene
         )
         self._line.set_gl_state("translucent", depth_test=False)
         self._line.order = 1000

@@ -113,8 +113,9 @@ class Viewer(Protocol):
         """Show the crop box (edited world) with its draggable face handles, or hide it (None)."""
         ...
 
-    def show_selection(self, xyz: np.ndarray) -> None:
-        """Highlight the selected points: (K, 3) edited world (empty: none)."""
+    def show_selection(self, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
+        """Highlight the selected points: (K, 3) edited world (empty: none), with their (K, 3) uint8
+        colours tinted (a flat highlight colour without them)."""
         ...
 
     def screen_matrix(self) -> np.ndarray:

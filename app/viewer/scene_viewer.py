@@ -523,9 +523,9 @@ class SceneViewer(QObject):
         """Show the crop box with its face handles (edited world), or hide it (None)."""
         self._edit_overlay.set_crop_box(box)
 
-    def show_selection(self, xyz: np.ndarray) -> None:
-        """Highlight the selected points ((K, 3) edited world; empty: none)."""
-        self._edit_overlay.show_selection(xyz)
+    def show_selection(self, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
+        """Highlight the selected points ((K, 3) edited world; empty: none), their colours tinted."""
+        self._edit_overlay.show_selection(xyz, rgb)
 
     def screen_matrix(self) -> np.ndarray:
         """(4, 4) float64: edited world -> canvas logical pixels (y down), homogeneous column vectors."""

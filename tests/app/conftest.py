@@ -128,7 +128,7 @@ class FakeViewer:
     def set_crop_gizmo(self, box) -> None:
         self.calls.append(("set_crop_gizmo", (box,), {}))
 
-    def show_selection(self, xyz: np.ndarray) -> None:
+    def show_selection(self, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
         self.calls.append(("show_selection", (np.asarray(xyz).copy(),), {}))
 
     def screen_matrix(self) -> np.ndarray:
