@@ -39,7 +39,7 @@ from superqt.utils import qthrottled
 
 from app import APP_NAME, plural
 from app.controller import Controller, RunState, first_sample
-from app.edit_tools import EditTools
+from app.crop_select import CropSelectTools
 from app.edits_session import EditsSession
 from app.file_flows import FileFlows
 from app.menus import WindowMenus
@@ -119,7 +119,7 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
         self.edits_session = EditsSession(self)  # the user's edits of the shown result, with undo
         self.viewer: Viewer = viewer_factory(self.state, self)
         # crop box, lasso / rectangle selection, delete / keep / invert (Tools menu)
-        self.edit_tools = EditTools(
+        self.crop_select = CropSelectTools(
             self.state, self.edits_session, self.viewer, self, busy=lambda: self.controller.busy
         )
         self.banner = Banner()
@@ -228,7 +228,7 @@ class MainWindow(WindowMenus, FileFlows, WindowDialogs, QMainWindow):
         self._status_throttled = qthrottled(self._update_status, timeout=100, leading=True, parent=self)
         self.state.selection_changed.connect(self._status_throttled)
         self.controller.tasks.busy_changed.connect(lambda _: self._update_actions())
-        c.state_changed.connect(lambda _: self.edit_tools.update_actions())  # Esc: cancel or clear
+        c.state_changed.connect(lambda _: self.crop_select.update_actions())  # Esc: cancel or clear
         self._sync_menus()
 
     # ------------------------------------------------------------------------------------------------

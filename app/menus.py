@@ -274,7 +274,7 @@ class WindowMenus(WindowParts):
             self.act_run_options,
         ]
         fill_menu(mb.addMenu("&Model"), model_entries)
-        fill_menu(mb.addMenu("&Tools"), self.edit_tools.menu_entries())
+        fill_menu(mb.addMenu("&Tools"), self.crop_select.menu_entries())
         fill_menu(mb.addMenu("&Help"), [self.act_shortcuts, self.act_log_folder, None, self.act_about])
 
     def _build_toolbar(self) -> None:

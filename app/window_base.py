@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea
 
     from app.controller import Controller
-    from app.edit_tools import EditTools
+    from app.crop_select import CropSelectTools
     from app.settings import Settings
     from app.state import ViewerState
     from app.viewer.protocol import Viewer
@@ -35,7 +35,7 @@ class WindowParts(_Base):
     settings: Settings
     state: ViewerState
     viewer: Viewer
-    edit_tools: EditTools
+    crop_select: CropSelectTools
     #: False in tests and ``--screenshot``: no dialog blocks, questions take their default answer
     interactive: bool
     banner: Banner

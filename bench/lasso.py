@@ -1,12 +1,12 @@
 """Benchmark of lasso selection at full density on a ~2-million-point reconstruction (issue 18).
 
-With a real SceneViewer in a window (software OpenGL is fine) and the app's EditTools:
+With a real SceneViewer in a window (software OpenGL is fine) and the app's CropSelectTools:
 
 * candidates: every shown point (confidence prefix, views, edits' keep mask) in the edited world;
 * projection of all candidates with the viewer's 4x4 screen matrix (:func:`app.selection.project_to_screen`),
   against VisPy's own transform chain (``tr.map``, what picking used) for time and agreement;
 * the core's ``lasso_select`` on a 64-vertex polygon covering about a third of the view;
-* the whole ``EditTools.select_polygon`` (candidates + projection + test + highlight upload);
+* the whole ``CropSelectTools.select_polygon`` (candidates + projection + test + highlight upload);
 * delete: the push, the viewer's new keep mask and index buffer (``edit_points`` over every point).
 
 Run under X (``xvfb-run -a -s "-screen 0 1280x1024x24" python bench/lasso.py`` with
@@ -53,7 +53,7 @@ def main() -> None:
     from PySide6.QtWidgets import QApplication, QWidget
 
     app = QApplication.instance() or QApplication([])
-    from app.edit_tools import EditTools
+    from app.crop_select import CropSelectTools
     from app.edits_session import EditsSession
     from app.selection import project_to_screen, select_in_polygon, selectable_points
     from app.state import ViewerState
@@ -69,7 +69,7 @@ def main() -> None:
     viewer.native.show()
     host = QWidget()
     session = EditsSession()
-    tools = EditTools(state, session, viewer, host)
+    tools = CropSelectTools(state, session, viewer, host)
     for _ in range(10):
         app.processEvents()
     state.set_reconstruction(rec)
@@ -95,7 +95,7 @@ def main() -> None:
     results["lasso_select_ms"], inside = _best_ms(lambda: lasso_select(xy, poly), args.repeat)
     results["selected"] = int(inside.sum())
     results["select_in_polygon_ms"], _ = _best_ms(lambda: select_in_polygon(cand, M, poly), args.repeat)
-    results["edit_tools_select_polygon_ms"], ids = _best_ms(lambda: tools.select_polygon(poly), args.repeat)
+    results["tools_select_polygon_ms"], ids = _best_ms(lambda: tools.select_polygon(poly), args.repeat)
     t = time.perf_counter()
     tools.delete_selected()
     results["delete_and_viewer_update_ms"] = round((time.perf_counter() - t) * 1000.0, 1)

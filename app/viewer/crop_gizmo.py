@@ -1,7 +1,8 @@
 """The crop box in the viewport: a wireframe with a draggable handle at the centre of each face.
 
 The box is a :class:`fast3r_core.edits.CropBox` in the **edited world**; the visuals are drawn in
-scene coordinates through :func:`app.edited_points.scene_from_edited`. Dragging a handle moves that
+their parent node's coordinates through a 4x4 matrix given with the box (identity when the node is
+in the edited world). Dragging a handle moves that
 face along its normal (the opposite face stays put): the new face position is the point of the face's
 axis nearest to the mouse ray, so the face follows the cursor exactly under perspective.
 
@@ -183,7 +184,7 @@ class CropGizmo:
     Parameters
     ----------
     parent : vispy scene node
-        The view's scene (scene coordinates).
+        Where the visuals go (see :meth:`set_box` for its coordinates).
     """
 
     def __init__(self, parent: scene.Node) -> None:
@@ -209,7 +210,7 @@ class CropGizmo:
     def visible(self) -> bool:
         return self._box is not None
 
-    def set_box(self, box: CropBox | None, scene_from_edited: np.ndarray, active: int = -1) -> None:
+    def set_box(self, box: CropBox | None, node_from_edited: np.ndarray, active: int = -1) -> None:
         """Show ``box`` (edited world; None hides the gizmo); ``active`` is a face being dragged."""
         self._box = box
         self._active = active
@@ -218,9 +219,9 @@ class CropGizmo:
         self._handles.visible = on
         if box is None:
             return
-        S = np.asarray(scene_from_edited, np.float64)
-        to_scene = lambda p: (np.c_[p, np.ones(len(p))] @ S.T)[:, :3].astype(np.float32)  # noqa: E731
-        self._lines.set_data(pos=to_scene(box_edges(box)))
+        S = np.asarray(node_from_edited, np.float64)
+        to_node = lambda p: (np.c_[p, np.ones(len(p))] @ S.T)[:, :3].astype(np.float32)  # noqa: E731
+        self._lines.set_data(pos=to_node(box_edges(box)))
         centres, _ = face_handles(box)
         colors = _AXIS_COLORS[np.arange(6) // 2].copy()
         sizes = np.full(6, 13.0, np.float32)
@@ -228,7 +229,7 @@ class CropGizmo:
             colors[active] = _ACTIVE_COLOR
             sizes[active] = 17.0
         self._handles.set_data(
-            to_scene(centres),
+            to_node(centres),
             face_color=colors,
             edge_color=(0.05, 0.05, 0.05, 1.0),
             edge_width=1.5,

@@ -55,7 +55,7 @@ from .camera_math import (
     turntable_angles,
 )
 from .colors import conf_norm_values, pack_aux, pack_rgb, parse_color, view_palette
-from .edit_overlay import EditOverlay
+from .crop_select_overlay import CropSelectOverlay
 from .frusta import Frusta
 from .lod import (
     DEFAULT_BUDGET,
@@ -209,9 +209,9 @@ class SceneViewer(QObject):
         self._canvas.events.mouse_release.connect(self._on_mouse_release)
         self._canvas.events.draw.connect(self._on_first_draw)
         # crop gizmo, lasso, selection highlight, points removed by the edits (issue 18)
-        self._edit_overlay = EditOverlay(self._canvas, self._view.scene, self)
-        self._edit_overlay.selection_drawn.connect(self.selection_drawn)
-        self._edit_overlay.crop_box_dragged.connect(self.crop_box_dragged)
+        self._crop_select = CropSelectOverlay(self._canvas, self._view.scene, self)
+        self._crop_select.selection_drawn.connect(self.selection_drawn)
+        self._crop_select.crop_box_dragged.connect(self.crop_box_dragged)
 
         state.reconstruction_changed.connect(self._on_reconstruction)
         state.selection_changed.connect(self._on_selection)
@@ -319,7 +319,7 @@ class SceneViewer(QObject):
             with contextlib.suppress(RuntimeError, TypeError):
                 sig.disconnect(slot)
         self._index_cache.clear()
-        self._edit_overlay.close()
+        self._crop_select.close()
         with contextlib.suppress(RuntimeError):  # the widget may be gone with its window
             self._canvas.close()
 
@@ -430,7 +430,7 @@ class SceneViewer(QObject):
         ps = rec.points(self._source)
         shown = self._shown_views()
         sky = bool(self._state.mask_sky)
-        key = (self._source, shown.tobytes(), sky, self._edit_overlay.filter_key())
+        key = (self._source, shown.tobytes(), sky, self._crop_select.filter_key())
         if key != self._mask_key:
             self._mask_key = key
             self._mask_id += 1
@@ -449,7 +449,7 @@ class SceneViewer(QObject):
         self, rec: Reconstruction, ps: PointSet, shown: np.ndarray, sky: bool
     ) -> np.ndarray | None:
         """Sorted indices of the points of shown views (not sky, kept by the edits), or None for all."""
-        edit_keep = self._edit_overlay.keep_mask(rec, self._source or "global")
+        edit_keep = self._crop_select.keep_mask(rec, self._source or "global")
         if shown.all() and not sky and edit_keep is None:
             return None
         keep = shown[ps.view]
@@ -511,25 +511,25 @@ class SceneViewer(QObject):
     # ---------------------------------------------------------------------------------- edits
     def set_edits(self, edits: Edits) -> None:
         """Show the reconstruction as ``edits`` leave it (points outside the crop or deleted: hidden)."""
-        if self._edit_overlay.set_edits(edits):
+        if self._crop_select.set_edits(edits):
             self._update_selection()
         self._canvas.update()
 
     def set_edit_tool(self, tool: str) -> None:
         """What the left mouse button does: "navigate", "lasso", "rectangle" or "crop"."""
-        self._edit_overlay.set_tool(tool)
+        self._crop_select.set_tool(tool)
 
     def set_crop_gizmo(self, box: CropBox | None) -> None:
         """Show the crop box with its face handles (edited world), or hide it (None)."""
-        self._edit_overlay.set_crop_box(box)
+        self._crop_select.set_crop_box(box)
 
     def show_selection(self, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
         """Highlight the selected points ((K, 3) edited world; empty: none), their colours tinted."""
-        self._edit_overlay.show_selection(xyz, rgb)
+        self._crop_select.show_selection(xyz, rgb)
 
     def screen_matrix(self) -> np.ndarray:
         """(4, 4) float64: edited world -> canvas logical pixels (y down), homogeneous column vectors."""
-        return self._edit_overlay.screen_matrix()
+        return self._crop_select.screen_matrix()
 
     # -------------------------------------------------------------------------------- picking
     def _on_mouse_press(self, event: object) -> None:

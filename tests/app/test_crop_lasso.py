@@ -15,7 +15,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QWidget
 
-from app.edit_tools import EditTools
+from app.crop_select import CropSelectTools
 from app.edits_session import EditsSession
 from app.state import ViewerState
 from fast3r_core.edits import CropBox, Edits, delete_points, point_ids, scale_by
@@ -66,7 +66,7 @@ POLYGON = np.array([[150.0, 100.0], [260.0, 120.0], [240.0, 230.0], [170.0, 180.
 
 
 def test_lasso_selects_exactly_the_points_inside_and_delete_undoes(window) -> None:
-    tools: EditTools = window.edit_tools
+    tools: CropSelectTools = window.crop_select
     tools.set_tool("lasso")
     assert window.viewer.calls[-1][0] in ("set_crop_gizmo", "set_edit_tool")
     window.viewer.selection_drawn.emit(POLYGON)
@@ -94,7 +94,7 @@ def test_lasso_selects_exactly_the_points_inside_and_delete_undoes(window) -> No
 
 
 def test_rectangle_keep_and_invert(window) -> None:
-    tools: EditTools = window.edit_tools
+    tools: CropSelectTools = window.crop_select
     tools.set_tool("rectangle")
     corners = np.array([[120.0, 90.0], [230.0, 90.0], [230.0, 200.0], [120.0, 200.0]])
     window.viewer.selection_drawn.emit(corners)
@@ -122,7 +122,7 @@ def test_rectangle_keep_and_invert(window) -> None:
 
 
 def test_clear_selection_then_leave_the_tool(window) -> None:
-    tools: EditTools = window.edit_tools
+    tools: CropSelectTools = window.crop_select
     tools.set_tool("lasso")
     window.viewer.selection_drawn.emit(POLYGON)
     assert tools.act_clear.isEnabled()
@@ -140,7 +140,7 @@ def test_tools_menu_lists_the_actions(window) -> None:
     assert texts[:2] == ["Crop Box", "Crop Box Numeric..."]
     assert {"Lasso Select", "Rectangle Select", "Delete Selected", "Keep Selected"} <= set(texts)
     shortcuts = {a.shortcut().toString() for a in window.actions() if not a.shortcut().isEmpty()}
-    assert {"B", "Shift+L", "Shift+R", "Del", "Ctrl+K", "Ctrl+I", "Esc"} <= shortcuts
+    assert {"B", "Shift+L", "Shift+R", "Del", "Ctrl+Shift+K", "Ctrl+I", "Esc"} <= shortcuts
     # no shortcut is claimed twice (a clash makes Qt ignore both)
     keys = [a.shortcut().toString() for a in window.actions() if not a.shortcut().isEmpty()]
     dup = {k for k in keys if keys.count(k) > 1} - {"Esc"}
@@ -151,16 +151,16 @@ def test_crop_dialog_numeric_entry_gives_the_exact_box(window, qtbot) -> None:
     session = window.edits_session
     # a known scale shown in centimetres: the fields are in cm, the box in edited-world metres
     session.push(Edits(metres_per_unit=1.0, display_unit="cm"), "Scale")
-    dlg = window.edit_tools.open_crop_dialog()
+    dlg = window.crop_select.open_crop_dialog()
     assert dlg is not None and dlg.min_spins[0].suffix() == " cm"
     dlg.set_values((-50.0, -20.0, 300.0), (75.5, 30.25, 450.0))
     dlg.accept()
     expected = CropBox.axis_aligned((-0.5, -0.2, 3.0), (0.755, 0.3025, 4.5))
     assert session.edits.crop == expected
     assert session.undo_stack.undoText() == "Crop"
-    assert window.edit_tools.act_remove_crop.isEnabled()
+    assert window.crop_select.act_remove_crop.isEnabled()
     # reopened: it shows the current box
-    dlg2 = window.edit_tools.open_crop_dialog()
+    dlg2 = window.crop_select.open_crop_dialog()
     assert dlg2 is not None
     np.testing.assert_allclose(dlg2.shown_values()[0], [-50.0, -20.0, 300.0])
     # max <= min cannot be accepted
@@ -169,7 +169,7 @@ def test_crop_dialog_numeric_entry_gives_the_exact_box(window, qtbot) -> None:
     dlg2.reject()
     session.undo_stack.undo()
     assert session.edits.crop is None
-    window.edit_tools.act_crop.trigger()
+    window.crop_select.act_crop.trigger()
     box = [c for c in window.viewer.calls if c[0] == "set_crop_gizmo"][-1][1][0]
     assert isinstance(box, CropBox), "the crop tool shows a box around the shown points"
     ps = window.state.reconstruction.global_points
@@ -194,7 +194,7 @@ def gl_setup(qtbot) -> Iterator[tuple]:
     viewer.native.show()
     qtbot.waitExposed(viewer.native)
     session = EditsSession()
-    tools = EditTools(state, session, viewer, host)
+    tools = CropSelectTools(state, session, viewer, host)
     state.set_reconstruction(showcase_reconstruction(4, long_side=96))
     state.top_percent = 100.0
     viewer.idle_budget = 0
@@ -255,7 +255,7 @@ def test_lasso_with_real_mouse_events(gl_setup, qtbot, edited: bool) -> None:
     expected = np.sort(_all_ids(rec)[_inside_even_odd(xy, polygon)])
     assert 200 < len(expected) < 0.9 * len(xy)
     np.testing.assert_array_equal(tools.selected_ids, expected)
-    assert viewer._edit_overlay.selection_count == len(expected)
+    assert viewer._crop_select.selection_count == len(expected)
 
     shown_before = viewer.shown_count
     tools.act_delete.trigger()
@@ -269,7 +269,7 @@ def test_lasso_with_real_mouse_events(gl_setup, qtbot, edited: bool) -> None:
 def test_dragging_a_crop_handle_moves_that_face(gl_setup, qtbot) -> None:
     state, viewer, session, tools = gl_setup
     tools.set_tool("crop")
-    box = viewer._edit_overlay.gizmo.box
+    box = viewer._crop_select.gizmo.box
     assert box is not None and session.edits.crop is None
     from app.viewer.crop_gizmo import face_handles
 

@@ -79,7 +79,7 @@ def main() -> int:
 
     viewer = win.viewer
     canvas = viewer.native
-    tools = win.edit_tools
+    tools = win.crop_select
     win.demo_note.hide()  # the notes about the demo model and its poses: not what these pictures show
     win.banner.clear()
     settle()
@@ -101,7 +101,7 @@ def main() -> int:
     settle()
     # then drag the top face (-y: OpenCV axes, y down) down through the purple background
     face = 2
-    box = viewer._edit_overlay.gizmo.box  # type: ignore[attr-defined]
+    box = viewer._crop_select.gizmo.box  # type: ignore[attr-defined]
     M = viewer.screen_matrix()
     h = np.c_[face_handles(box)[0], np.ones(6)] @ M.T
     xy = h[:, :2] / h[:, 3:4]
@@ -120,7 +120,7 @@ def main() -> int:
         w * (0.47 + 0.1 * np.cos(a)), hgt * (0.5 + 0.13 * np.sin(a) * (1 + 0.25 * np.cos(2 * a)))
     ]
     _drag(canvas, np.vstack([loop_path, loop_path[:1]]))
-    viewer._edit_overlay._lasso.show(loop_path)  # type: ignore[attr-defined]
+    viewer._crop_select._lasso.show(loop_path)  # type: ignore[attr-defined]
     win.statusBar().showMessage(f"{tools.selected_ids.size:,} points selected (Del deletes, Ctrl+K keeps)")
     viewer.canvas.update()  # type: ignore[attr-defined]
     settle()

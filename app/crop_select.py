@@ -1,14 +1,15 @@
 """The crop and selection tools: their actions (Tools menu, shortcuts), the current selection, and the
 edits they push on the undo stack.
 
-:class:`EditTools` sits between the viewer (which draws the crop gizmo, the lasso and the highlighted
+:class:`CropSelectTools` sits between the viewer (which draws the crop gizmo, the lasso and the highlighted
 points, and reports outlines and dragged boxes: :class:`app.viewer.protocol.Viewer`) and the
 :class:`~app.edits_session.EditsSession` (every change is one ``push`` with a text such as
 "Delete 1,234 points", so Ctrl+Z undoes it). Selections are point ids of every shown point at full
 density (:mod:`app.selection`), not only the level-of-detail subset drawn.
 
 Shortcuts: Crop Box B, Crop Box Numeric Shift+B, Lasso Shift+L and Rectangle Shift+R (L and R are
-Local Pointmaps and Reset Camera), Delete Selected Del, Keep Selected Ctrl+K, Invert Selection Ctrl+I,
+Local Pointmaps and Reset Camera), Delete Selected Del, Keep Selected Ctrl+Shift+K, Invert Selection
+Ctrl+I,
 Clear Selection Esc (disabled during a run, when Esc cancels it).
 """
 
@@ -42,7 +43,7 @@ from fast3r_core.edits import (
 if TYPE_CHECKING:  # app.viewer imports VisPy
     from app.viewer.protocol import Viewer
 
-__all__ = ["EditTools", "initial_crop_bounds"]
+__all__ = ["CropSelectTools", "initial_crop_bounds"]
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def _aabb(box: CropBox) -> tuple[np.ndarray, np.ndarray]:
     return c - ext, c + ext
 
 
-class EditTools(QObject):
+class CropSelectTools(QObject):
     """The viewport's crop and selection tools.
 
     Parameters
@@ -137,7 +138,7 @@ class EditTools(QObject):
         )
         self.act_delete = make_action(w, "&Delete Selected", self.delete_selected, "Del")
         self.act_keep = make_action(
-            w, "&Keep Selected", self.keep_selected, "Ctrl+K", tip="Delete every other point"
+            w, "&Keep Selected", self.keep_selected, "Ctrl+Shift+K", tip="Delete every other point"
         )
         self.act_invert = make_action(w, "&Invert Selection", self.invert, "Ctrl+I")
         self.act_clear = make_action(w, "Clear Selection", self.clear_selection, "Esc")

@@ -4,7 +4,7 @@ highlighted selection, the points the edits remove, and the mouse handling of th
 One object, owned by :class:`~app.viewer.SceneViewer`, which forwards the viewer protocol's edit
 members to it (``set_edits``, ``set_edit_tool``, ``set_crop_gizmo``, ``show_selection``,
 ``screen_matrix`` and the ``selection_drawn`` / ``crop_box_dragged`` signals). It decides nothing
-about the edits: it reports polygons and dragged boxes, and :class:`app.edit_tools.EditTools` turns
+about the edits: it reports polygons and dragged boxes, and :class:`app.crop_select.CropSelectTools` turns
 them into :class:`~fast3r_core.edits.Edits` on the undo stack.
 
 Mouse handling: the overlay's canvas handlers are connected after the viewer's and the scene's, and
@@ -21,8 +21,8 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from vispy import scene
 
-from app.edited_points import EditedPoints, scene_from_edited, to_scene
-from fast3r_core.edits import CropBox, Edits
+from app.edited_points import EditedPoints
+from fast3r_core.edits import CropBox, Edits, apply_inverse_to_points
 from fast3r_core.point_set import PointSource
 from fast3r_core.result import Reconstruction
 
@@ -31,25 +31,30 @@ from .crop_gizmo import CropGizmo, drag_face, face_offset, pick_handle, screen_r
 from .lasso import SELECTION_COLOR, SELECTION_TINT, LassoOverlay, LassoStroke, canvas_matrix
 from .point_cloud import PointCloud
 
-__all__ = ["EDIT_TOOLS", "MAX_HIGHLIGHT", "EditOverlay"]
+__all__ = ["MAX_HIGHLIGHT", "TOOLS", "CropSelectOverlay"]
 
 log = logging.getLogger(__name__)
 
 #: The viewport's tools: navigate (camera only), lasso, rectangle, crop (the box's handles).
-EDIT_TOOLS = ("navigate", "lasso", "rectangle", "crop")
+TOOLS = ("navigate", "lasso", "rectangle", "crop")
 MAX_HIGHLIGHT = 1_000_000
 """At most this many selected points are drawn highlighted (a fixed random subset beyond it); the
 selection itself is always exact."""
 
 
-class EditOverlay(QObject):
+class CropSelectOverlay(QObject):
     """The edit tools' visuals and mouse handling in one viewport.
 
     Parameters
     ----------
     canvas : vispy.scene.SceneCanvas
-    view_scene : vispy scene node
-        The 3-D view's scene (scene coordinates, where the points are drawn).
+    parent_node : vispy scene node
+        Where the gizmo and the highlighted points go: the view's scene (model-world coordinates, as
+        the points are uploaded), or a node whose children are in edited-world coordinates.
+    parent : QObject, optional
+    node_is_edited_world : bool
+        Whether ``parent_node``'s coordinates are the edited world (no conversion) or the model world
+        (edited-world positions are mapped back with the inverse of the edits' similarity).
 
     Signals
     -------
@@ -64,18 +69,24 @@ class EditOverlay(QObject):
     crop_box_dragged = Signal(object)
 
     def __init__(
-        self, canvas: scene.SceneCanvas, view_scene: scene.Node, parent: QObject | None = None
+        self,
+        canvas: scene.SceneCanvas,
+        parent_node: scene.Node,
+        parent: QObject | None = None,
+        *,
+        node_is_edited_world: bool = False,
     ) -> None:
         super().__init__(parent)
+        self._node_is_edited = node_is_edited_world
         self._canvas = canvas
         self._tool = "navigate"
         self._edits = Edits()
         self.points = EditedPoints()
-        self.gizmo = CropGizmo(view_scene)
+        self.gizmo = CropGizmo(parent_node)
         self._lasso = LassoOverlay(canvas)
         self._stroke: LassoStroke | None = None
         self._drag: tuple[int, CropBox, float] | None = None  # face, box at the press, grab offset
-        self._selection = PointCloud(parent=view_scene)
+        self._selection = PointCloud(parent=parent_node)
         # drawn after the cloud at the same depths ("lequal"): the visible selected points are tinted,
         # those hidden behind others stay hidden (the cloud's depth test)
         self._selection.set_gl_state("opaque", depth_test=True, depth_func="lequal")
@@ -88,9 +99,9 @@ class EditOverlay(QObject):
 
     # ------------------------------------------------------------------------------------ state
     def set_tool(self, tool: str) -> None:
-        """Choose the tool the left mouse button drives (:data:`EDIT_TOOLS`)."""
-        if tool not in EDIT_TOOLS:
-            raise ValueError(f"tool must be one of {EDIT_TOOLS}, got {tool!r}")
+        """Choose the tool the left mouse button drives (:data:`TOOLS`)."""
+        if tool not in TOOLS:
+            raise ValueError(f"tool must be one of {TOOLS}, got {tool!r}")
         self._tool = tool
         self._stroke = None
         self._drag = None
@@ -101,7 +112,7 @@ class EditOverlay(QObject):
         old, self._edits = self._edits, edits
         box = self.gizmo.box
         if box is not None:
-            self.gizmo.set_box(box, scene_from_edited(edits))
+            self.gizmo.set_box(box, self._node_from_edited())
         return _filter_key(old) != _filter_key(edits)
 
     def filter_key(self) -> object:
@@ -115,7 +126,7 @@ class EditOverlay(QObject):
     def set_crop_box(self, box: CropBox | None) -> None:
         """Show the crop gizmo at ``box`` (edited world), or hide it (None)."""
         self._drag = None
-        self.gizmo.set_box(box, scene_from_edited(self._edits))
+        self.gizmo.set_box(box, self._node_from_edited())
         self._canvas.update()
 
     def show_selection(self, xyz_edited: np.ndarray, rgb: np.ndarray | None = None) -> None:
@@ -129,7 +140,9 @@ class EditOverlay(QObject):
             pts, colors = pts[pick], colors[pick]
         n = len(pts)
         mixed = np.round(colors * (1.0 - SELECTION_TINT) + tint * SELECTION_TINT).astype(np.uint8)
-        xyz = to_scene(self._edits, pts)
+        if not self._node_is_edited:
+            pts = np.asarray(apply_inverse_to_points(self._edits, pts))
+        xyz = np.ascontiguousarray(pts, dtype=np.float32)
         self._selection.set_points(
             xyz, pack_rgb(mixed), pack_aux(np.zeros(n, np.int64), np.zeros(n, np.float32)), 1
         )
@@ -141,7 +154,14 @@ class EditOverlay(QObject):
     def screen_matrix(self) -> np.ndarray:
         """(4, 4) float64: edited world -> canvas logical pixels, homogeneous (column vectors)."""
         tr = self.gizmo.parent_nodes()[0].get_transform("visual", "canvas")
-        return canvas_matrix(tr) @ scene_from_edited(self._edits)
+        return canvas_matrix(tr) @ self._node_from_edited()
+
+    def _node_from_edited(self) -> np.ndarray:
+        """(4, 4): edited world -> the parent node's coordinates (column vectors)."""
+        if self._node_is_edited or not self._edits.has_transform:
+            return np.eye(4)
+        inv: np.ndarray = np.linalg.inv(self._edits.similarity_matrix())
+        return inv
 
     def close(self) -> None:
         for emitter, slot in (
@@ -167,7 +187,7 @@ class EditOverlay(QObject):
                 return  # not on a handle: the camera rotates
             origin, direction = screen_ray(matrix, pos, np.asarray(box.center))
             self._drag = (face, box, face_offset(box, face, origin, direction))
-            self.gizmo.set_box(box, scene_from_edited(self._edits), active=face)
+            self.gizmo.set_box(box, self._node_from_edited(), active=face)
             self._canvas.update()
             self._block(event)
 
@@ -180,7 +200,7 @@ class EditOverlay(QObject):
             self._block(event)
         elif self._drag is not None:
             box = self._dragged_box(pos)
-            self.gizmo.set_box(box, scene_from_edited(self._edits), active=self._drag[0])
+            self.gizmo.set_box(box, self._node_from_edited(), active=self._drag[0])
             self._canvas.update()
             self._block(event)
 
@@ -198,7 +218,7 @@ class EditOverlay(QObject):
         elif self._drag is not None:
             box = self._dragged_box(pos)
             self._drag = None
-            self.gizmo.set_box(box, scene_from_edited(self._edits))
+            self.gizmo.set_box(box, self._node_from_edited())
             self._canvas.update()
             self._block(event)
             self.crop_box_dragged.emit(box)
