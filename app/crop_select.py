@@ -89,9 +89,12 @@ class CropSelectTools(QObject):
     -------
     selection_changed(int)
         The number of selected points.
+    tool_changed(str)
+        The active tool ("navigate", "lasso", "rectangle" or "crop"), e.g. to stop another tool.
     """
 
     selection_changed = Signal(int)
+    tool_changed = Signal(str)
 
     def __init__(
         self,
@@ -201,6 +204,7 @@ class CropSelectTools(QObject):
         self._viewer.set_edit_tool(tool)
         self._show_gizmo()
         self.update_actions()
+        self.tool_changed.emit(tool)
 
     def _show_gizmo(self) -> None:
         box: CropBox | None = None
