@@ -123,13 +123,15 @@ def test_rectangle_keep_and_invert(window) -> None:
 
 def test_clear_selection_then_leave_the_tool(window) -> None:
     tools: CropSelectTools = window.crop_select
+    changes: list[str] = []
+    tools.tool_changed.connect(changes.append)
     tools.set_tool("lasso")
     window.viewer.selection_drawn.emit(POLYGON)
     assert tools.act_clear.isEnabled()
     tools.act_clear.trigger()
     assert tools.selected_ids.size == 0 and tools.tool == "lasso"
     tools.act_clear.trigger()
-    assert tools.tool == "navigate"
+    assert tools.tool == "navigate" and changes == ["lasso", "navigate"]
     assert ("set_edit_tool", ("navigate",), {}) in window.viewer.calls
     assert not tools.act_clear.isEnabled(), "Esc stays free for Cancel Run"
 
