@@ -91,7 +91,7 @@ def main() -> None:
 
     w, hgt = viewer.canvas.size
     a = np.linspace(0, 2 * np.pi, 64, endpoint=False)
-    poly = np.c_[w / 2 + 0.3 * w * np.cos(a), hgt / 2 + 0.35 * hgt * np.sin(a) * (1 + 0.2 * np.cos(3 * a))]
+    poly = np.c_[w / 2 + 0.12 * w * np.cos(a), hgt / 2 + 0.15 * hgt * np.sin(a) * (1 + 0.2 * np.cos(3 * a))]
     results["lasso_select_ms"], inside = _best_ms(lambda: lasso_select(xy, poly), args.repeat)
     results["selected"] = int(inside.sum())
     results["select_in_polygon_ms"], _ = _best_ms(lambda: select_in_polygon(cand, M, poly), args.repeat)
