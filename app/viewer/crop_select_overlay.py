@@ -205,6 +205,8 @@ class CropSelectOverlay(QObject):
             self._block(event)
 
     def _on_release(self, event: object) -> None:
+        if getattr(event, "button", None) != 1:
+            return  # another button let go during a drag: the drag goes on
         pos = np.asarray(event.pos[:2], dtype=np.float64)  # type: ignore[attr-defined]
         if self._stroke is not None:
             stroke, self._stroke = self._stroke, None
