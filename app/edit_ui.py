@@ -94,7 +94,9 @@ class WindowEdits(WindowParts):
             "Ctrl+K",
             tip="Give the scene its real size from one known distance",
         )
-        self.act_stop_tool = a("Stop Tool", lambda: tools.set_mode(""), "Esc")
+        # One Esc for every tool (measure/level picks, crop box, lasso, a selection); Cancel Run has Esc
+        # too, and Qt fires a shortcut only when exactly one enabled action holds it: never both enabled.
+        self.act_stop_tool = a("Stop Tool", self.stop_tools, "Esc")
         self.act_stop_tool.setEnabled(False)
         self._tool_actions = {
             "measure": self.act_measure,
@@ -139,6 +141,8 @@ class WindowEdits(WindowParts):
                 self.act_level,
                 self.act_pick_floor,
                 self.act_set_origin,
+                None,
+                *self.crop_select.menu_entries(),
             ],
         )
         if view_menu is not None:
@@ -157,6 +161,12 @@ class WindowEdits(WindowParts):
         self.units_label.setMinimumWidth(70)
         self.statusBar().insertPermanentWidget(0, self.units_label)  # first: the others elide before it
         tools.mode_changed.connect(self._on_tool_mode)
+        # the pick tools and the crop / selection tools take turns on the left mouse button
+        crop = self.crop_select
+        tools.mode_changed.connect(lambda mode: mode and crop.set_tool("navigate"))
+        crop.tool_changed.connect(lambda tool: tool != "navigate" and tools.set_mode(""))
+        crop.tool_changed.connect(lambda _tool: self._update_stop_tool())
+        crop.selection_changed.connect(lambda *_: self._update_stop_tool())
         # a run starting enables Cancel Run, whose key is Esc too: leave the tool (its result goes anyway)
         self.controller.state_changed.connect(self._leave_tool_when_busy)
         tools.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
@@ -166,6 +176,20 @@ class WindowEdits(WindowParts):
     def _leave_tool_when_busy(self, _state: str = "") -> None:
         if self.controller.busy and self.edit_tools.mode:
             self.edit_tools.set_mode("")
+        self._update_stop_tool()
+
+    def stop_tools(self) -> None:
+        """Esc: drop the selection if there is one, else leave the active tool (edits made stay)."""
+        if self.crop_select.selection_count:
+            self.crop_select.clear_selection()
+            return
+        self.edit_tools.set_mode("")
+        self.crop_select.set_tool("navigate")
+
+    def _update_stop_tool(self) -> None:
+        crop = self.crop_select
+        active = bool(self.edit_tools.mode) or crop.tool != "navigate" or crop.selection_count > 0
+        self.act_stop_tool.setEnabled(active and not self.controller.busy)
 
     # -- state -> actions -------------------------------------------------------------------------------
     def _on_tool_mode(self, mode: str) -> None:
@@ -174,7 +198,7 @@ class WindowEdits(WindowParts):
                 act.blockSignals(True)
                 act.setChecked(key == mode)
                 act.blockSignals(False)
-        self.act_stop_tool.setEnabled(bool(mode))
+        self._update_stop_tool()
         # Esc is also Cancel Run: only one of the two may be enabled, or neither would fire
         c = self.controller
         self.act_cancel.setEnabled(not mode and c.busy and not c.cancelling)

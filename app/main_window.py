@@ -40,6 +40,7 @@ from superqt.utils import qthrottled
 from app import APP_NAME, plural
 from app.controller import Controller, RunState, first_sample
 from app.edit_ui import WindowEdits
+from app.crop_select import CropSelectTools
 from app.edits_session import EditsSession
 from app.file_flows import FileFlows
 from app.menus import WindowMenus
@@ -118,6 +119,10 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             viewer_factory = SceneViewer
         self.edits_session = EditsSession(self)  # the user's edits of the shown result, with undo
         self.viewer: Viewer = viewer_factory(self.state, self)
+        # crop box, lasso / rectangle selection, delete / keep / invert (Tools menu)
+        self.crop_select = CropSelectTools(
+            self.state, self.edits_session, self.viewer, self, busy=lambda: self.controller.busy
+        )
         self.banner = Banner()
         self.demo_note = DemoNote()
         self.drop_hint = DropHint()
@@ -230,6 +235,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         # saves and exports write the user's current edits (the core applies them on the way out)
         self.controller.edits_source = lambda: self.edits_session.edits
         self.state.reconstruction_changed.connect(self._update_edit_actions)
+        c.state_changed.connect(lambda _: self.crop_select.update_actions())  # Esc: cancel or clear
         self._sync_menus()
 
     # ------------------------------------------------------------------------------------------------

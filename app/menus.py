@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QToolBar,
     QToolButton,
     QVBoxLayout,
+    QWidget,
 )
 
 from app.theme import THEMES
@@ -39,6 +40,7 @@ __all__ = [
     "WindowMenus",
     "export_actions_spec",
     "fill_menu",
+    "make_action",
 ]
 
 log = logging.getLogger(__name__)
@@ -82,30 +84,35 @@ def fill_menu(menu: QMenu, entries: Sequence[MenuEntry]) -> None:
             menu.addAction(entry)
 
 
+def make_action(
+    window: QWidget,
+    text: str,
+    slot: Callable[..., Any] | None = None,
+    shortcut: str | QKeySequence.StandardKey | None = None,
+    *,
+    checkable: bool = False,
+    tip: str = "",
+) -> QAction:
+    """An action of ``window`` with a window-wide shortcut (added to the window, so that the shortcut
+    works even when the menu bar is hidden)."""
+    act = QAction(text, window)
+    if shortcut:
+        act.setShortcut(QKeySequence(shortcut))
+        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+    act.setCheckable(checkable)
+    if tip:
+        act.setStatusTip(tip)
+        act.setToolTip(tip)
+    if slot is not None:
+        act.triggered.connect(slot)
+    window.addAction(act)
+    return act
+
+
 class WindowMenus(WindowParts):
     """Mixin of :class:`app.main_window.MainWindow`: actions, menus, toolbar, shortcuts table."""
 
-    def _action(
-        self,
-        text: str,
-        slot: Callable[..., Any] | None = None,
-        shortcut: str | QKeySequence.StandardKey | None = None,
-        *,
-        checkable: bool = False,
-        tip: str = "",
-    ) -> QAction:
-        act = QAction(text, self)
-        if shortcut:
-            act.setShortcut(QKeySequence(shortcut))
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        act.setCheckable(checkable)
-        if tip:
-            act.setStatusTip(tip)
-            act.setToolTip(tip)
-        if slot is not None:
-            act.triggered.connect(slot)
-        self.addAction(act)  # shortcuts work even when the menu bar is hidden
-        return act
+    _action = make_action  # self._action(text, slot, shortcut, ...): an action of the window
 
     def _build_actions(self) -> None:
         K = QKeySequence.StandardKey

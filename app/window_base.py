@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea
 
     from app.controller import Controller
+    from app.crop_select import CropSelectTools
     from app.settings import Settings
     from app.state import ViewerState
     from app.viewer.protocol import Viewer
@@ -34,6 +35,7 @@ class WindowParts(_Base):
     settings: Settings
     state: ViewerState
     viewer: Viewer
+    crop_select: CropSelectTools
     #: False in tests and ``--screenshot``: no dialog blocks, questions take their default answer
     interactive: bool
     banner: Banner

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from app.edit_types import EditOverlay
     from app.state import ViewerState
-    from fast3r_core.edits import Edits
+    from fast3r_core.edits import CropBox, Edits
 
 __all__ = ["FrameProgress", "Viewer", "ViewerFactory"]
 
@@ -40,10 +40,18 @@ class Viewer(Protocol):
     point_clicked : SignalInstance
         ``point_clicked(PickedPoint)``: in pick mode, a click hit a point of the cloud
         (:class:`app.edit_types.PickedPoint`, edited world; picked among every shown point).
+    selection_drawn : SignalInstance
+        ``selection_drawn(object polygon)``: with the lasso or rectangle tool, the user drew an outline:
+        (M, 2) float64 canvas logical pixels, y down (a rectangle's 4 corners).
+    crop_box_dragged : SignalInstance
+        ``crop_box_dragged(object box)``: with the crop tool, the user dragged a face handle and let go:
+        the new :class:`~fast3r_core.edits.CropBox` (edited world).
     """
 
     view_clicked: SignalInstance
     point_clicked: SignalInstance
+    selection_drawn: SignalInstance
+    crop_box_dragged: SignalInstance
 
     @property
     def native(self) -> QWidget:
@@ -109,6 +117,24 @@ class Viewer(Protocol):
 
     def set_overlay(self, overlay: EditOverlay) -> None:
         """Draw the edit tools' measurements and picked markers (edited-world coordinates)."""
+        ...
+
+    def set_edit_tool(self, tool: str) -> None:
+        """What the left mouse button does: "navigate", "lasso", "rectangle" or "crop" (face handles)."""
+        ...
+
+    def set_crop_gizmo(self, box: CropBox | None) -> None:
+        """Show the crop box (edited world) with its draggable face handles, or hide it (None)."""
+        ...
+
+    def show_selection(self, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
+        """Highlight the selected points: (K, 3) edited world (empty: none), with their (K, 3) uint8
+        colours tinted (a flat highlight colour without them)."""
+        ...
+
+    def screen_matrix(self) -> np.ndarray:
+        """(4, 4) float64 ``M``: ``[x*w, y*w, z*w, w] = M @ [X, Y, Z, 1]`` maps the edited world to
+        canvas logical pixels (y down), for selecting points at full density."""
         ...
 
     def close(self) -> None:

@@ -38,7 +38,7 @@ from vispy.visuals.transforms import MatrixTransform, STTransform
 
 from app.edit_types import EditOverlay, PickedPoint
 from app.state import ViewerState
-from fast3r_core.edits import Edits, apply_to_points, point_ids
+from fast3r_core.edits import CropBox, Edits, apply_to_points, point_ids
 from fast3r_core.point_set import PointSet
 from fast3r_core.result import Reconstruction
 
@@ -56,6 +56,7 @@ from .camera_math import (
     turntable_angles,
 )
 from .colors import conf_norm_values, pack_aux, pack_rgb, parse_color, view_palette
+from .crop_select_overlay import CropSelectOverlay
 from .edit_overlays import EditOverlays
 from .edited_world import (
     display_rotation,
@@ -161,6 +162,8 @@ class SceneViewer(QObject):
     view_clicked = Signal(int)
     #: ``point_clicked(PickedPoint)``: in pick mode (:meth:`set_pick_mode`), a click hit a point
     point_clicked = Signal(object)
+    selection_drawn = Signal(object)
+    crop_box_dragged = Signal(object)
 
     def __init__(self, state: ViewerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -232,6 +235,12 @@ class SceneViewer(QObject):
         self._canvas.events.mouse_press.connect(self._on_mouse_press)
         self._canvas.events.mouse_release.connect(self._on_mouse_release)
         self._canvas.events.draw.connect(self._on_first_draw)
+        # crop gizmo, lasso, selection highlight, points removed by the edits (issue 18)
+        self._crop_select = CropSelectOverlay(
+            self._canvas, self._edited_node, self, node_is_edited_world=True
+        )
+        self._crop_select.selection_drawn.connect(self.selection_drawn)
+        self._crop_select.crop_box_dragged.connect(self.crop_box_dragged)
 
         state.reconstruction_changed.connect(self._on_reconstruction)
         state.selection_changed.connect(self._on_selection)
@@ -339,6 +348,7 @@ class SceneViewer(QObject):
             with contextlib.suppress(RuntimeError, TypeError):
                 sig.disconnect(slot)
         self._index_cache.clear()
+        self._crop_select.close()
         with contextlib.suppress(RuntimeError):  # the widget may be gone with its window
             self._canvas.close()
 
@@ -532,6 +542,23 @@ class SceneViewer(QObject):
             self._view.size = self._canvas.size
             self._points.set_pixel_scale(self._canvas.pixel_scale)
 
+    # ---------------------------------------------------------------------------------- edits
+    def set_edit_tool(self, tool: str) -> None:
+        """What the left mouse button does: "navigate", "lasso", "rectangle" or "crop"."""
+        self._crop_select.set_tool(tool)
+
+    def set_crop_gizmo(self, box: CropBox | None) -> None:
+        """Show the crop box with its face handles (edited world), or hide it (None)."""
+        self._crop_select.set_crop_box(box)
+
+    def show_selection(self, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
+        """Highlight the selected points ((K, 3) edited world; empty: none), their colours tinted."""
+        self._crop_select.show_selection(xyz, rgb)
+
+    def screen_matrix(self) -> np.ndarray:
+        """(4, 4) float64: edited world -> canvas logical pixels (y down), homogeneous column vectors."""
+        return self._crop_select.screen_matrix()
+
     # -------------------------------------------------------------------------------- picking
     def _on_mouse_press(self, event: object) -> None:
         if getattr(event, "button", None) == 1:
@@ -602,6 +629,7 @@ class SceneViewer(QObject):
         """
         old_T, old_levelled = self._display_T.copy(), self._levelled
         self._edits = edits
+        self._crop_select.set_edits(edits)  # the crop gizmo and selection follow the edited world
         if self._state.reconstruction is None:
             return
         self._stop_animation()

@@ -62,10 +62,14 @@ class FakeViewer:
         class _Sig(QObject):
             view_clicked = Signal(int)
             point_clicked = Signal(object)
+            selection_drawn = Signal(object)
+            crop_box_dragged = Signal(object)
 
         self._sig = _Sig()
         self.view_clicked = self._sig.view_clicked
         self.point_clicked = self._sig.point_clicked
+        self.selection_drawn = self._sig.selection_drawn
+        self.crop_box_dragged = self._sig.crop_box_dragged
         self._state = state
         self._native = QWidget(parent)
         self.calls: list[tuple] = []
@@ -125,6 +129,19 @@ class FakeViewer:
 
     def set_overlay(self, overlay) -> None:
         self.calls.append(("set_overlay", (overlay,), {}))
+
+    def set_edit_tool(self, tool: str) -> None:
+        self.calls.append(("set_edit_tool", (tool,), {}))
+
+    def set_crop_gizmo(self, box) -> None:
+        self.calls.append(("set_crop_gizmo", (box,), {}))
+
+    def show_selection(self, xyz: np.ndarray, rgb: np.ndarray | None = None) -> None:
+        self.calls.append(("show_selection", (np.asarray(xyz).copy(),), {}))
+
+    def screen_matrix(self) -> np.ndarray:
+        """A fixed orthographic view down the z axis: pixel = (100 X + 200, 100 Y + 150)."""
+        return np.array([[100.0, 0, 0, 200], [0, 100.0, 0, 150], [0, 0, 1.0, 0], [0, 0, 0, 1.0]])
 
     def close(self) -> None:
         self.calls.append(("close", (), {}))

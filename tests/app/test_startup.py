@@ -55,6 +55,8 @@ def test_window_starts_without_torch(tmp_path):
         class Viewer(QObject):
             view_clicked = Signal(int)
             point_clicked = Signal(object)
+            selection_drawn = Signal(object)  # the crop / selection tools' signals
+            crop_box_dragged = Signal(object)
             def __init__(self, state, parent=None):
                 super().__init__()
                 self.native = QWidget(parent)
