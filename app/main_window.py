@@ -39,8 +39,8 @@ from superqt.utils import qthrottled
 
 from app import APP_NAME, plural
 from app.controller import Controller, RunState, first_sample
-from app.edit_ui import WindowEdits
 from app.crop_select import CropSelectTools
+from app.edit_ui import WindowEdits
 from app.edits_session import EditsSession
 from app.file_flows import FileFlows
 from app.menus import WindowMenus
