@@ -68,7 +68,7 @@ POLYGON = np.array([[150.0, 100.0], [260.0, 120.0], [240.0, 230.0], [170.0, 180.
 def test_lasso_selects_exactly_the_points_inside_and_delete_undoes(window) -> None:
     tools: CropSelectTools = window.crop_select
     tools.set_tool("lasso")
-    assert window.viewer.calls[-1][0] in ("set_crop_gizmo", "set_edit_tool")
+    assert ("set_edit_tool", ("lasso",), {}) in window.viewer.calls
     window.viewer.selection_drawn.emit(POLYGON)
     expected = _fake_expected(window, POLYGON)
     assert 50 < len(expected) < 0.8 * window.state.prefix_count()
@@ -139,7 +139,8 @@ def test_clear_selection_then_leave_the_tool(window) -> None:
 def test_tools_menu_lists_the_actions(window) -> None:
     menus = {a.text().replace("&", ""): a.menu() for a in window.menuBar().actions()}
     texts = [a.text().replace("&", "") for a in menus["Tools"].actions() if not a.isSeparator()]
-    assert texts[:2] == ["Crop Box", "Crop Box Numeric..."]
+    at = texts.index("Crop Box")  # after the pick tools (measure, scale, level, floor, origin)
+    assert texts[at : at + 2] == ["Crop Box", "Crop Box Numeric..."] and "Measure" in texts[:at]
     assert {"Lasso Select", "Rectangle Select", "Delete Selected", "Keep Selected"} <= set(texts)
     shortcuts = {a.shortcut().toString() for a in window.actions() if not a.shortcut().isEmpty()}
     assert {"B", "Shift+L", "Shift+R", "Del", "Ctrl+Shift+K", "Ctrl+I", "Esc"} <= shortcuts
@@ -300,3 +301,25 @@ def test_dragging_a_crop_handle_moves_that_face(gl_setup, qtbot) -> None:
     assert viewer.shown_count == int(kept.sum()) < len(kept)
     session.undo_stack.undo()
     assert session.edits.crop is None and viewer.shown_count == len(kept)
+
+
+def test_one_esc_for_every_tool_and_tools_take_turns(window) -> None:
+    tools: CropSelectTools = window.crop_select
+    stop = window.act_stop_tool
+    assert stop.shortcut().toString() == "Esc" and not stop.isEnabled()
+    assert tools.act_clear.shortcut().isEmpty()  # Esc is the window's, once
+    window.edit_tools.set_mode("measure")
+    assert stop.isEnabled()
+    tools.set_tool("lasso")  # the crop/selection tools and the pick tools take turns
+    assert window.edit_tools.mode == "" and tools.tool == "lasso"
+    window.viewer.selection_drawn.emit(POLYGON)
+    assert tools.selection_count > 0 and stop.isEnabled()
+    stop.trigger()  # Esc 1: the selection goes, the tool stays
+    assert tools.selection_count == 0 and tools.tool == "lasso"
+    stop.trigger()  # Esc 2: the tool goes
+    assert tools.tool == "navigate" and not stop.isEnabled()
+    window.edit_tools.set_mode("origin")
+    tools.set_tool("crop")
+    assert window.edit_tools.mode == ""
+    window.edit_tools.set_mode("floor")
+    assert tools.tool == "navigate"
