@@ -229,10 +229,7 @@ def import_heavy_modules() -> float:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        import torch
-
-        # imported lazily by the first model build: import it here, inside the quiet window
-        import torch._dynamo  # noqa: F401
+        import torch  # noqa: F401  (torch._dynamo is not needed: the model build no longer pulls it in)
 
         import fast3r_core
 
