@@ -8,16 +8,18 @@ the window. Needs an X display: under no DISPLAY it starts Xvfb itself (QT_QPA_P
 ``--sample`` times what a first launch does instead: ``python -m app --screenshot FILE`` with fresh
 settings opens the bundled sample with the demo model. The figure is launch to the first frame that
 shows the result ("first frame with the result drawn X s after launch"), split from the app's log
-lines into: window (launch to visible), torch import, model load, run, and the frame after the result
-reached the viewer. ``--preload after|early|off`` chooses when the model loads (``FAST3R_PRELOAD``):
+lines into: window (launch to visible), torch's libraries (mapped on the worker while the window is
+built), torch import, model load, run (the pipeline), hand-over (the confidence-sorted point sets, the
+upload to the viewer, the views list) and the first frame after the result reached the viewer.
+``--preload after|early|off`` chooses when the model loads (``FAST3R_PRELOAD``):
 after the window is on screen (the default), before the window is built, or when the run starts;
 several modes, comma-separated, alternate run by run (an A/B on a host whose load swings).
 The last line (one per mode) sums up the best run, with the median and the host's load (1-minute
 load average before/after, matmul probe before/after), for example:
 
     STARTUP sample best 4.21 s: window 1.10 | torch libraries 0.30 (done at 0.90) | torch import 1.05
-    (done at 2.20) | model load 1.40 (done at 3.62) | run 1.50 (done at 5.14) | frame +0.12 s (median
-    4.80 s, 5 runs, preload after); host load 2.4/2.5 on 2 cores, probe 80/85 GFLOP/s
+    (done at 2.20) | model load 1.40 (done at 3.62) | run 1.50 (done at 5.14) | hand-over 0.30 | frame
+    +0.12 s (median 4.80 s, 5 runs, preload after); host load 2.4/2.5 on 2 cores, probe 80/85 GFLOP/s
 
     python bench/startup.py [--runs 7] [--entry "fast3r-studio"]
     python bench/startup.py --sample --runs 5 [--preload after|early|off|after,early,off]
@@ -125,8 +127,8 @@ def _split_text(f: dict[str, float]) -> str:
         f"{f['total_s']:.2f} s: window {f['window_at']:.2f} | torch libraries {f['torch_libs_s']:.2f} (done "
         f"at {f['torch_libs_at']:.2f}) | torch import {f['torch_import_s']:.2f} "
         f"(done at {f['torch_imported_at']:.2f}) | model load {f['model_load_s']:.2f} (done at "
-        f"{f['model_loaded_at']:.2f}) | run {f['run_s']:.2f} (done at {f['run_done_at']:.2f}) | frame "
-        f"+{f['frame_after_result_s']:.2f} s"
+        f"{f['model_loaded_at']:.2f}) | run {f['run_s']:.2f} (done at {f['run_done_at']:.2f}) | hand-over "
+        f"{f['result_at'] - f['run_done_at']:.2f} | frame +{f['frame_after_result_s']:.2f} s"
     )
 
 
