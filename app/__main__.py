@@ -8,9 +8,10 @@ otherwise the empty window shows where to drop photos.
 ``--screenshot FILE`` saves a PNG of the whole window once the result is shown (or of the error dialog,
 then the exit code is 1) and quits: for tests and the documentation.
 
-torch is never imported here: the model loads on the worker thread, and when there is something to
-open it starts loading there before the window is built (``FAST3R_PRELOAD=0`` turns that off, for
-bench/startup.py's A/B).
+torch is never imported here: the model loads on the worker thread. When there is something to open,
+torch's libraries are mapped there while the window is built, and torch is imported and the model
+loaded there as soon as the window is on screen, the run queued right behind (``FAST3R_PRELOAD=0``
+turns the preload off, ``=early`` starts it before the window is built: bench/startup.py's A/B).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -124,10 +126,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             inputs = [str(sample)]
             log.info("no input given: opening the sample %s with the demo model", sample)
 
-    if inputs and _model_is_local(controller.model) and os.environ.get("FAST3R_PRELOAD") != "0":
-        # import torch and load the weights on the worker thread while the window is built and shown:
-        # the run that follows finds the model loaded (never a download: that needs the window's UI)
-        controller.preload_model()
+    # the model loads on the worker thread in parallel with the window (never a download: that needs the
+    # window's UI). Order: torch's libraries are mapped at once (no GIL held: the window is built on the
+    # other core meanwhile); torch is imported and the weights loaded once the window is on screen (the
+    # import holds the GIL for about a second, which would delay the window); the sample's run is
+    # queued right behind, so that it starts when both are ready. FAST3R_PRELOAD=0: no preload;
+    # =early: the whole load starts before the window is built (bench/startup.py's A/B).
+    preload_mode = os.environ.get("FAST3R_PRELOAD", "1")
+    preload = bool(inputs) and preload_mode != "0" and _model_is_local(controller.model)
+    if preload:
+        controller.host.prefetch()
+        if preload_mode == "early":
+            controller.preload_model()
     try:
         window = MainWindow(controller, settings, interactive=not screenshot)
     except Exception as exc:  # a bug: say so, stop the worker thread, exit non-zero
@@ -146,45 +156,77 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     install_excepthook(show_error)
     window.show()
-    _log_when_exposed(window)
     _log_first_result(window)
 
     exit_code = {"code": EXIT_OK}
     if screenshot:
         _arm_screenshot(window, args.screenshot, args.screenshot_timeout, exit_code, bool(inputs))
-    if inputs:
-        # after the event loop starts, so that the window is painted first
-        QTimer.singleShot(0, lambda: window.open_paths(inputs))
-    else:
-        # import torch on the worker thread while the user chooses photos: the first run starts sooner
-        QTimer.singleShot(1000, controller.host.warm_up)
+
+    def on_screen() -> None:
+        if preload and preload_mode != "early":
+            controller.preload_model()
+        if inputs:
+            window.open_paths(inputs)
+        else:
+            # import torch on the worker thread while the user chooses photos: the first run starts sooner
+            QTimer.singleShot(1000, controller.host.warm_up)
+
+    _when_exposed(window, on_screen)
     QTimer.singleShot(300, _import_light_modules)  # what the first drop needs, before the user drops
 
     code = app.exec()
+    return _finish(controller, setup, exit_code["code"] if screenshot else int(code))
+
+
+def _finish(controller: Any, setup: Any, code: int) -> int:
+    """Stop the worker after the event loop and return ``code``; when the worker does not stop within
+    its bound (it has not noticed its cancel), end the process at once with ``code`` instead of
+    working on with no window (a QThread destroyed while it runs would abort the interpreter anyway)."""
+    controller.shutdown()  # at once when the window's close already stopped the worker
+    if controller.worker_running:
+        log.error("the worker is still computing after the window closed: exiting without it")
+        setup.close()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     setup.close()
-    return exit_code["code"] if screenshot else int(code)
+    return code
 
 
-def _log_when_exposed(window: object) -> None:
-    """Log, once, how long after the process started the window became visible (bench/startup.py reads it)."""
-    import time
+#: Start anyway when the window has not been exposed this long after show() (ms): a window shown
+#: minimized or on a platform that sends no Expose must still open its inputs.
+EXPOSE_FALLBACK_MS = 3000
 
-    import psutil
-    from PySide6.QtCore import QEvent, QObject
+
+def _when_exposed(window: object, then: Callable[[], None]) -> None:
+    """Call ``then`` once, right after the window first appears on screen (its first Expose has been
+    handled, so it is painted), or after :data:`EXPOSE_FALLBACK_MS` at the latest. Logs how long after
+    the process started the window became visible (bench/startup.py reads it)."""
+    from PySide6.QtCore import QEvent, QObject, QTimer
     from PySide6.QtWidgets import QWidget
+
+    from app.logging_setup import since_launch
 
     assert isinstance(window, QWidget)
     handle = window.windowHandle()
-    started = psutil.Process().create_time()
+    done = {"called": False}
+
+    def go() -> None:
+        if not done["called"]:
+            done["called"] = True
+            then()
 
     class _ExposeWatcher(QObject):
         def eventFilter(self, obj: QObject, event: QEvent) -> bool:
             if event.type() == QEvent.Type.Expose and handle.isExposed():
-                log.info("window visible %.2f s after launch", time.time() - started)
+                log.info("window visible %.2f s after launch", since_launch())
                 handle.removeEventFilter(self)
+                QTimer.singleShot(0, go)  # after this Expose has been handled: the window is painted
             return False
 
+    QTimer.singleShot(EXPOSE_FALLBACK_MS, go)
     if handle is None:  # not a native window (should not happen after show())
+        QTimer.singleShot(0, go)
         return
     watcher = _ExposeWatcher(window)  # parented: lives as long as the window
     handle.installEventFilter(watcher)
@@ -203,21 +245,27 @@ def _model_is_local(model: str) -> bool:
 
 
 def _log_first_result(window: object) -> None:
-    """Log, once, how long after the process started the first result was shown (bench/startup.py)."""
-    import time
-
-    import psutil
-
+    """Log, once, how long after the process started the first result was handed to the viewer, and
+    when the viewer then finished its first frame of it (bench/startup.py reads both)."""
+    from app.logging_setup import since_launch
     from app.main_window import MainWindow
 
     assert isinstance(window, MainWindow)
-    started = psutil.Process().create_time()
-    done = {"logged": False}
+    done = {"shown": False, "drawn": False}
+    canvas = getattr(window.viewer, "canvas", None)  # the VisPy canvas (not in tests' stand-in viewers)
+
+    def drawn(_event: object = None) -> None:
+        if not done["drawn"]:
+            done["drawn"] = True
+            log.info("first frame with the result drawn %.2f s after launch", since_launch())
 
     def shown(_rec: object) -> None:
-        if not done["logged"]:
-            done["logged"] = True
-            log.info("first result shown %.2f s after launch", time.time() - started)
+        if done["shown"]:
+            return
+        done["shown"] = True
+        log.info("first result shown %.2f s after launch", since_launch())
+        if canvas is not None:
+            canvas.events.draw.connect(drawn, position="last")  # after the scene has drawn itself
 
     window.controller.result_ready.connect(shown)
 

@@ -511,7 +511,7 @@ class Controller(QObject):
         """Stop the current run (the previous result stays). The state is CANCELLING until the worker
         answers (the core stops within about a second, at its next check point)."""
         if self.host.busy and not self.cancelling:
-            self.host.cancel()
+            self.host.cancel(preloads=True)  # a run waiting for a preload must not wait for the load
             self.message.emit("Cancelling...")
             self._set_state(RunState.CANCELLING)
 
@@ -781,7 +781,17 @@ class Controller(QObject):
         self.tasks.submit(job, done, self._task_failed("export"))
 
     # -- shutdown -------------------------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Cancel a run, stop the worker thread, wait for background tasks (at window close)."""
-        self.host.shutdown()
+    def shutdown(self) -> bool:
+        """Cancel a run, stop the worker thread, wait for background tasks (at window close).
+
+        Returns False when the worker did not stop in time (:data:`app.worker.SHUTDOWN_TIMEOUT_MS`):
+        the process must then exit without waiting for it (``app.__main__`` does).
+        """
+        stopped = self.host.shutdown()
         self.tasks.wait()
+        return stopped
+
+    @property
+    def worker_running(self) -> bool:
+        """The worker thread still runs (after :meth:`shutdown`: it did not stop in time)."""
+        return bool(self.host.thread.isRunning())

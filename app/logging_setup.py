@@ -58,6 +58,21 @@ class LogSetup:
 _current: LogSetup | None = None
 
 
+def since_launch() -> float:
+    """Seconds since this process was created (the start-up log lines bench/startup.py reads)."""
+    import time
+
+    global _CREATED
+    if _CREATED is None:
+        import psutil
+
+        _CREATED = psutil.Process().create_time()
+    return time.time() - _CREATED
+
+
+_CREATED: float | None = None
+
+
 def log_folder() -> Path:
     """Folder of the log file (it may not exist yet)."""
     if _current is not None and _current.path is not None:

@@ -91,6 +91,9 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         False: no blocking dialog (tests, ``--screenshot``).
     """
 
+    #: How long the controller's one-line messages stay on the status bar (ms).
+    message_timeout_ms = 8000
+
     def __init__(
         self,
         controller: Controller | None = None,
@@ -211,7 +214,8 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         c.result_ready.connect(self._on_result)
         c.run_finished.connect(self._on_run_finished)
         c.failed.connect(self.show_error)
-        c.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        c.message.connect(lambda text: self.statusBar().showMessage(text, self.message_timeout_ms))
+        self.statusBar().messageChanged.connect(self._keep_cancelling_message)
         c.model_changed.connect(self._update_status)
         c.model_changed.connect(self._sync_menus)
         self.progress_panel.cancel_requested.connect(c.cancel)
@@ -385,6 +389,12 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             self.progress_panel.setVisible(False)
         self._update_actions()
         self._update_status()
+
+    def _keep_cancelling_message(self, text: str) -> None:
+        """While a cancel is under way the status bar says so: another message (an export finished,
+        a project saved) may show for its while, and "Cancelling..." comes back when it expires."""
+        if not text and self.controller.cancelling:
+            self.statusBar().showMessage("Cancelling...")
 
     def _on_result(self, rec: Reconstruction) -> None:
         # per-reconstruction default of the view confidence classes: a view is "low" when its highest

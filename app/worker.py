@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.logging_setup import since_launch
 from fast3r_core.errors import (
     AlignmentError,
     Cancelled,
@@ -65,6 +66,10 @@ log = logging.getLogger(__name__)
 
 #: Seconds between two progress signals of the same stage (the first and the last always go).
 PROGRESS_INTERVAL = 0.033
+#: How long quitting waits for the worker to stop after cancelling its jobs. The core stops within
+#: about a second at any stage (its cancel checks reach into the fusion decoder and the heads); the
+#: margin is for a loaded host. Past it the app exits anyway rather than work on with no window.
+SHUTDOWN_TIMEOUT_MS = 30_000
 
 
 @dataclass(frozen=True)
@@ -235,10 +240,7 @@ def import_heavy_modules() -> float:
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        import torch
-
-        # imported lazily by the first model build: import it here, inside the quiet window
-        import torch._dynamo  # noqa: F401
+        import torch  # noqa: F401  (torch._dynamo is not needed: the model build no longer pulls it in)
 
         import fast3r_core
 
@@ -312,7 +314,10 @@ class ReconstructionWorker(QObject):
         if self._model is not None and self._model_key == key:
             return 0.0
         t0 = time.perf_counter()
-        import_heavy_modules()
+        imported = import_heavy_modules()
+        if imported:
+            log.info("torch imported in %.2f s, %.2f s after launch", imported, since_launch())
+        t1 = time.perf_counter()
         self._model = None  # release the old one before loading another
         self._model_key = None
         device = choose_device(req.device)
@@ -326,6 +331,12 @@ class ReconstructionWorker(QObject):
         self._model, self._model_key = model, key
         self._model_name = getattr(model, "name", req.model) or req.model
         self._device = str(device)
+        log.info(
+            "model %s loaded in %.2f s, %.2f s after launch",
+            self._model_name,
+            time.perf_counter() - t1,
+            since_launch(),
+        )
         return time.perf_counter() - t0
 
     def _release_device_cache(self) -> None:
@@ -397,13 +408,14 @@ class ReconstructionWorker(QObject):
             self.failed.emit(info)
             return
         log.info(
-            "run %d: %d views with %s on %s in %.2f s (model load %.2f s)",
+            "run %d: %d views with %s on %s in %.2f s (model load %.2f s), %.2f s after launch",
             req.job_id,
             rec.n_views,
             self._model_name,
             self._device,
             run_s,
             load_s,
+            since_launch(),
         )
         self.finished.emit(RunResult(req.job_id, rec, report, self._model_name, self._device, load_s, run_s))
 
@@ -416,8 +428,18 @@ class ReconstructionWorker(QObject):
             seconds = self._ensure_model(req)
             log.info("worker preload: %s loaded in %.2f s", self._model_name, seconds)
             self.model_ready.emit(req.job_id, self._model_name, self._device)
+        except Cancelled:  # the user cancelled the run waiting for it, or the app is quitting
+            log.info("preloading the model %s cancelled", req.model)
         except BaseException:  # nothing escapes the thread
             log.warning("preloading the model %s failed", req.model, exc_info=True)
+
+    @Slot()
+    def prefetch(self) -> None:
+        """Map torch's shared libraries now (the GIL is released meanwhile: the GUI thread builds the
+        window on the other core); the ``import torch`` of the preload that follows is then shorter."""
+        seconds = preload_torch_libraries()
+        if seconds:
+            log.info("torch's libraries mapped in %.2f s, %.2f s after launch", seconds, since_launch())
 
     @Slot()
     def warm_up(self) -> None:
@@ -471,6 +493,7 @@ class WorkerHost(QObject):
     _preload = Signal(object)
     _unload = Signal()
     _warm_up = Signal()
+    _prefetch = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -482,8 +505,11 @@ class WorkerHost(QObject):
         self._preload.connect(self.worker.preload)
         self._unload.connect(self.worker.unload)
         self._warm_up.connect(self.worker.warm_up)
+        self._prefetch.connect(self.worker.prefetch)
         self.thread.finished.connect(self.worker.deleteLater)
         self._pending: dict[int, RunRequest] = {}
+        self._preloads: dict[int, RunRequest] = {}  # preloads not answered yet (cancelled at quit)
+        self._gave_up = False  # shutdown timed out once: do not block the GUI thread again
         connect_run_signals(self.worker, self)
         self.thread.start()
 
@@ -497,13 +523,23 @@ class WorkerHost(QObject):
         self._pending[req.job_id] = req
         self._submit.emit(req)
 
-    def cancel(self) -> None:
-        """Ask every queued or running job to stop (each answers with ``cancelled``)."""
+    def cancel(self, *, preloads: bool = False) -> None:
+        """Ask every queued or running job to stop (each answers with ``cancelled``).
+
+        With ``preloads``, a model preload under way stops too (at its next tensor): a run queued
+        behind it would otherwise wait for the whole load before it could notice its own cancel.
+        A new run that replaces the current one keeps the preload (it needs the model).
+        """
         for req in self._pending.values():
             req.cancel.set()
+        if preloads:
+            for req in self._preloads.values():
+                req.cancel.set()
+            self._preloads.clear()
 
     def preload(self, req: RunRequest) -> None:
         """Load the model of ``req`` on the worker thread now (no run; not counted as ``busy``)."""
+        self._preloads[req.job_id] = req
         self._preload.emit(req)
 
     def unload_model(self) -> None:
@@ -513,12 +549,18 @@ class WorkerHost(QObject):
         """Import torch on the worker thread now, while the user looks at the window."""
         self._warm_up.emit()
 
+    def prefetch(self) -> None:
+        """Map torch's shared libraries on the worker thread now, without holding the GIL (at start-up,
+        while the window is built; no Python module is imported)."""
+        self._prefetch.emit()
+
     @Slot(int, object)
     def _on_progress(self, job_id: int, event: ProgressEvent) -> None:
         self.progress.emit(job_id, event)
 
     @Slot(int, str, str)
     def _on_model_ready(self, job_id: int, name: str, device: str) -> None:
+        self._preloads.pop(job_id, None)
         self.model_ready.emit(job_id, name, device)
 
     @Slot(object)
@@ -536,13 +578,26 @@ class WorkerHost(QObject):
         self._pending.pop(job_id, None)
         self.cancelled.emit(job_id)
 
-    def shutdown(self, timeout_ms: int = 120_000) -> bool:
-        """Cancel the jobs, stop the thread and wait for it; True when it stopped."""
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Cancel the jobs and preloads, stop the thread and wait for it, at most ``timeout_ms``
+        (default :data:`SHUTDOWN_TIMEOUT_MS`); True when it stopped.
+
+        False means the worker is still computing: the caller must then end the process itself
+        (``os._exit``), since a QThread destroyed while it runs aborts the interpreter. A second call
+        after a timeout does not wait again.
+        """
         if not self.thread.isRunning():
             return True
-        self.cancel()
+        if self._gave_up:
+            return False
+        self.cancel(preloads=True)
         self.thread.quit()
-        ok = self.thread.wait(timeout_ms)
-        if not ok:
-            log.error("the worker thread did not stop within %d ms", timeout_ms)
-        return bool(ok)
+        limit = SHUTDOWN_TIMEOUT_MS if timeout_ms is None else timeout_ms
+        t0 = time.perf_counter()
+        ok = bool(self.thread.wait(limit))
+        if ok:
+            log.info("the worker thread stopped in %.2f s", time.perf_counter() - t0)
+        else:
+            self._gave_up = True
+            log.error("the worker thread did not stop within %d ms", limit)
+        return ok

@@ -123,6 +123,7 @@ class ProgressPanel(QWidget):
         self._cancelling = True
         self.cancel_button.setEnabled(False)
         self.stage_label.setText("Cancelling...")
+        self._tick()
 
     def set_running(self, running: bool, text: str = "") -> None:
         """Start (reset the clock) or stop showing a run."""
@@ -210,7 +211,8 @@ class ProgressPanel(QWidget):
         if not self._running:
             return
         elapsed = time.perf_counter() - self._start
-        eta = self.eta_seconds()
+        # a stopping run makes no more progress: an ETA would only grow
+        eta = None if self._cancelling else self.eta_seconds()
         text = f"{format_seconds(elapsed)} elapsed"
         if eta is not None:
             text += f", about {format_seconds(eta)} left"

@@ -16,12 +16,18 @@ MAX_VIEWS = 1000
 def image_index_table(num: int, dim: int) -> torch.Tensor:
     """Sinusoidal image-index table (num, dim) float32: [sin(p w_j) | cos(p w_j)], w_j = 1e4^(-j/(dim/2)).
 
-    Computed in float64 as the published model does, then stored as float32.
+    Computed in float64 on the CPU as the published model does, then stored as float32 on the default
+    device (the one of a ``with torch.device(...)`` block). Always computing on the CPU matters for the
+    model build on the meta device (weights/model_io.py): ``arange`` on meta runs through torch's
+    Python decompositions, which import ``torch._dynamo``, as long again as ``import torch`` itself,
+    on the start-up path of every first model load.
     """
     half = dim // 2
-    omega = 10000.0 ** (-torch.arange(half, dtype=torch.float64) / half)
-    ang = torch.arange(num, dtype=torch.float64)[:, None] * omega[None, :]
-    return torch.cat([ang.sin(), ang.cos()], dim=1).to(torch.float32)
+    cpu = torch.device("cpu")
+    omega = 10000.0 ** (-torch.arange(half, dtype=torch.float64, device=cpu) / half)
+    ang = torch.arange(num, dtype=torch.float64, device=cpu)[:, None] * omega[None, :]
+    table = torch.cat([ang.sin(), ang.cos()], dim=1)
+    return table.to(device=torch.empty(0).device, dtype=torch.float32)
 
 
 class FusionDecoder(nn.Module):

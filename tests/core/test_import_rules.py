@@ -50,3 +50,18 @@ def test_run_options_module_is_light():
     heavy = {"numpy", "cv2", "scipy", "torch"}
     assert not _loaded_after("import fast3r_core.options") & heavy
     assert not _loaded_after("from fast3r_core import ReconstructOptions") & heavy
+
+
+def test_model_load_does_not_import_dynamo(tmp_path):
+    """Loading a model (built on the meta device) never imports torch._dynamo: that import costs as
+    much again as ``import torch`` on the way to the app's first result (issue 17.8b)."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tests.tiny import make_tiny_model\n"
+        "from fast3r_core.weights import load_model\n"
+        f"model = load_model(make_tiny_model(Path({str(tmp_path / 'model')!r})), 'cpu')\n"
+        "print('DYNAMO' if 'torch._dynamo' in sys.modules else 'NO_DYNAMO')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "NO_DYNAMO"

@@ -86,6 +86,20 @@ def test_screenshot_of_a_reconstruction(tmp_path, tiny):
     # the startup figure bench/startup.py reads: logged once, a plausible number of seconds
     visible = re.findall(r"window visible ([0-9.]+) s after launch", log)
     assert len(visible) == 1 and 0 < float(visible[0]) < 120
+    # the start-up order (issue 17.8b): the window is on screen before torch is imported, the model is
+    # preloaded on the worker, the run queued behind it is drawn; bench/startup.py splits on these lines
+    order = (
+        "window visible",
+        "torch imported in",
+        "loaded in",
+        "run 1: 4 views",
+        "first result shown",
+        "first frame with the result drawn",
+    )
+    lines = log.splitlines()
+    where = [next((i for i, line in enumerate(lines) if key in line), -1) for key in order]
+    assert -1 not in where and where == sorted(where), dict(zip(order, where, strict=True))
+    assert "preloading the model" in log
 
 
 def test_screenshot_of_the_error_dialog(tmp_path, tiny):
