@@ -217,7 +217,10 @@ def _ids(ids: ArrayLike) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     if not np.issubdtype(a.dtype, np.integer):
         raise EditsError(f"point ids must be integers, got {a.dtype}")
-    return np.unique(a.reshape(-1).astype(np.int64))
+    flat = a.reshape(-1).astype(np.int64)
+    if flat.size < 2 or bool((flat[1:] > flat[:-1]).all()):
+        return flat  # already sorted and unique (a selection from the viewer): skip the sort
+    return np.unique(flat)
 
 
 def delete_points(e: Edits, ids: ArrayLike) -> Edits:
