@@ -222,14 +222,18 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         self.viewer.view_clicked.connect(self._view_clicked)
         self.views_panel.view_activated.connect(self._view_activated)
         self.views_panel.rerun_without_requested.connect(self.rerun_without)
-        self.drop_hint.open_folder.connect(self.open_folder_dialog)
-        self.drop_hint.open_images.connect(self.open_images_dialog)
-        self.drop_hint.open_video.connect(self.open_video_dialog)
-        self.drop_hint.open_project.connect(self.open_project_dialog)
-        self.drop_hint.open_sample.connect(self.open_sample)
-        self.demo_note.open_models.connect(self.open_model_manager)
-        self.demo_note.open_folder.connect(self.open_folder_dialog)
-        self.demo_note.open_video.connect(self.open_video_dialog)
+        hint, note = self.drop_hint, self.demo_note  # the empty window's and the demo note's links
+        for signal, slot in (
+            (hint.open_folder, self.open_folder_dialog),
+            (hint.open_images, self.open_images_dialog),
+            (hint.open_video, self.open_video_dialog),
+            (hint.open_project, self.open_project_dialog),
+            (hint.open_sample, self.open_sample),
+            (note.open_models, self.open_model_manager),
+            (note.open_folder, self.open_folder_dialog),
+            (note.open_video, self.open_video_dialog),
+        ):
+            signal.connect(slot)
         c.model_changed.connect(self._update_empty)
         self.state.style_changed.connect(self._sync_menus)
         self.state.selection_changed.connect(self._sync_menus)
