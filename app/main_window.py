@@ -121,6 +121,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
 
             viewer_factory = SceneViewer
         self.edits_session = EditsSession(self)  # the user's edits of the shown result, with undo
+        self.edits_session.changed.connect(self.state.set_edits)  # counts leave out what they drop
         self.viewer: Viewer = viewer_factory(self.state, self)
         # crop box, lasso / rectangle selection, delete / keep / invert (Tools menu)
         self.crop_select = CropSelectTools(

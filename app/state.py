@@ -14,6 +14,8 @@ from typing import Any, Generic, TypeVar, overload
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from app.edited_points import EditedPoints
+from fast3r_core.edits import Edits
 from fast3r_core.point_set import PointSet, PointSource
 from fast3r_core.result import Reconstruction
 
@@ -180,6 +182,8 @@ class ViewerState(QObject):
         self._display = DISPLAY_DEFAULTS
         self._visible: np.ndarray = np.zeros(0, dtype=bool)
         self._highlight = -1
+        self._edits = Edits()
+        self._edited = EditedPoints()  # cached ids and keep mask of the current points under the edits
 
     # -- reconstruction ---------------------------------------------------------------------------
     @property
@@ -193,6 +197,21 @@ class ViewerState(QObject):
         self._display = dataclasses.replace(self._display, timestep=-1)
         self.reconstruction_changed.emit()
         self.selection_changed.emit()
+
+    # -- the user's edits ---------------------------------------------------------------------------
+    @property
+    def edits(self) -> Edits:
+        """The user's edits in force (the window's edits session sets them): their crop box and deleted
+        points are left out of :meth:`shown_mask` and :meth:`shown_count`, as the viewport does."""
+        return self._edits
+
+    def set_edits(self, edits: Edits) -> None:
+        if edits == self._edits:
+            return
+        drops_points = edits.filters_points or self._edits.filters_points
+        self._edits = edits
+        if drops_points:
+            self.selection_changed.emit()
 
     # -- display options --------------------------------------------------------------------------
     @property
@@ -268,8 +287,9 @@ class ViewerState(QObject):
     def shown_mask(self) -> np.ndarray | None:
         """(n,) bool over the kept prefix ``point_set()[:prefix_count()]``: the points actually shown.
 
-        A point is shown when its view is shown (:meth:`shown_views`) and, with ``mask_sky``, when it
-        is not sky (:func:`fast3r_core.sky.sky_point_mask`). None when there is no reconstruction.
+        A point is shown when its view is shown (:meth:`shown_views`), the user's edits keep it (crop
+        box, deleted points: :attr:`edits`) and, with ``mask_sky``, when it is not sky
+        (:func:`fast3r_core.sky.sky_point_mask`). None when there is no reconstruction.
         """
         ps = self.point_set()
         if ps is None or self._rec is None:
@@ -280,6 +300,9 @@ class ViewerState(QObject):
             from fast3r_core.sky import sky_point_mask
 
             mask &= ~sky_point_mask(self._rec, self.source)[:n]
+        keep = self._edited.keep(self._rec, self.source, self._edits)
+        if keep is not None:
+            mask &= keep[:n]
         return mask
 
     def shown_count(self) -> int:
@@ -288,7 +311,7 @@ class ViewerState(QObject):
         if ps is None:
             return 0
         views = self.shown_views()
-        if views.all() and not self.mask_sky:
+        if views.all() and not self.mask_sky and not self._edits.filters_points:
             return self.prefix_count()
         mask = self.shown_mask()
         return 0 if mask is None else int(np.count_nonzero(mask))

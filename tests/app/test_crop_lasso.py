@@ -323,3 +323,27 @@ def test_one_esc_for_every_tool_and_tools_take_turns(window) -> None:
     assert window.edit_tools.mode == ""
     window.edit_tools.set_mode("floor")
     assert tools.tool == "navigate"
+
+
+def test_counts_leave_out_deleted_and_cropped_points(window, qtbot) -> None:
+    """The status bar and the confidence panel count what the viewport shows: deleted points and points
+    outside the crop box are not "shown" (and come back with undo)."""
+    from fast3r_core.edits import CropBox, set_crop
+
+    rec, session, state = window.state.reconstruction, window.edits_session, window.state
+    total = state.shown_count()
+    ids = _all_ids(rec)
+    session.push(delete_points(session.edits, ids[:250]), "Delete 250 points")
+    assert state.shown_count() == total - 250
+    assert f"{total - 250:,} of" in window.confidence_panel.count_label.text()
+    # the status bar follows through a 100 ms throttle
+    qtbot.waitUntil(lambda: f"{total - 250:,} points shown" in window.scene_label.text(), timeout=3000)
+    xyz = rec.global_points.xyz.astype(np.float64)
+    lo, hi = np.percentile(xyz, 25, axis=0), np.percentile(xyz, 75, axis=0)
+    session.push(set_crop(session.edits, CropBox.axis_aligned(lo, hi)), "Crop")
+    inside = np.all((xyz >= lo) & (xyz <= hi), axis=1)
+    inside[:250] = False
+    assert state.shown_count() == int(inside.sum())
+    window.act_undo.trigger()
+    window.act_undo.trigger()
+    assert state.shown_count() == total
