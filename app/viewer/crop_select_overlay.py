@@ -15,7 +15,9 @@ zooms; with the crop tool a drag that does not start on a handle still rotates t
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 
 import numpy as np
 from PySide6.QtCore import QObject, Signal
@@ -96,6 +98,20 @@ class CropSelectOverlay(QObject):
         canvas.events.mouse_press.connect(self._on_press)
         canvas.events.mouse_move.connect(self._on_move)
         canvas.events.mouse_release.connect(self._on_release)
+
+    @contextlib.contextmanager
+    def hidden(self) -> Iterator[None]:
+        """Hide the tools' drawings (box, handles, lasso, selection tint) inside the block: screenshots
+        and renders show the scene, not the tools."""
+        visuals = (self.gizmo._lines, self.gizmo._handles, self._lasso._line, self._selection)
+        was = [v.visible for v in visuals]
+        for v in visuals:
+            v.visible = False
+        try:
+            yield
+        finally:
+            for v, on in zip(visuals, was, strict=True):
+                v.visible = on
 
     # ------------------------------------------------------------------------------------ state
     def set_tool(self, tool: str) -> None:

@@ -957,7 +957,7 @@ class SceneViewer(QObject):
     # ------------------------------------------------------------------------------- rendering
     @contextlib.contextmanager
     def _offscreen_render(self) -> Iterator[None]:
-        """Full density and no level-of-detail switching inside the block (re-entrant)."""
+        """Full density, no level-of-detail switching and no tool drawings inside the block (re-entrant)."""
         if self._offscreen:
             yield
             return
@@ -968,7 +968,8 @@ class SceneViewer(QObject):
         if self._lod_level:
             self._apply_draw()
         try:
-            yield
+            with self._crop_select.hidden():  # the crop box, lasso and selection tint are not scene
+                yield
         finally:
             self._offscreen = False
             if was_moving:

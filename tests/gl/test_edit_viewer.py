@@ -186,3 +186,15 @@ def test_exports_hold_what_the_viewer_shows_after_each_kind_of_edit(qtbot, win, 
     cams = json.loads((tmp_path / "cameras.json").read_text())
     centres = np.array([np.asarray(v["cam_to_world"])[:3, 3] for v in cams["views"]])
     np.testing.assert_allclose(centres, c2w[:, :3, 3], atol=1e-6)
+
+
+def test_renders_leave_the_crop_box_out(qtbot, win) -> None:
+    """A screenshot taken while the crop tool is on shows the scene, not the box and its handles."""
+    viewer = win.viewer
+    plain = viewer.render_image(240, 160)
+    win.crop_select.set_tool("crop")
+    gizmo = viewer._crop_select.gizmo
+    assert gizmo.visible and gizmo.box is not None
+    with_tool = viewer.render_image(240, 160)
+    assert gizmo.visible  # still drawn on the screen afterwards
+    np.testing.assert_array_equal(with_tool, plain)
