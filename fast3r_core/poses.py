@@ -55,8 +55,6 @@ from typing import ParamSpec, overload
 import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import least_squares
-from scipy.spatial.transform import Rotation
 
 from .errors import InputError
 from .geometry import Float64Array, intrinsics_matrix, se3_from_rt, se3_inverse, umeyama_similarity
@@ -526,6 +524,10 @@ def _refine_pose_focal(
     within 0.2 % on synthetic views with ~1 px noise and 5 % outliers). Points ``X_*`` (N, 3) in the
     world frame, pixels ``uv_*`` (N, 2); ``(R, t)`` the w2c start. Returns the focal or None.
     """
+    # scipy.optimize costs ~0.3 s to import and only the per-view focal needs it: not on the default path
+    from scipy.optimize import least_squares
+    from scipy.spatial.transform import Rotation
+
     cx, cy = W / 2.0, H / 2.0
 
     def residuals(x: Float64Array, pts: PointArray, obs: PointArray) -> Float64Array:

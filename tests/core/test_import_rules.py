@@ -65,3 +65,9 @@ def test_model_load_does_not_import_dynamo(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-1] == "NO_DYNAMO"
+
+
+def test_the_default_run_path_does_not_import_scipy():
+    """scipy.optimize costs ~0.3 s to import: a default run (pipeline, poses with one shared focal) never
+    needs it, so it is imported only by the per-view focal refinement (issue 17.8b)."""
+    assert "scipy" not in _loaded_after("import fast3r_core.pipeline, fast3r_core.poses")
