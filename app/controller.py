@@ -434,7 +434,7 @@ class Controller(QObject):
         photos = [p for p in rec.image_paths if os.path.isfile(p)]
         if not photos:
             raise InputError("The photos of this result cannot be found, so it cannot be run again.")
-        names = {n for p in photos for n in (Path(p).name, Path(p).stem)}
+        names = {n for p in photos for n in (Path(p).name, Path(p).stem, p)}
         return photos, tuple(n for n in exclude if n in names)
 
     def add_images(self, inputs: Sequence[str | os.PathLike[str]]) -> int:

@@ -49,6 +49,7 @@ class EditsSession(QObject):
         super().__init__(parent)
         self._edits = Edits()
         self.undo_stack = QUndoStack(self)
+        self.generation = 0  #: counts :meth:`reset` calls: which result the edits belong to
 
     @property
     def edits(self) -> Edits:
@@ -58,6 +59,7 @@ class EditsSession(QObject):
     def reset(self, edits: Edits | None = None) -> None:
         """Start over for a newly shown reconstruction: its stored edits, an empty undo history."""
         self.undo_stack.clear()
+        self.generation += 1
         self._set(Edits() if edits is None else edits, force=True)
 
     def push(self, new: Edits, text: str) -> None:

@@ -155,7 +155,11 @@ class FileFlows(WindowParts):
         self.banner.clear()
         for p in paths:
             self.settings.set_last_dir("open", p)
-        return c.add_images(paths) > 0
+        adding_on = (self.edits_session.generation, self.state.reconstruction.n_pixels)
+        if c.add_images(paths) <= 0:
+            return False
+        self.adding_on = adding_on
+        return True
 
     def rerun(self) -> None:
         """Run the last inputs again (the views the last run left out stay out)."""

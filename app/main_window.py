@@ -63,6 +63,7 @@ from app.widgets.views_dock import count_unreliable_poses
 from app.window_dialogs import WindowDialogs
 from app.worker import ErrorInfo, RunResult
 from fast3r_core import LOW_POSE_INLIER_SHARE, Reconstruction
+from fast3r_core.edits import with_appended_points
 
 if TYPE_CHECKING:  # app.viewer imports VisPy: loaded only when the real viewer is made
     from app.viewer.protocol import Viewer, ViewerFactory
@@ -120,6 +121,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             from app.viewer import SceneViewer
 
             viewer_factory = SceneViewer
+        self.adding_on = None
         self.edits_session = EditsSession(self)  # the user's edits of the shown result, with undo
         self.edits_session.changed.connect(self.state.set_edits)  # counts leave out what they drop
         self.viewer: Viewer = viewer_factory(self.state, self)
@@ -410,7 +412,15 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             threshold = 1.0 + (float(np.median(finite)) - 1.0) / 4.0
             self.state.view_conf_threshold = float(f"{threshold:.6g}")
         self.edit_tools.set_mode("")
-        self.edits_session.reset(rec.edits)  # the result's own edits, a fresh undo history
+        edits, adding_on, self.adding_on = rec.edits, self.adding_on, None
+        if (
+            adding_on is not None
+            and rec.runs[-1].kind == "add"
+            and adding_on[0] == self.edits_session.generation
+        ):
+            # the result of Add Images on the result still shown: keep the edits made while it ran
+            edits = with_appended_points(self.edits_session.edits, adding_on[1], rec.n_pixels)
+        self.edits_session.reset(edits)  # a fresh undo history
         self._update_empty()
         self._update_actions()
         self._update_status()

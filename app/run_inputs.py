@@ -202,5 +202,7 @@ def views_to_exclude(
             f"{'no view' if n == len(chosen) else 'one view'}: at least {MIN_VIEWS_LEFT} views must remain."
         )
     earlier = [str(x) for x in options.get("exclude") or ()]
-    names = [*earlier, *(os.path.basename(image_paths[v]) for v in chosen)]
+    # a file name, which the project and the log show; the path when another input has that name
+    base = [os.path.basename(p) for p in image_paths]
+    names = [*earlier, *(base[v] if base.count(base[v]) == 1 else str(image_paths[v]) for v in chosen)]
     return tuple(dict.fromkeys(names))  # in order, without repeats

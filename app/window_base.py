@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from app.controller import Controller
     from app.crop_select import CropSelectTools
+    from app.edits_session import EditsSession
     from app.settings import Settings
     from app.state import ViewerState
     from app.viewer.protocol import Viewer
@@ -36,6 +37,10 @@ class WindowParts(_Base):
     state: ViewerState
     viewer: Viewer
     crop_select: CropSelectTools
+    edits_session: EditsSession
+    #: while Add Images runs: (edits-session generation, pixel count of the result added to), so the
+    #: result keeps the edits made meanwhile (None otherwise)
+    adding_on: tuple[int, int] | None
     #: False in tests and ``--screenshot``: no dialog blocks, questions take their default answer
     interactive: bool
     banner: Banner

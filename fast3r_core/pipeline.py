@@ -32,6 +32,7 @@ import numpy as np
 
 from fast3r_core.chunking.anchors import image_descriptor, select_anchors
 from fast3r_core.chunking.plan import MAX_AUTO_ANCHORS, ChunkPlan
+from fast3r_core.edits import with_appended_points
 from fast3r_core.errors import InputError, NoImagesError
 from fast3r_core.geometry import intrinsics_model_to_original
 from fast3r_core.images import PathInput, SkippedFile, ViewInput, load_inputs
@@ -108,12 +109,13 @@ def _load_views(
 
 
 def _view_keys(v: ViewInput) -> tuple[str, ...]:
-    """The names ``exclude`` may give a view by: display name, file name, file stem."""
-    return (v.name, v.path.name, v.path.stem)
+    """The names ``exclude`` may give a view by: display name, file name, file stem, or its path as
+    given (the app uses the path when two inputs share a file name)."""
+    return (v.name, v.path.name, v.path.stem, os.fspath(v.path))
 
 
 def exclude_views(views: Sequence[ViewInput], names: Sequence[str]) -> list[ViewInput]:
-    """``views`` without those named in ``names`` (display name, file name or stem of each view).
+    """``views`` without those named in ``names`` (display name, file name, stem or path of each view).
 
     Raises
     ------
@@ -699,7 +701,11 @@ def add_views(
         pose_ok=np.concatenate([base.pose_ok, est.ok]),
         runs=(*runs, run),
         pose_inlier_share=np.concatenate([base.pose_inlier_share, _inlier_share(est)]),
-        edits=base.edits,  # the new views come after the old: the old points keep their ids
+        # the new views come after the old: the old points keep their ids, and a "keep" selection
+        # (made before the new points existed) keeps the new ones too
+        edits=with_appended_points(
+            base.edits, base.n_pixels, base.n_pixels + sum(int(p["conf"].size) for p in preds)
+        ),
         intrinsics_known=np.concatenate(
             [base.intrinsics_known, np.asarray(est.intrinsics_known, dtype=bool)]
         ),

@@ -68,6 +68,7 @@ from ._ops import (
     set_origin,
     translate,
     unique_measurement_name,
+    with_appended_points,
 )
 from ._select import invert_selection, lasso_select, rect_select
 
@@ -116,4 +117,5 @@ __all__ = [
     "to_metres",
     "translate",
     "unique_measurement_name",
+    "with_appended_points",
 ]

@@ -225,6 +225,9 @@ def edits_from_json(obj: object, *, n_points: int | None = None) -> Edits:
         except EditsError as exc:
             raise EditsError(f"edits.crop: {exc}") from None
     selections = []
+    # every selection is bounded by the point count, but 4096 of them could still decode to far more
+    # ids than any editing session makes (each one a short string: a memory bomb); bound their sum too
+    budget = MAX_SELECTION_IDS if n_points is None else 8 * n_points + 1_000_000
     for i, s in enumerate(_list("edits.selections", top["selections"], MAX_SELECTIONS)):
         where = f"edits.selections[{i}]"
         s = _obj(where, s, {"mode", "count", "encoding", "data"})
@@ -235,6 +238,9 @@ def edits_from_json(obj: object, *, n_points: int | None = None) -> Edits:
         if not isinstance(s["data"], str):
             raise EditsError(f"{where}.data must be a string")
         count = _int(f"{where}.count", s["count"], max_ids)
+        budget -= count
+        if budget < 0:
+            raise EditsError(f"{where}: the selections hold more point ids in all than these edits can")
         ids = _decode_ids(s["data"], count, where)
         if n_points is not None and ids.size and ids[-1] >= n_points:
             raise EditsError(f"{where}: id {int(ids[-1])} is out of range for {n_points} points")

@@ -245,6 +245,22 @@ def keep_only(e: Edits, ids: ArrayLike) -> Edits:
     return dataclasses.replace(e, selections=(*e.selections, Selection("keep", sel)))
 
 
+def with_appended_points(e: Edits, start: int, stop: int) -> Edits:
+    """The edits after views are appended to the reconstruction (their point ids are ``start`` to
+    ``stop - 1``): a "keep" selection, made before those points existed, keeps them too (deletions and
+    the crop apply to them as they are). ``start`` is the old views' pixel count, ``stop`` the new one."""
+    if not 0 <= start <= stop:
+        raise EditsError(f"appended point ids must be a range 0 <= start <= stop, got {start}..{stop}")
+    if start == stop or not any(s.mode == "keep" for s in e.selections):
+        return e
+    new = np.arange(start, stop, dtype=np.int64)
+    sels = tuple(
+        Selection("keep", np.concatenate([s.ids[s.ids < start], new])) if s.mode == "keep" else s
+        for s in e.selections
+    )
+    return dataclasses.replace(e, selections=sels)
+
+
 def add_measurement(e: Edits, name: str, a: ArrayLike, b: ArrayLike) -> Edits:
     """Add a measurement between the edited-world points ``a`` and ``b`` (3,).
 

@@ -205,3 +205,32 @@ def test_saves_and_exports_write_the_current_edits(make_window, synthetic_rec, m
     win.controller.save_project(tmp_path / "p.f3r")
     win.controller.tasks.wait()
     assert saved and saved[0].edits == win.edits_session.edits
+
+
+def test_edits_made_while_images_are_added_are_kept(qtbot, make_window, tiny_model, tmp_path) -> None:
+    """Add Images runs in the background with the edits of its start; an edit made meanwhile (a keep
+    selection, a scale) is still there when the larger result arrives, and the kept selection lets the
+    new photos' points in."""
+    import fast3r_core
+    from fast3r_core.edits import edit_points, keep_only, point_ids
+    from fast3r_core.pipeline import ReconstructOptions, reconstruct
+    from tests.tiny import write_views
+
+    win = make_window()
+    model = fast3r_core.load_model(tiny_model, device="cpu")
+    base = reconstruct(write_views(tmp_path / "photos", 3), model, ReconstructOptions(size=224))
+    win.controller._show(base)
+    session = win.edits_session
+    ps = base.global_points
+    ids = point_ids(ps.view, ps.pixel, [base.view_shape(v) for v in range(base.n_views)])
+    more = [str(p) for p in write_views(tmp_path / "more", 1)]
+    with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
+        assert win.add_images(more)
+        session.push(scale_by(keep_only(session.edits, ids[:40]), 2.0), "Keep and scale")
+    rec = win.state.reconstruction
+    assert rec.n_views == 4 and session.edits.scale == 2.0
+    ps = rec.global_points
+    shapes = [rec.view_shape(v) for v in range(4)]
+    _, keep = edit_points(session.edits, ps.xyz, point_ids(ps.view, ps.pixel, shapes))
+    per_view = np.bincount(ps.view[keep], minlength=4)
+    assert per_view[:3].sum() == 40 and per_view[3] == np.count_nonzero(ps.view == 3) > 0

@@ -411,3 +411,11 @@ def test_rerun_without_these_runs_and_the_project_records_them(qtbot, make_windo
     with qtbot.waitSignal(win.controller.project_saved, timeout=60_000):
         win.controller.save_project(dest)
     assert load_project(dest).options["exclude"] == [names[2]]
+
+
+def test_rerun_without_names_a_file_by_its_path_when_another_input_shares_its_name() -> None:
+    from app.run_inputs import views_to_exclude
+
+    paths = ["/p/camA/view_00.png", "/p/camA/view_01.png", "/p/camB/view_00.png", "/p/camB/view_02.png"]
+    assert views_to_exclude(paths, {}, [2, 3]) == ("/p/camB/view_00.png", "view_02.png")
+    assert views_to_exclude(paths, {"exclude": ["x.png"]}, [1]) == ("x.png", "view_01.png")

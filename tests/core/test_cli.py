@@ -810,13 +810,30 @@ def test_reconstruct_in_passes_then_add_photos(
 
     code, _, err = _main(capsys, "edit", project, "--scale", "2")  # the edits survive an add
     assert code == 0, err
+    import dataclasses
+
+    from fast3r_core.edits import edit_points, keep_only, point_ids
+    from fast3r_core.project_file import load_project, save_project
+
+    def kept_per_view(rec) -> np.ndarray:
+        ps = rec.global_points
+        ids = point_ids(ps.view, ps.pixel, [rec.view_shape(v) for v in range(rec.n_views)])
+        _, keep = edit_points(rec.edits, ps.xyz, ids)
+        return np.bincount(ps.view[keep], minlength=rec.n_views), ids[ps.view == 0][:50]
+
+    # "keep only these 50 points": made before the new photos, it must not hide them
+    base = load_project(project)
+    save_project(dataclasses.replace(base, edits=keep_only(base.edits, kept_per_view(base)[1])), project)
+    assert kept_per_view(load_project(project))[0].tolist() == [50, 0, 0, 0]
     more = write_views(tmp_path / "more", n=2, size=(112, 96))
     dest = tmp_path / "more.f3r"
     code, stdout, err = _main(capsys, "add", project, *more, "-o", dest, "--anchors", "2", "--json")
     assert code == 0, err
-    from fast3r_core.project_file import load_project
-
-    assert load_project(dest).edits.scale == 2.0
+    added_rec = load_project(dest)
+    assert added_rec.edits.scale == 2.0
+    kept = kept_per_view(added_rec)[0]
+    total = np.bincount(added_rec.global_points.view, minlength=6)
+    assert kept[:4].tolist() == [50, 0, 0, 0] and kept[4:].tolist() == total[4:].tolist() and total[4] > 0
     added = json.loads(stdout)
     assert added["views"] == 6 and added["added"] == [4, 5] and added["anchors"][0] == 0
     assert len(added["anchors"]) == 2 and added["passes"] == 1

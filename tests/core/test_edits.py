@@ -499,3 +499,31 @@ def test_edit_points_and_id_bound() -> None:
         ed.edits_from_json(ed.edits_to_json(ed.delete_points(ed.Edits(), ids[::100])), n_points=500)
     with pytest.raises(EditsError, match="count"):
         ed.edits_from_json(ed.edits_to_json(ed.delete_points(ed.Edits(), ids)), n_points=999)
+
+
+def test_many_whole_range_selections_are_refused_before_they_fill_memory() -> None:
+    """Each selection is bounded by the point count, but thousands of them, each a 20-character string
+    for "every point", would decode to gigabytes: their sum is bounded too."""
+    n = 100_000
+    every = ed.delete_points(ed.Edits(), np.arange(n))
+    one = ed.edits_to_json(every)["selections"][0]
+    doc = ed.edits_to_json(ed.Edits())
+    doc["selections"] = [one] * 8
+    assert len(ed.edits_from_json(doc, n_points=n).selections) == 8  # a busy session is fine
+    doc["selections"] = [one] * 100
+    with pytest.raises(EditsError, match="more point ids in all"):
+        ed.edits_from_json(doc, n_points=n)
+
+
+def test_appended_points_stay_out_of_no_keep_selection() -> None:
+    e = ed.keep_only(ed.delete_points(ed.Edits(), [1, 2]), [0, 1, 5])
+    out = ed.with_appended_points(e, 10, 14)
+    assert out.selections[0] == e.selections[0]  # a deletion is about the old points only
+    assert out.selections[1].ids.tolist() == [0, 1, 5, 10, 11, 12, 13]
+    keep = ed.keep_mask(out, None, np.arange(14))
+    assert np.flatnonzero(keep).tolist() == [0, 5, 10, 11, 12, 13]
+    assert ed.with_appended_points(ed.delete_points(ed.Edits(), [3]), 10, 14).selections[0].ids.tolist() == [
+        3
+    ]
+    with pytest.raises(EditsError):
+        ed.with_appended_points(e, 5, 4)

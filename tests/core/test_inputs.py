@@ -354,3 +354,19 @@ def test_exclude_errors() -> None:
 
     with pytest.raises(InputError, match="no input is named"):
         exclude_views([], ["a.jpg"])
+
+
+def test_exclude_by_path_when_two_inputs_share_a_file_name(tmp_path) -> None:
+    """Two folders with the same file names: a path leaves out that one file, a file name both."""
+    from fast3r_core.images import ViewInput
+    from fast3r_core.pipeline import exclude_views
+
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    views = [
+        ViewInput(rgb, tmp_path / cam / name, (4, 4), (4, 4), (0, 0, 4, 4), f"{cam}/{name}")
+        for cam in ("camA", "camB")
+        for name in ("view_00.png", "view_01.png")
+    ]
+    kept = exclude_views(views, [str(tmp_path / "camB" / "view_00.png")])
+    assert [v.name for v in kept] == ["camA/view_00.png", "camA/view_01.png", "camB/view_01.png"]
+    assert len(exclude_views(views, ["view_00.png"])) == 2
