@@ -197,6 +197,7 @@ class EditTools(QObject):
     def rename_measurement(self, old: str, new: str) -> None:
         """Rename a measurement (:class:`EditsError` if ``new`` is taken or not a valid name)."""
         e = self.session.edits
+        new = new.strip()  # as the core keeps names; a blank name is then refused by Measurement
         if old == new:
             return
         if any(m.name == new for m in e.measurements):

@@ -745,6 +745,19 @@ def read_intrinsics_file(path: str | os.PathLike[str]) -> dict[str | None, Known
 # ----------------------------------------------------------------------------------------- resolve
 
 
+def _unused_entries(
+    table: Mapping[str | None, KnownIntrinsics], paths: Sequence[Path], names: Sequence[str] | None
+) -> list[str]:
+    """The file's named entries that no photo of the run looks up (:func:`_lookup`'s rules)."""
+    used = {
+        k
+        for i, p in enumerate(paths)
+        for k, v in table.items()
+        if k is not None and v is _lookup({k: v}, p, names[i] if names else None)
+    }
+    return [k for k in table if k is not None and k not in used]
+
+
 def _lookup(
     table: Mapping[str | None, KnownIntrinsics], path: Path, name: str | None
 ) -> KnownIntrinsics | None:
@@ -819,6 +832,16 @@ def resolve_intrinsics(
             result[i] = k.scaled_to(size, f"{mode_s} for {p.name}")
         if len(rest) == len(ps):
             raise IntrinsicsError(f"{mode_s}: none of the {len(ps)} photos is listed in the file")
+        unused = _unused_entries(table, ps, names)
+        if unused:  # a typo in a name silently falls back to EXIF or the estimate: say so
+            more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
+            log.warning(
+                "%s lists %s that match no photo of this run: %s%s",
+                mode_s,
+                "an image" if len(unused) == 1 else f"{len(unused)} images",
+                ", ".join(repr(k) for k in unused[:5]),
+                more,
+            )
         if rest:
             log.info("%d photos are not in %s: EXIF or the estimate for them", len(rest), mode_s)
     cams = {i: _exif_or_none(ps[i], sizes[i] if sizes is not None else (0, 0)) for i in rest}

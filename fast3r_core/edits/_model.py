@@ -92,6 +92,9 @@ def _positive(name: str, value: object, lo: float, hi: float) -> float:
 
 
 def _name(kind: str, value: object) -> str:
+    """A name as given, without leading/trailing spaces; refused when blank or not printable."""
+    if isinstance(value, str):
+        value = value.strip()  # "  d1 " and "d1" are the same name; "   " is no name
     if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME_CHARS or not value.isprintable():
         raise EditsError(f"{kind} name must be 1..{MAX_NAME_CHARS} printable characters, got {value!r}")
     return value
@@ -147,7 +150,11 @@ class CropBox:
         a = np.asarray(_finite_vec3("crop minimum", lo))
         b = np.asarray(_finite_vec3("crop maximum", hi))
         if np.any(b <= a):
-            raise EditsError(f"crop box maximum {tuple(b)} must exceed its minimum {tuple(a)} on every axis")
+            axes = ", ".join("xyz"[i] for i in np.flatnonzero(b <= a))
+            raise EditsError(
+                f"crop box maximum ({', '.join(f'{x:g}' for x in b)}) must exceed its minimum "
+                f"({', '.join(f'{x:g}' for x in a)}) on every axis (not on {axes})"
+            )
         return cls(center=tuple((a + b) / 2.0), half_extents=tuple((b - a) / 2.0))
 
     def contains(self, xyz_edited: NDArray[np.floating]) -> NDArray[np.bool_]:
@@ -225,7 +232,7 @@ class Measurement:
     b: Vec3
 
     def __post_init__(self) -> None:
-        _name("measurement", self.name)
+        object.__setattr__(self, "name", _name("measurement", self.name))
         object.__setattr__(self, "a", _finite_vec3("measurement point a", self.a))
         object.__setattr__(self, "b", _finite_vec3("measurement point b", self.b))
 

@@ -267,7 +267,7 @@ def add_measurement(e: Edits, name: str, a: ArrayLike, b: ArrayLike) -> Edits:
     They are stored in the model world, so the measurement stays on the same points through later
     edits. :class:`EditsError` if ``name`` is taken (see :func:`unique_measurement_name`).
     """
-    _name("measurement", name)
+    name = _name("measurement", name)
     if any(m.name == name for m in e.measurements):
         raise EditsError(f"there is already a measurement named {name!r}")
     ends = apply_inverse_to_points(e, np.stack([_vec("point a", a), _vec("point b", b)]))

@@ -110,6 +110,11 @@ def test_rename_and_delete_in_the_measurements_dock(make_window, synthetic_rec) 
     assert [m.name for m in win.edits_session.edits.measurements] == ["door", "d2"]
     panel.table.item(1, 0).setText("door")  # taken: refused, the old name comes back
     assert panel.names() == ["door", "d2"]
+    panel.table.item(1, 0).setText("   ")  # blank: refused too
+    assert panel.names() == ["door", "d2"]
+    panel.table.item(1, 0).setText(" window ")  # trimmed
+    assert [m.name for m in win.edits_session.edits.measurements] == ["door", "window"]
+    panel.table.item(1, 0).setText("d2")
     panel.table.selectRow(1)
     panel.delete_button.click()
     assert panel.names() == ["door"]

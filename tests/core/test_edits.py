@@ -527,3 +527,21 @@ def test_appended_points_stay_out_of_no_keep_selection() -> None:
     ]
     with pytest.raises(EditsError):
         ed.with_appended_points(e, 5, 4)
+
+
+def test_names_are_trimmed_and_a_blank_name_is_refused() -> None:
+    e = ed.add_measurement(ed.Edits(), "  door  ", (0, 0, 0), (1, 0, 0))
+    assert e.measurements[0].name == "door"
+    for blank in ("", "   ", "\t"):
+        with pytest.raises(EditsError, match="printable"):
+            ed.add_measurement(ed.Edits(), blank, (0, 0, 0), (1, 0, 0))
+    with pytest.raises(EditsError, match="already"):
+        ed.add_measurement(e, "door ", (0, 0, 0), (1, 0, 0))
+
+
+def test_an_inverted_crop_box_says_which_axes_in_plain_numbers() -> None:
+    with pytest.raises(EditsError) as info:
+        ed.CropBox.axis_aligned((1, 1, 1), (0, 2, 0.5))
+    assert str(info.value) == (
+        "crop box maximum (0, 2, 0.5) must exceed its minimum (1, 1, 1) on every axis (not on x, z)"
+    )

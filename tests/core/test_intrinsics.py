@@ -190,6 +190,16 @@ def test_file_listing_no_photo_is_an_error(tmp_path: Path) -> None:
         resolve_intrinsics(tmp_path / "missing.json", [photo(tmp_path / "a.jpg")])
 
 
+def test_entries_naming_no_photo_are_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    f = tmp_path / "k.json"
+    k = {"fx": 100, "fy": 100, "cx": 40, "cy": 30}
+    f.write_text(json.dumps([{"name": "a.jpg", **k}, {"name": "zzz.jpg", **k}]))
+    with caplog.at_level("WARNING", logger="fast3r_core.intrinsics"):
+        got = resolve_intrinsics(f, [photo(tmp_path / "a.jpg"), photo(tmp_path / "b.jpg")])
+    assert got[0] is not None
+    assert "match no photo" in caplog.text and "'zzz.jpg'" in caplog.text and "'a.jpg'" not in caplog.text
+
+
 # ----------------------------------------------------------------------------------------- COLMAP
 
 
