@@ -151,7 +151,7 @@ def export_colmap(
     used_views = posed.views
 
     points = select_points(rec, selection.with_views(posed.mask))
-    require_points(points, selection, folder)
+    require_points(points, selection, folder, rec.edits)
     # Group the points by view (stable: each group keeps decreasing confidence).
     by_view = np.argsort(points.view, kind="stable")
     counts = np.bincount(points.view, minlength=rec.n_views)

@@ -104,7 +104,7 @@ def export_nerfstudio(
     points: PointSet | None = None
     if ply_file_path is not None:  # selected and checked before anything is written
         points = select_points(rec, selection.with_views(posed.mask))
-        require_points(points, selection, json_path.parent / ply_file_path)
+        require_points(points, selection, json_path.parent / ply_file_path, rec.edits)
     root = ensure_dir(json_path.parent)
 
     plan = plan_image_names(rec, used_views, copy_to=root / "images" if copy_images else None)

@@ -176,6 +176,6 @@ def export_ply(
         The destination cannot be written (see :func:`write_ply`).
     """
     points = select_points(rec, selection)
-    require_points(points, selection, path)
+    require_points(points, selection, path, rec.edits)
     n = write_ply(points, Path(path), ascii=ascii, world=world_convention(rec.edits))
     return ExportReport("ply", Path(path), files=(Path(path),), n_points=n)

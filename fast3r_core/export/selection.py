@@ -22,6 +22,7 @@ import numpy as np
 from fast3r_core.errors import EmptyExportError, InputError
 
 if TYPE_CHECKING:
+    from fast3r_core.edits import Edits
     from fast3r_core.point_set import PointSet, PointSource
     from fast3r_core.result import Reconstruction
 
@@ -267,8 +268,13 @@ def select_points(rec: Reconstruction, selection: PointSelection | None = None) 
     return points
 
 
-def require_points(points: PointSet, selection: PointSelection | None, path: str | os.PathLike[str]) -> None:
-    """Refuse to write an empty point file.
+def require_points(
+    points: PointSet,
+    selection: PointSelection | None,
+    path: str | os.PathLike[str],
+    edits: Edits | None = None,
+) -> None:
+    """Refuse to write an empty point file (``edits``: the reconstruction's, to say when they are why).
 
     Raises
     ------
@@ -278,7 +284,11 @@ def require_points(points: PointSet, selection: PointSelection | None, path: str
     if len(points):
         return
     what = (selection or PointSelection()).describe()
-    raise EmptyExportError(
-        f"Nothing to export to {str(path)!r}: no point is selected ({what}). Lower the confidence "
-        "filter or show more views."
-    )
+    if edits is not None and edits.filters_points:
+        hint = (
+            "The crop box and the deleted points leave none of them: undo a deletion, remove the crop, "
+            "lower the confidence filter or show more views."
+        )
+    else:
+        hint = "Lower the confidence filter or show more views."
+    raise EmptyExportError(f"Nothing to export to {str(path)!r}: no point is selected ({what}). {hint}")

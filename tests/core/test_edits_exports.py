@@ -438,3 +438,15 @@ def test_edit_usage_and_unreadable_projects(tmp_path: Path, capsys: pytest.Captu
         assert code == 2 and "usage:" in err
     code, _, err = _main(capsys, "edit", tmp_path / "junk.f3r", "--origin", "nan", "0", "0")
     assert code == 2 and "finite" in err
+
+
+def test_an_export_left_empty_by_the_edits_says_so(tmp_path: Path, rec: Reconstruction) -> None:
+    from fast3r_core.errors import EmptyExportError
+
+    every = ed.delete_points(rec.edits, _ids(rec, rec.global_points))
+    with pytest.raises(EmptyExportError, match="deleted points leave none"):
+        export_ply(dataclasses.replace(rec, edits=every), tmp_path / "x.ply")
+    assert not (tmp_path / "x.ply").exists()
+    with pytest.raises(EmptyExportError, match="no point is selected") as info:
+        export_ply(rec, tmp_path / "y.ply", PointSelection(threshold=1e30))
+    assert "deleted" not in str(info.value)
