@@ -102,6 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
     settings = Settings()
+    settings.start_session()  # a masks folder / intrinsics file chosen last time was for those photos
     apply_theme(app, args.theme or settings.get("theme"))
     if args.theme:
         settings.set("theme", args.theme)

@@ -110,6 +110,15 @@ class Settings:
             raise KeyError(key)
         self._q.setValue(f"options/{key}", value)
 
+    def start_session(self) -> None:
+        """At launch: a masks folder or an intrinsics file chosen in an earlier session belongs to that
+        session's photos; applied silently to the next photos they would drop or skew points. Back to
+        the automatic choice (the paths stay, for the dialog to offer again)."""
+        for key, specific in (("masks", "folder"), ("intrinsics", "file")):
+            if self.get(key) == specific:
+                log.info("run option %s: back to automatic (the %s was for the last session)", key, specific)
+                self.set(key, DEFAULTS[key])
+
     # -- window -------------------------------------------------------------------------------------
     def geometry(self) -> QByteArray | None:
         value = self._q.value("window/geometry")

@@ -419,3 +419,19 @@ def test_rerun_without_names_a_file_by_its_path_when_another_input_shares_its_na
     paths = ["/p/camA/view_00.png", "/p/camA/view_01.png", "/p/camB/view_00.png", "/p/camB/view_02.png"]
     assert views_to_exclude(paths, {}, [2, 3]) == ("/p/camB/view_00.png", "view_02.png")
     assert views_to_exclude(paths, {"exclude": ["x.png"]}, [1]) == ("x.png", "view_01.png")
+
+
+def test_a_masks_folder_or_intrinsics_file_is_not_carried_into_the_next_session(tmp_path) -> None:
+    """Chosen for one set of photos, they would silently drop or skew the next ones: a new launch
+    starts from the automatic choices (the paths are kept for the dialog to offer)."""
+    from app.settings import Settings
+
+    s = Settings(tmp_path / "settings.ini")
+    s.set("masks", "folder")
+    s.set("masks_folder", str(tmp_path))
+    s.set("intrinsics", "file")
+    s.set("frames", "uniform")
+    Settings(tmp_path / "settings.ini").start_session()
+    again = Settings(tmp_path / "settings.ini")
+    assert again.get("masks") == "auto" and again.get("intrinsics") == "auto"
+    assert again.get("masks_folder") == str(tmp_path) and again.get("frames") == "uniform"
