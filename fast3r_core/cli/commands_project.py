@@ -149,6 +149,12 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
         }
         for s in stats
     ]
+    kept = None  # finite points the crop box and the deleted selections leave (global point map)
+    if rec.edits.filters_points:
+        from fast3r_core.export.edited import apply_edits
+
+        edited = apply_edits(rec, rec.global_points).points
+        kept = len(edited) if edited is not None else None
     if console.json_mode:
         console.json(
             {
@@ -161,6 +167,7 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
                 "model_sizes": model_sizes,
                 "points": rec.n_pixels,
                 "finite_points": finite,
+                "points_after_edits": kept if kept is not None else finite,
                 "failed_poses": [s.view for s in stats if not s.pose_ok],
                 "options": rec.options,
                 "timings": rec.timings,
@@ -181,7 +188,8 @@ def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> 
     console.out(f"Views        {rec.n_views} ({sum(not s.pose_ok for s in stats)} failed poses)")
     console.out(f"Image sizes  {counted(sizes)}")
     console.out(f"Model sizes  {counted(model_sizes)}")
-    console.out(f"Points       {rec.n_pixels} ({finite} finite)")
+    after = f", {kept} after the crop and deletions" if kept is not None else ""
+    console.out(f"Points       {rec.n_pixels} ({finite} finite{after})")
     n_known = int(rec.intrinsics_known.sum())
     console.out(f"Intrinsics   {n_known} known, {rec.n_views - n_known} estimated")
     masked = [item["masked_pixels"] for item in views]

@@ -372,6 +372,18 @@ def test_edit_then_export_info_and_reconstruct_outputs(
     assert counts["ply"] == len(got) == len(plain)
     assert np.allclose(got, apply_to_points(e, plain), atol=1e-4 * max(1.0, float(np.abs(got).max())))
 
+    # info counts what the crop box leaves, as the exports write it
+    lo, hi = np.percentile(got, 20, axis=0), np.percentile(got, 80, axis=0)
+    cropped = tmp_path / "cropped.f3r"
+    code, _, err = _main(capsys, "edit", edited, "--crop-box", *lo, *hi, "-o", cropped)
+    assert code == 0, err
+    code, out, _ = _main(capsys, "info", cropped, "--json")
+    info = json.loads(out)
+    _, counts, _ = export_outputs(load_project(cropped), tmp_path / "crop", ["ply"], 100.0, lambda ev: None)
+    assert 0 < info["points_after_edits"] == counts["ply"] < info["finite_points"]
+    code, out, _ = _main(capsys, "info", cropped)
+    assert f"{counts['ply']} after the crop and deletions" in out
+
 
 def test_models_lists_registry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _main(capsys, "models")
