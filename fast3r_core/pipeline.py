@@ -382,6 +382,7 @@ def reconstruct(
             options=inf,
             progress=progress,
             cancel=cancel,
+            masks={i: m for i, m in enumerate(prep.masks) if m is not None},  # masked pixels: no fit
         )
         preds = [res.preds[i] for i in range(len(views))]
         alignment = res.alignment_json()

@@ -128,6 +128,7 @@ def predict_passes(
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
     predict_fn: Callable[..., list[dict[str, np.ndarray]]] | None = None,
+    masks: Mapping[int, np.ndarray] | None = None,
 ) -> PassesResult:
     """Predict every view pass by pass and bring all passes into one frame.
 
@@ -147,6 +148,8 @@ def predict_passes(
     options : inference options of every pass.
     predict_fn : stands in for :func:`fast3r_core.inference.predict` (same signature), e.g. to check
         the merging with known pointmaps (bench/chunked.py).
+    masks : view -> (H, W) bool keep-mask in model pixels (the user's masks): an anchor's masked
+        pixels take no part in the fits between passes.
 
     Returns
     -------
@@ -176,7 +179,7 @@ def predict_passes(
     fits: list[SimilarityFit] = []
     ref: tuple[np.ndarray, np.ndarray] | None = None
     if target is not None:
-        pixels = _anchor_pixels([target[v][1].shape for v in anchors], anchors)
+        pixels = _anchor_pixels([target[v][1].shape for v in anchors], anchors, masks)
         ref = _sample([target[v] for v in anchors], pixels)
     for k, view_ids in enumerate(passes):
         check_cancel(cancel)
@@ -189,7 +192,7 @@ def predict_passes(
         check_cancel(cancel)
         maps = [(preds[j]["pts3d_in_other_view"], preds[j]["conf"]) for j in range(m)]
         if not pixels:
-            pixels = _anchor_pixels([c.shape for _, c in maps], anchors)
+            pixels = _anchor_pixels([c.shape for _, c in maps], anchors, masks)
         sample = _sample(maps, pixels)
         if ref is None:  # the first pass is the provisional reference frame
             ref = sample
@@ -253,16 +256,24 @@ def predict_passes(
 FIT_PIXELS = 60_000
 
 
-def _anchor_pixels(shapes: Sequence[tuple[int, ...]], anchors: Sequence[int]) -> list[np.ndarray]:
-    """Flat pixel indices of each anchor used by the fits: all of them, or a fixed random subset."""
+def _anchor_pixels(
+    shapes: Sequence[tuple[int, ...]],
+    anchors: Sequence[int],
+    masks: Mapping[int, np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """Flat pixel indices of each anchor used by the fits: all of its kept pixels (``masks``), or a
+    fixed random subset of them."""
     per_anchor = max(1, FIT_PIXELS // max(1, len(shapes)))
     out = []
     for shape, v in zip(shapes, anchors, strict=True):
         n = int(np.prod(shape[:2]))
-        if n <= per_anchor:
-            out.append(np.arange(n))
+        mask = None if masks is None else masks.get(v)
+        kept = np.arange(n) if mask is None else np.flatnonzero(np.asarray(mask, bool).reshape(-1))
+        if kept.size <= per_anchor:
+            out.append(kept)
         else:
-            out.append(np.sort(np.random.default_rng(v).choice(n, per_anchor, replace=False)))
+            pick = np.random.default_rng(v).choice(kept.size, per_anchor, replace=False)
+            out.append(np.sort(kept[pick]))
     return out
 
 

@@ -565,3 +565,20 @@ def test_a_pass_that_cannot_be_aligned_is_a_clear_error(monkeypatch, tiny_model)
     opts = ReconstructOptions(size=224, max_views_per_pass=5, anchors=2, anchor_method="even")
     with pytest.raises(AlignmentError, match=r"pass 2 cannot be aligned.*--anchors"):
         reconstruct(f.views, tiny_model, opts)
+
+
+def test_anchor_pixels_of_the_fits_leave_masked_pixels_out() -> None:
+    """A user's mask (a moving person, the sky) must not steer the alignment between passes."""
+    from fast3r_core.chunking.runner import FIT_PIXELS, _anchor_pixels
+
+    shape = (400, 500)  # more pixels than a fit samples per anchor
+    keep = np.zeros(shape, bool)
+    keep[:, :100] = True
+    plain = _anchor_pixels([shape, shape], [0, 3])
+    masked = _anchor_pixels([shape, shape], [0, 3], {3: keep})
+    assert np.array_equal(plain[0], masked[0])  # view 0 has no mask: as before
+    cols = masked[1] % shape[1]
+    assert len(masked[1]) == FIT_PIXELS // 2 and (cols < 100).all()
+    small = np.zeros((10, 10), bool)
+    small[2, 3] = True
+    assert _anchor_pixels([(10, 10)], [5], {5: small})[0].tolist() == [23]
