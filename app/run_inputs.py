@@ -201,7 +201,8 @@ def views_to_exclude(
             f"Leaving out {len(chosen)} of the {n} views would leave "
             f"{'no view' if n == len(chosen) else 'one view'}: at least {MIN_VIEWS_LEFT} views must remain."
         )
-    earlier = [str(x) for x in options.get("exclude") or ()]
+    stored = options.get("exclude")  # a project's options: only a list of names is meaningful
+    earlier = [x for x in stored if isinstance(x, str)] if isinstance(stored, list) else []
     # a file name, which the project and the log show; the path when another input has that name
     base = [os.path.basename(p) for p in image_paths]
     names = [*earlier, *(base[v] if base.count(base[v]) == 1 else str(image_paths[v]) for v in chosen)]

@@ -430,6 +430,8 @@ def _read_member_array(npz: zipfile.ZipFile, key: str, shape: tuple[int, ...], d
             raise ValueError(f"array {key} has shape {tuple(got_shape)}, expected {tuple(shape)}")
         if got_dtype.kind != want.kind or got_dtype.itemsize > 8 or got_dtype.hasobject:
             raise ValueError(f"array {key} has dtype {got_dtype}, expected {want}")
+        if want == np.uint8 and got_dtype != want:  # bytes (colours, packed bits): a cast would wrap
+            raise ValueError(f"array {key} has dtype {got_dtype}, expected {want}")
         count = int(np.prod(shape, dtype=np.int64))
         data = f.read(count * got_dtype.itemsize)
         if len(data) != count * got_dtype.itemsize:

@@ -435,3 +435,13 @@ def test_a_masks_folder_or_intrinsics_file_is_not_carried_into_the_next_session(
     again = Settings(tmp_path / "settings.ini")
     assert again.get("masks") == "auto" and again.get("intrinsics") == "auto"
     assert again.get("masks_folder") == str(tmp_path) and again.get("frames") == "uniform"
+
+
+def test_rerun_without_ignores_a_malformed_stored_exclusion() -> None:
+    """A project's options are data from a file: an "exclude" that is not a list of names is ignored."""
+    from app.run_inputs import views_to_exclude
+
+    paths = ["/p/a.png", "/p/b.png", "/p/c.png"]
+    for stored in ("abc", 7, {"x": 1}, ["ok.png", 3, None]):
+        got = views_to_exclude(paths, {"exclude": stored}, [0])
+        assert got == (("ok.png", "a.png") if isinstance(stored, list) else ("a.png",))

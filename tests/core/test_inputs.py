@@ -322,7 +322,8 @@ def test_project_keeps_masks_and_known_flags(tmp_path: Path) -> None:
     assert len(back.points("local")) == len(pts)
 
 
-def test_project_with_a_short_mask_member_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad_member", ["short", "wide"])
+def test_project_with_a_bad_mask_member_is_refused(tmp_path: Path, bad_member: str) -> None:
     import zipfile
 
     rec = make_synthetic_reconstruction(2)
@@ -335,7 +336,11 @@ def test_project_with_a_short_mask_member_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(io.BytesIO(arrays)) as inner:
         members = {n: inner.read(n) for n in inner.namelist()}
     buf = io.BytesIO()
-    np.save(buf, np.zeros(3, np.uint8))  # far fewer bytes than the views' pixels need
+    n_bytes = (sum(rec.view_shape(v)[0] * rec.view_shape(v)[1] for v in range(2)) + 7) // 8
+    if bad_member == "short":
+        np.save(buf, np.zeros(3, np.uint8))  # far fewer bytes than the views' pixels need
+    else:
+        np.save(buf, np.full(n_bytes, 256 + 255, np.uint16))  # the right length, but a cast would wrap
     members["keep_masks_packed.npy"] = buf.getvalue()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as inner:
