@@ -354,13 +354,24 @@ def cmd_add(args: argparse.Namespace, console: Console, progress: Progress) -> i
     size = pipeline.project_size(base)
     options = _run_options(args, size=size)
     images.discover_inputs(args.inputs)
+    report = pipeline.RunReport()
+    loaded = images.load_inputs(
+        args.inputs,
+        size=options.size,
+        fps=options.video_fps,
+        max_frames=options.video_max_frames,
+        frames=options.frames,
+        progress=progress,
+    )
+    report.skipped.extend(loaded.skipped)
+    # exclusions, intrinsics and masks now: a bad file fails before the model is loaded
+    prepared = pipeline.prepare_views(loaded.views, options)
     model = weights.load_model(
         model_source, args.device, accept_license=args.accept_license, progress=progress
     )
-    report = pipeline.RunReport()
     rec = pipeline.add_views(
         base,
-        args.inputs,
+        prepared,
         model,
         options,
         progress,

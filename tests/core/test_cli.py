@@ -864,3 +864,30 @@ def test_reconstruct_in_passes_then_add_photos(
     assert code == 2 and "at least 2" in err
     code, _, err = _main(capsys, "add", tmp_path / "missing.f3r", *more)
     assert code == 2 and "does not exist" in _one_error_line(err)
+
+
+def test_add_checks_masks_before_loading_the_model(
+    run: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong mask is reported before the (slow) model load, as in ``reconstruct``."""
+    from PIL import Image
+
+    from fast3r_core import weights
+
+    more = write_views(tmp_path / "more", n=1)
+    (tmp_path / "masks").mkdir()
+    Image.new("L", (7, 5), 255).save(tmp_path / "masks" / more[0].name)  # not the photo's size
+    loads: list[object] = []
+    monkeypatch.setattr(weights, "load_model", lambda *a, **k: loads.append(a) or pytest.fail("loaded"))
+    code, _, err = _main(
+        capsys,
+        "add",
+        run["out"] / "project.f3r",
+        *more,
+        "-o",
+        tmp_path / "x.f3r",
+        "--masks",
+        tmp_path / "masks",
+    )
+    assert code == 2 and more[0].name in err and not loads
+    assert not (tmp_path / "x.f3r").exists()
