@@ -360,6 +360,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         if rec is None:
             self.scene_label.setText("No reconstruction")
             self.timing_label.setText("")
+            self._fit_status_labels()
             return
         shown_views = int(self.state.shown_views().sum())
         shown = self.state.shown_count()
@@ -388,6 +389,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             parts.append(chunking)
         self.timing_label.setText(" | ".join(parts))
         self.timing_label.setToolTip(self.timing_label.text())
+        self._fit_status_labels()  # their new texts' share of the room a message leaves
 
     def _on_run_state(self, value: str) -> None:
         st = RunState(value)
