@@ -47,6 +47,7 @@ class WindowEdits(WindowParts):
     act_cancel: QAction  # made by app.menus.WindowMenus, like _action
     _action: Callable[..., QAction]
     units_label: ElidedLabel
+    _fit_status_labels: Callable[..., None]  # app.main_window.MainWindow's
     scale_dialog: ScaleDialog | None
 
     def _build_edit_ui(self) -> None:
@@ -240,6 +241,7 @@ class WindowEdits(WindowParts):
             self.show_edit_dock("measurements")
         self.units_label.setText(units_text(edits) if self.state.reconstruction is not None else "")
         self.units_label.setToolTip(self.units_label.text())
+        self._fit_status_labels()
 
     def _update_edit_actions(self) -> None:
         has = self.state.reconstruction is not None

@@ -6,6 +6,10 @@ scale, level, origin, crop, lasso) computes a new ``Edits`` with the core's oper
 whole ``Edits`` values, so they restore the exact state. Listeners (viewer, docks, status bar) follow
 :attr:`EditsSession.changed`; the window stores the current edits in the reconstruction it saves
 (``dataclasses.replace(rec, edits=session.edits)``).
+
+The undo stack's clean state is "nothing to lose": clean when a result is shown (its edits are its
+own) and when the window saves a project with the current edits (``QUndoStack.setClean``); the window
+marks its title modified and asks before closing or replacing the result while it is not clean.
 """
 
 from __future__ import annotations
@@ -56,9 +60,20 @@ class EditsSession(QObject):
         """The edits in force."""
         return self._edits
 
-    def reset(self, edits: Edits | None = None) -> None:
-        """Start over for a newly shown reconstruction: its stored edits, an empty undo history."""
-        self.undo_stack.clear()
+    @property
+    def unsaved(self) -> bool:
+        """The edits changed since the result was shown or last saved (the undo stack is not clean)."""
+        return not self.undo_stack.isClean()
+
+    def reset(self, edits: Edits | None = None, *, unsaved: bool = False) -> None:
+        """Start over for a newly shown reconstruction: its stored edits, an empty undo history.
+
+        ``unsaved``: the edits are not saved anywhere yet (edits carried into an Add Images result),
+        so :attr:`unsaved` stays True until they are.
+        """
+        self.undo_stack.clear()  # clean: a shown result's own edits are saved with it
+        if unsaved:
+            self.undo_stack.resetClean()
         self.generation += 1
         self._set(Edits() if edits is None else edits, force=True)
 

@@ -2,13 +2,17 @@
 
 Which dropped paths are usable is decided by :func:`classify_drop`. The ``ask_*`` methods are the only
 places that open a file chooser (tests replace them).
+
+Whatever replaces the shown result (opening other inputs or a project, Run Again, Re-run Without
+These, the sample) first asks about its unsaved edits (:meth:`FileFlows.leave_edits`): saved first,
+discarded, or the action is cancelled and everything stays as it is.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -53,13 +57,18 @@ class FileFlows(WindowParts):
     # opening
     # ------------------------------------------------------------------------------------------------
     def open_paths(self, paths: Sequence[str | os.PathLike[str]]) -> bool:
-        """Open what the user chose or dropped (a project, or inputs to reconstruct). True if started."""
+        """Open what the user chose or dropped (a project, or inputs to reconstruct). True if started
+        (or to start once the unsaved edits are saved)."""
         items = [str(p) for p in paths]
         kind = classify_drop(items)
         if kind == "project":
-            self.banner.clear()
-            self.controller.open_paths(items)
-            return True
+
+            def open_project() -> bool:
+                self.banner.clear()
+                self.controller.open_paths(items)
+                return True
+
+            return self.leave_edits("Opening another project", open_project)
         if kind != "inputs":
             self.show_error(
                 ErrorInfo(
@@ -67,7 +76,43 @@ class FileFlows(WindowParts):
                 )
             )
             return False
-        return self.start_run(items)
+        return self.leave_edits("Opening other photos", lambda: self.start_run(items))
+
+    def leave_edits(self, action: str, go: Callable[[], bool]) -> bool:
+        """Do ``go`` (an action that replaces the shown result, named by ``action`` in the question)
+        once the shown result's unsaved edits are dealt with: asked with :meth:`ask_unsaved_edits`.
+
+        "save": the project is saved (Save As asks where) and ``go`` runs when the save is written
+        (not when it fails); "discard": ``go`` runs now; "cancel": nothing happens. Returns ``go()``'s
+        answer, True while it waits for the save, False when cancelled.
+        """
+        if not self.edits_session.unsaved or self.state.reconstruction is None:
+            return go()
+        answer = self.ask_unsaved_edits(action)
+        log.info("%s with unsaved edits: %s", action.lower(), answer)
+        if answer == "discard":
+            return go()
+        if answer == "save" and self.save_project():
+            self._after_save = go
+            return True
+        return False
+
+    def _on_project_saved(self, _path: str = "") -> None:
+        """A project was written: the edits it holds are saved; run what waited for the save."""
+        pending, self._saving = self._saving, None
+        session = self.edits_session
+        if pending is not None and pending == (session.generation, session.edits):
+            session.undo_stack.setClean()
+        go, self._after_save = self._after_save, None
+        if go is not None:
+            if session.unsaved:  # edited while it was written: ask again rather than lose them
+                self.statusBar().showMessage("Edited while saving: not going on", 8000)
+            else:
+                go()
+
+    def _on_task_failed(self, _info: object = None) -> None:
+        """A save failed (or another task): what waited for the save does not happen."""
+        self._after_save = None
 
     def _license_ok(self) -> bool:
         """The chosen model's licence is accepted (asked now when needed); else an error is shown."""
@@ -163,8 +208,10 @@ class FileFlows(WindowParts):
 
     def rerun(self) -> None:
         """Run the last inputs again (the views the last run left out stay out)."""
-        if self.controller.inputs:
-            self.start_run(self.controller.inputs, exclude=self.controller.exclude)
+        c = self.controller
+        if c.inputs:
+            inputs, exclude = list(c.inputs), c.exclude
+            self.leave_edits("Running again", lambda: self.start_run(inputs, exclude=exclude))
 
     def rerun_without(self, views: Sequence[int]) -> bool:
         """Re-run the shown result's inputs without the photos of ``views`` ("Re-run Without These").
@@ -179,7 +226,7 @@ class FileFlows(WindowParts):
             self.show_error(ErrorInfo("input", "Cannot leave out these views", str(exc)))
             return False
         log.info("re-running without %s", ", ".join(exclude))
-        return self.start_run(inputs, exclude=exclude)
+        return self.leave_edits("Re-running", lambda: self.start_run(inputs, exclude=exclude))
 
     def open_sample(self) -> None:
         sample = first_sample()
@@ -187,9 +234,12 @@ class FileFlows(WindowParts):
             return
         from fast3r_core import is_cached
 
-        if is_cached("demo") and self.controller.model != "demo":
-            self.controller.set_model("demo")
-        self.start_run([str(sample)])
+        def go() -> bool:
+            if is_cached("demo") and self.controller.model != "demo":
+                self.controller.set_model("demo")
+            return self.start_run([str(sample)])
+
+        self.leave_edits("Opening the sample", go)
 
     # file dialogs (tests replace these methods)
     def ask_folder(self, title: str, kind: str) -> str:
@@ -234,23 +284,33 @@ class FileFlows(WindowParts):
     # ------------------------------------------------------------------------------------------------
     # saving and exporting
     # ------------------------------------------------------------------------------------------------
-    def save_project(self) -> None:
+    def save_project(self) -> bool:
+        """Save to the open project (Save As when there is none). True if a save was started."""
         if self.controller.project_path is not None:
-            self.controller.save_project(self.controller.project_path)
-        else:
-            self.save_project_as()
+            return self._save_to(str(self.controller.project_path))
+        return self.save_project_as()
 
-    def save_project_as(self) -> None:
+    def save_project_as(self) -> bool:
+        """Ask where and save the project there. True if a save was started."""
         if self.state.reconstruction is None:
-            return
+            return False
         path = self.ask_save_file(
             "Save project", "project", f"scene{PROJECT_SUFFIX}", f"Fast3R project (*{PROJECT_SUFFIX})"
         )
-        if path:
-            if not path.lower().endswith(PROJECT_SUFFIX):
-                path += PROJECT_SUFFIX
-            self.settings.set_last_dir("project", path)
-            self.controller.save_project(path)
+        if not path:
+            return False
+        if not path.lower().endswith(PROJECT_SUFFIX):
+            path += PROJECT_SUFFIX
+        self.settings.set_last_dir("project", path)
+        return self._save_to(path)
+
+    def _save_to(self, path: str) -> bool:
+        if self.state.reconstruction is None:
+            return False
+        # the edits this save writes (taken now, as the controller does): clean once it is written
+        self._saving = (self.edits_session.generation, self.edits_session.edits)
+        self.controller.save_project(path)
+        return True
 
     def export_dialog(self, fmt: str) -> None:
         """Ask for a destination and export what the viewport shows."""

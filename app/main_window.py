@@ -17,6 +17,7 @@ dialogs it opens in :mod:`app.window_dialogs`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -63,7 +64,7 @@ from app.widgets.views_dock import count_unreliable_poses
 from app.window_dialogs import WindowDialogs
 from app.worker import ErrorInfo, RunResult
 from fast3r_core import LOW_POSE_INLIER_SHARE, Reconstruction
-from fast3r_core.edits import with_appended_points
+from fast3r_core.edits import Edits, with_appended_points
 
 if TYPE_CHECKING:  # app.viewer imports VisPy: loaded only when the real viewer is made
     from app.viewer.protocol import Viewer, ViewerFactory
@@ -111,7 +112,10 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         self.error_dialog: QMessageBox | None = None
         self._last_error: ErrorInfo | None = None
         self._memory_checks = 0  # start_run calls so far: only the latest one's memory check starts a run
-        self.setWindowTitle(APP_NAME)
+        self._after_save: Callable[[], bool] | None = None
+        self._saving: tuple[int, Edits] | None = None
+        # "[*]": Qt shows a "*" there while the edits are unsaved (setWindowModified)
+        self.setWindowTitle(f"{APP_NAME}[*]")
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks)
         self._load_state_options()
@@ -217,8 +221,12 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         c.result_ready.connect(self._on_result)
         c.run_finished.connect(self._on_run_finished)
         c.failed.connect(self.show_error)
+        c.failed.connect(self._on_task_failed)
+        c.project_saved.connect(self._on_project_saved)
+        self.edits_session.undo_stack.cleanChanged.connect(self._on_clean_changed)
         c.message.connect(lambda text: self.statusBar().showMessage(text, self.message_timeout_ms))
         self.statusBar().messageChanged.connect(self._keep_cancelling_message)
+        self.statusBar().messageChanged.connect(self._fit_status_labels)
         c.model_changed.connect(self._update_status)
         c.model_changed.connect(self._sync_menus)
         self.progress_panel.cancel_requested.connect(c.cancel)
@@ -314,6 +322,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         super().resizeEvent(event)
         if hasattr(self, "_compact"):
             self._fit_docks()
+            self._fit_status_labels()
 
     # ------------------------------------------------------------------------------------------------
     # state -> window
@@ -351,6 +360,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         if rec is None:
             self.scene_label.setText("No reconstruction")
             self.timing_label.setText("")
+            self._fit_status_labels()
             return
         shown_views = int(self.state.shown_views().sum())
         shown = self.state.shown_count()
@@ -379,6 +389,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             parts.append(chunking)
         self.timing_label.setText(" | ".join(parts))
         self.timing_label.setToolTip(self.timing_label.text())
+        self._fit_status_labels()  # their new texts' share of the room a message leaves
 
     def _on_run_state(self, value: str) -> None:
         st = RunState(value)
@@ -397,11 +408,44 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         self._update_actions()
         self._update_status()
 
+    def _on_clean_changed(self, clean: bool) -> None:
+        """The title's "*": the shown result's edits are unsaved (a method: no call after deletion)."""
+        self.setWindowModified(not clean)
+
     def _keep_cancelling_message(self, text: str) -> None:
         """While a cancel is under way the status bar says so: another message (an export finished,
         a project saved) may show for its while, and "Cancelling..." comes back when it expires."""
         if not text and self.controller.cancelling:
             self.statusBar().showMessage("Cancelling...")
+
+    #: Share of the status bar a temporary message (a tool's prompt, a measured distance) may take from
+    #: the permanent labels (which elide to make room; their tooltips hold the whole text).
+    MESSAGE_SHARE = 0.6
+
+    def _fit_status_labels(self, text: str | None = None) -> None:
+        """Make room for the status bar's temporary message: while one shows, the permanent labels
+        (units, scene, timing, model) are capped so that together they leave the message its width (up
+        to :attr:`MESSAGE_SHARE` of the bar) and elide; without a message they take their room back.
+
+        QStatusBar draws the message only in the room the permanent widgets leave, so without this a
+        prompt such as "Measure: click the first point" is cut to a few letters in a 1400 px window.
+        """
+        bar = self.statusBar()
+        if text is None:
+            text = bar.currentMessage()
+        labels = [self.units_label, self.scene_label, self.timing_label, self.model_label]
+        if not text:
+            for w in labels:
+                w.setMaximumWidth(16777215)  # QWIDGETSIZE_MAX
+            return
+        need = bar.fontMetrics().horizontalAdvance(text) + 24  # the message's margins
+        room = bar.width() - min(need, int(bar.width() * self.MESSAGE_SHARE))
+        shown = [w for w in labels if not w.isHidden()]
+        hints = [max(1, w.sizeHint().width()) for w in shown]
+        spacing = 6 * (len(shown) + 1)  # the layout's gaps and the size grip's edge
+        scale = min(1.0, max(0.0, room - spacing) / max(1, sum(hints)))
+        for w, hint in zip(shown, hints, strict=True):
+            w.setMaximumWidth(max(w.minimumWidth(), int(hint * scale)))
 
     def _on_result(self, rec: Reconstruction) -> None:
         # per-reconstruction default of the view confidence classes: a view is "low" when its highest
@@ -413,6 +457,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             self.state.view_conf_threshold = float(f"{threshold:.6g}")
         self.edit_tools.set_mode("")
         edits, adding_on, self.adding_on = rec.edits, self.adding_on, None
+        unsaved = False
         if (
             adding_on is not None
             and rec.runs[-1].kind == "add"
@@ -420,7 +465,9 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         ):
             # the result of Add Images on the result still shown: keep the edits made while it ran
             edits = with_appended_points(self.edits_session.edits, adding_on[1], rec.n_pixels)
-        self.edits_session.reset(edits)  # a fresh undo history
+            unsaved = self.edits_session.unsaved  # carried over, still not saved anywhere
+        self.edits_session.reset(edits, unsaved=unsaved)  # a fresh undo history
+        self.setWindowModified(unsaved)
         self._update_empty()
         self._update_actions()
         self._update_status()
@@ -430,7 +477,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             title = c.project_path.name
         elif c.last_result is not None and c.last_result.reconstruction is rec and len(c.inputs) == 1:
             title = Path(c.inputs[0]).name  # the folder or the video, never the frames' cache folder
-        self.setWindowTitle(f"{title} - {APP_NAME}" if title else APP_NAME)
+        self.setWindowTitle(f"{title} - {APP_NAME}[*]" if title else f"{APP_NAME}[*]")
         self.viewer.fit_to_scene()
 
     def _on_run_finished(self, res: RunResult) -> None:
@@ -513,7 +560,20 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
     # closing
     # ------------------------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:
-        """Save the settings; cancel a run and stop the worker thread before the window goes."""
+        """Ask about unsaved edits; save the settings; cancel a run and stop the worker thread before
+        the window goes.
+
+        "Save" keeps the window open until the project is written, then closes it (not when the save
+        fails); "Cancel" keeps it open.
+        """
+        if self.edits_session.unsaved and self.state.reconstruction is not None:
+            answer = self.ask_unsaved_edits("Closing the window")
+            log.info("closing with unsaved edits: %s", answer)
+            if answer != "discard":
+                if answer == "save" and self.save_project():
+                    self._after_save = self.close  # clean by then: no second question
+                event.ignore()
+                return
         self.playback.set_playing(False)
         self._save_settings()
         self._memory_checks += 1  # a memory check still reading image headers must not start a run

@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea
 
     from app.controller import Controller
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from app.viewer.protocol import Viewer
     from app.widgets import Banner, ConfidencePanel, DisplayPanel, DropHint, PlaybackBar, ProgressPanel
     from app.worker import ErrorInfo
+    from fast3r_core.edits import Edits
 
     _Base = QMainWindow
 else:
@@ -57,3 +60,7 @@ class WindowParts(_Base):
     _last_error: ErrorInfo | None
     #: start_run calls so far: only the latest one's memory check starts a run
     _memory_checks: int
+    #: what waits for the project being saved (an action the unsaved-edits question let go on)
+    _after_save: Callable[[], bool] | None
+    #: (edits-session generation, edits) the project being saved holds: clean once it is written
+    _saving: tuple[int, Edits] | None

@@ -116,6 +116,37 @@ class WindowDialogs(WindowParts):
             return None
         return 0
 
+    def ask_unsaved_edits(self, action: str) -> str:
+        """Ask what to do with unsaved edits before ``action`` ("Closing the window", ...) loses them:
+        "save", "discard" or "cancel".
+
+        Not interactive: "discard" (no dialog blocks; the action goes on as it did before the question).
+        Tests replace this method to give another answer.
+        """
+        if not self.interactive:
+            return "discard"
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Warning)
+        box.setWindowTitle("Unsaved edits")
+        box.setText("The edits of this result are not saved.")
+        box.setInformativeText(
+            f"{action} discards them and their undo history. Save them in a project first?"
+        )
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save
+            | QMessageBox.StandardButton.Discard
+            | QMessageBox.StandardButton.Cancel
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        answer = box.standardButton(box.clickedButton())
+        if answer == QMessageBox.StandardButton.Save:
+            return "save"
+        if answer == QMessageBox.StandardButton.Discard:
+            return "discard"
+        return "cancel"
+
     def about_text(self) -> str:
         from PySide6 import __version__ as pyside_version
         from PySide6.QtCore import qVersion

@@ -1,7 +1,8 @@
 """The photo of the highlighted view, beside the viewport, with its camera and confidence figures.
 
 "Show mask" tints the pixels the view's mask leaves out (``Reconstruction.keep_masks``, False = left
-out) over the photo; it is disabled for a view without a mask.
+out) over the photo; it is disabled, and shown unchecked, for a view without a mask (the user's choice
+comes back for the next view that has one).
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ import logging
 import os
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, QSignalBlocker, Qt
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QCheckBox, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from app.state import ViewerState
 from app.widgets.confidence_panel import format_confidence
-from app.widgets.views_dock import intrinsics_text, masked_share, rgb_to_qimage, view_mask
+from app.widgets.views_dock import confidence_text, intrinsics_text, masked_share, rgb_to_qimage, view_mask
 
 __all__ = ["MASK_TINT", "ImagePreview", "mask_overlay"]
 
@@ -75,7 +76,8 @@ class ImagePreview(QWidget):
         self._image: QImage | None = None  # the view's picture, without the mask
         self._mask_rect = QRectF()  # where the model input lies in it (the mask's pixels)
         self.view = -1
-        self.mask_check.toggled.connect(self._compose)
+        self._want_mask = False  # the user's "Show mask" choice, kept across views without a mask
+        self.mask_check.toggled.connect(self._mask_toggled)
         state.highlight_changed.connect(self.show_view)
         state.reconstruction_changed.connect(lambda: self.show_view(-1))
 
@@ -115,16 +117,33 @@ class ImagePreview(QWidget):
         known = intrinsics_text(bool(rec.intrinsics_known[view]))[0]
         share = masked_share(keep)
         mask = f"; mask leaves out {100 * share:.0f} %" if share is not None else ""
+        # a failed pose may leave the focal unknown (NaN)
+        focal = f"{k[0, 0]:.0f} px" if np.isfinite(k[0, 0]) else "\u2013 (unknown)"
+        conf = (
+            f"confidence mean {format_confidence(stats.mean_conf)}, max {format_confidence(stats.max_conf)}"
+            if np.isfinite(stats.mean_conf)
+            else f"confidence {confidence_text(stats.mean_conf)[0]} (no points: all masked out)"
+        )
         self.caption.setText(
             f"<b>View {view}</b>: {os.path.basename(path)}<br>"
-            f"{w} x {h} px, focal {k[0, 0]:.0f} px ({known}); {source}<br>"
-            f"confidence mean {format_confidence(stats.mean_conf)}, max {format_confidence(stats.max_conf)}; "
+            f"{w} x {h} px, focal {focal} ({known}); {source}<br>"
+            f"{conf}; "
             f"pose {pose}{mask}"
         )
 
+    def _mask_toggled(self, on: bool) -> None:
+        if self.mask_check.isEnabled():  # the user's click, not the unchecking of a maskless view
+            self._want_mask = on
+        self._compose()
+
     def _sync_mask_check(self, keep: np.ndarray | None) -> None:
-        """Enable "Show mask" for a view with a mask (the user's choice is kept from view to view)."""
+        """Enable "Show mask" for a view with a mask, checked as the user last chose; a view without
+        one shows it disabled and unchecked (a checked box would claim a mask is drawn)."""
         self.mask_check.setEnabled(keep is not None)
+        checked = keep is not None and self._want_mask
+        if self.mask_check.isChecked() != checked:
+            with QSignalBlocker(self.mask_check):  # show_view composes the picture itself
+                self.mask_check.setChecked(checked)
         self.mask_check.setToolTip(
             "Tint the pixels the view's mask leaves out (the photo's edges outside the model's crop "
             "were not seen at all)"

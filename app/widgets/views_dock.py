@@ -44,6 +44,7 @@ from app.widgets.confidence_panel import format_confidence
 
 __all__ = [
     "ViewsPanel",
+    "confidence_text",
     "count_unreliable_poses",
     "intrinsics_text",
     "masked_share",
@@ -75,6 +76,15 @@ def pose_text(ok: bool, share: float) -> tuple[str, str]:
             "its camera may be wrong",
         )
     return pct, f"{pct} of the view's confident points fit its pose"
+
+
+def confidence_text(mean_conf: float) -> tuple[str, str]:
+    """Conf. column text and tooltip of a view: its mean confidence, or an en dash with the reason
+    when it has none (NaN: every pixel of the view is masked out, so no point is left to average).
+    The tooltip is empty for a number (the list says whether the view is of low confidence)."""
+    if not np.isfinite(mean_conf):
+        return "\u2013", "No confidence: the view has no points (its mask leaves out every pixel)"
+    return format_confidence(mean_conf), ""
 
 
 def intrinsics_text(known: bool) -> tuple[str, str]:
@@ -267,7 +277,10 @@ class ViewsPanel(QWidget):
                 item.setCheckState(Qt.CheckState.Checked)
                 item.setIcon(QIcon(QPixmap.fromImage(self._thumbnail(rec.colors[v]))))
                 self.table.setItem(v, self.COL_NAME, item)
-                conf_item = QTableWidgetItem(format_confidence(stats[v].mean_conf))
+                conf_text, conf_tip = confidence_text(stats[v].mean_conf)
+                conf_item = QTableWidgetItem(conf_text)
+                conf_item.setToolTip(conf_tip)
+                conf_item.setData(Qt.ItemDataRole.UserRole, conf_tip)  # the why of a dash, kept
                 conf_item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 conf_item.setFlags(Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
                 self.table.setItem(v, self.COL_CONF, conf_item)
@@ -344,7 +357,8 @@ class ViewsPanel(QWidget):
                 item.setCheckState(Qt.CheckState.Checked if visible[v] else Qt.CheckState.Unchecked)
                 conf_item = self.table.item(v, self.COL_CONF)
                 conf_item.setForeground(QBrush(_LOW) if low[v] else QBrush())
-                conf_item.setToolTip("Low-confidence view" if low[v] else "High-confidence view")
+                why = conf_item.data(Qt.ItemDataRole.UserRole)
+                conf_item.setToolTip(why or ("Low-confidence view" if low[v] else "High-confidence view"))
                 # dim rows that are not shown (hidden, beyond the playback step, or a hidden class)
                 color = self.palette().color(self.foregroundRole())
                 if not shown[v]:

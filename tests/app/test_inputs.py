@@ -240,21 +240,59 @@ def test_mask_overlay_tints_the_left_out_pixels(qtbot, synthetic_rec) -> None:
     # the text says how much is left out and whether the intrinsics were known
     assert "mask leaves out 50 %" in preview.caption.text() and "estimated" in preview.caption.text()
 
-    # a view whose mask keeps everything: no overlay to show (the choice stays for the next view)
+    # a view whose mask keeps everything: no overlay to show, and the box does not claim one (shown
+    # unchecked); the choice stays for the next view with a mask
     state.set_highlighted_view(2)
-    assert not preview.mask_check.isEnabled() and preview.mask_check.isChecked()
+    assert not preview.mask_check.isEnabled() and not preview.mask_check.isChecked()
     assert preview.shown_image().pixel(masked_x, y) == QImage(rec.image_paths[2]).pixel(masked_x, y)
     state.set_highlighted_view(0)
-    assert preview.mask_check.isEnabled()
+    assert preview.mask_check.isEnabled() and preview.mask_check.isChecked()
     assert preview.shown_image().pixel(masked_x, y) != QImage(rec.image_paths[0]).pixel(masked_x, y)
     preview.mask_check.setChecked(False)
     assert preview.shown_image().pixel(masked_x, y) == QImage(rec.image_paths[0]).pixel(masked_x, y)
 
-    # a result without masks: disabled
+    # a result without masks: disabled, unchecked; the user's "off" stays off for masked views
     state.set_reconstruction(synthetic_rec)
     state.set_highlighted_view(1)
-    assert not preview.mask_check.isEnabled()
+    assert not preview.mask_check.isEnabled() and not preview.mask_check.isChecked()
     assert "no mask" in preview.mask_check.toolTip()
+    state.set_reconstruction(rec)
+    state.set_highlighted_view(1)
+    assert preview.mask_check.isEnabled() and not preview.mask_check.isChecked()
+    preview.mask_check.setChecked(True)
+    state.set_reconstruction(synthetic_rec)
+    state.set_highlighted_view(1)
+    assert not preview.mask_check.isChecked()
+    state.set_reconstruction(rec)
+    state.set_highlighted_view(1)
+    assert preview.mask_check.isChecked()  # remembered across the maskless result
+    assert preview.shown_image().pixel(masked_x, y) != QImage(rec.image_paths[1]).pixel(masked_x, y)
+
+
+def test_views_list_shows_a_dash_not_nan_for_a_view_without_points(make_window, synthetic_rec) -> None:
+    """A view whose mask leaves out every pixel (and whose pose failed) has no confidence to show."""
+    win = make_window()
+    panel = win.views_panel
+    masks = [np.ones(c.shape, dtype=bool) for c in synthetic_rec.conf]
+    masks[1][:] = False
+    pose_ok = np.array(synthetic_rec.pose_ok, dtype=bool).copy()
+    pose_ok[1] = False
+    share = np.array(synthetic_rec.pose_inlier_share, dtype=np.float64).copy()
+    share[1] = np.nan
+    rec = dataclasses.replace(
+        synthetic_rec, keep_masks=tuple(masks), pose_ok=pose_ok, pose_inlier_share=share
+    )
+    win.state.set_reconstruction(rec)
+    texts = [panel.table.item(1, col).text() for col in range(panel.table.columnCount())]
+    assert not any("nan" in t.lower() for t in texts), texts
+    conf = panel.table.item(1, panel.COL_CONF)
+    assert conf.text() == "\u2013"
+    assert "no points" in conf.toolTip() and "mask" in conf.toolTip()
+    win.state.set_highlighted_view(1)
+    assert "nan" not in win.preview.caption.text().lower()
+    # the other views keep their numbers and tooltips
+    assert panel.table.item(0, panel.COL_CONF).text() != "\u2013"
+    assert "confidence view" in panel.table.item(0, panel.COL_CONF).toolTip()
 
 
 def test_mask_overlay_on_the_model_colours_when_the_photo_is_missing(qtbot, synthetic_rec) -> None:
