@@ -39,6 +39,8 @@ from .output_folder import (
 )
 
 if TYPE_CHECKING:
+    from fast3r_core.images.loading import LoadResult
+    from fast3r_core.pipeline import PreparedViews
     from fast3r_core.result import Reconstruction
 
 __all__ = ["cmd_add", "cmd_reconstruct", "export_outputs"]
@@ -203,16 +205,7 @@ def cmd_reconstruct(args: argparse.Namespace, console: Console, progress: Progre
         _precheck_model(args.model, args.accept_license)
         _log_memory_estimate(args)
         t = time.perf_counter()
-        loaded = images.load_inputs(
-            args.inputs,
-            size=args.size,
-            fps=args.video_fps,
-            max_frames=args.video_max_frames,
-            frames=args.frames,
-            progress=progress,
-        )
-        # exclusions, intrinsics and masks now: a bad file fails before the model is loaded
-        prepared = pipeline.prepare_views(loaded.views, options)
+        loaded, prepared = load_prepared(args.inputs, options, progress)
         t_images = time.perf_counter() - t
         # the result and the exports must fit too: refuse now rather than run out of memory at the end
         from fast3r_core.output_memory import check_output_memory
@@ -319,6 +312,24 @@ def cmd_reconstruct(args: argparse.Namespace, console: Console, progress: Progre
     return EXIT_OK
 
 
+def load_prepared(
+    inputs: Sequence[str], options: ReconstructOptions, progress: Progress
+) -> tuple[LoadResult, PreparedViews]:
+    """Decode the inputs, then apply exclusions, intrinsics and masks (``pipeline.prepare_views``):
+    a bad file fails here, before the (slow) model load."""
+    from fast3r_core import images, pipeline
+
+    loaded = images.load_inputs(
+        inputs,
+        size=options.size,
+        fps=options.video_fps,
+        max_frames=options.video_max_frames,
+        frames=options.frames,
+        progress=progress,
+    )
+    return loaded, pipeline.prepare_views(loaded.views, options)
+
+
 def cmd_add(args: argparse.Namespace, console: Console, progress: Progress) -> int:
     """``fast3r add``: a project + new photos -> the project with the new views appended."""
     from fast3r_core import images, pipeline, weights
@@ -355,17 +366,8 @@ def cmd_add(args: argparse.Namespace, console: Console, progress: Progress) -> i
     options = _run_options(args, size=size)
     images.discover_inputs(args.inputs)
     report = pipeline.RunReport()
-    loaded = images.load_inputs(
-        args.inputs,
-        size=options.size,
-        fps=options.video_fps,
-        max_frames=options.video_max_frames,
-        frames=options.frames,
-        progress=progress,
-    )
+    loaded, prepared = load_prepared(args.inputs, options, progress)
     report.skipped.extend(loaded.skipped)
-    # exclusions, intrinsics and masks now: a bad file fails before the model is loaded
-    prepared = pipeline.prepare_views(loaded.views, options)
     model = weights.load_model(
         model_source, args.device, accept_license=args.accept_license, progress=progress
     )
