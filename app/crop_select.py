@@ -25,7 +25,6 @@ from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QWidget
 
 from app import plural
-from app.edited_points import EditedPoints
 from app.edits_session import EditsSession
 from app.menus import make_action
 from app.selection import Candidates, select_in_polygon, selectable_points
@@ -110,7 +109,6 @@ class CropSelectTools(QObject):
         self._viewer = viewer
         self._window = window
         self._busy = busy
-        self._points = EditedPoints()
         self._selected = np.zeros(0, np.int64)
         self._proposed: CropBox | None = None  # the gizmo's box before the first drag makes it a crop
         self.crop_dialog: CropDialog | None = None
@@ -258,7 +256,7 @@ class CropSelectTools(QObject):
         return view
 
     def _candidates(self) -> Candidates:
-        return selectable_points(self._state, self._session.edits, self._points)
+        return selectable_points(self._state, self._session.edits)
 
     def _on_outline(self, polygon: object) -> None:
         self.select_polygon(np.asarray(polygon, dtype=np.float64), rectangle=self.tool == "rectangle")

@@ -1,16 +1,16 @@
 """The points as the user's edits leave them: their ids and which of them the edits keep. VisPy-free.
 
 :class:`EditedPoints` computes, with caching, the point ids (:func:`fast3r_core.edits.point_ids`) and the
-keep mask (crop box + deleted / kept selections, :func:`fast3r_core.edits.edit_points`) of a
-reconstruction's confidence-ordered points, for the selection tools (:mod:`app.selection`) and for the
-viewer, which hides the points the mask drops.
+keep mask (crop box + deleted / kept selections, :func:`fast3r_core.edits.keep_mask`) of a
+reconstruction's confidence-ordered points, for the display state (:class:`app.state.ViewerState`:
+counts and the selection tools' candidates) and for the viewer, which hides the points the mask drops.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from fast3r_core.edits import Edits, edit_points, point_ids
+from fast3r_core.edits import Edits, apply_to_points, keep_mask, point_ids
 from fast3r_core.point_set import PointSource
 from fast3r_core.result import Reconstruction
 
@@ -21,7 +21,7 @@ class EditedPoints:
     """Ids and kept-mask of a reconstruction's points under some edits, cached for the last inputs.
 
     The ids of a (reconstruction, source) are computed once (5 M points: about 60 ms); the keep mask
-    once per (reconstruction, source, edits) (it is ``edit_points``'s second output).
+    once per (reconstruction, source, edits).
     """
 
     def __init__(self) -> None:
@@ -51,6 +51,8 @@ class EditedPoints:
             return None
         ids = self.ids(rec, source)  # resets the cached mask when the points changed
         if self._keep is None or edits != self._keep_edits:
-            _, self._keep = edit_points(edits, rec.points(source).xyz, ids)
+            # the points in the edited world only when a crop box needs them (selections are by id)
+            xyz = apply_to_points(edits, rec.points(source).xyz) if edits.crop is not None else None
+            self._keep = keep_mask(edits, xyz, ids)
             self._keep_edits = edits
         return self._keep

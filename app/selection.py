@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from app.edited_points import EditedPoints
 from app.state import ViewerState
 from fast3r_core.edits import Edits, apply_to_points, lasso_select, rect_select
 
@@ -77,8 +76,11 @@ class Candidates:
     xyz: np.ndarray
 
 
-def selectable_points(state: ViewerState, edits: Edits, cache: EditedPoints) -> Candidates:
-    """Every point the viewport shows at full density (see the module docstring), in the edited world."""
+def selectable_points(state: ViewerState, edits: Edits) -> Candidates:
+    """Every point the viewport shows at full density (see the module docstring), in the edited world.
+
+    ``edits`` are the ones the state shows (:attr:`ViewerState.edits`): its shown mask leaves out what
+    they crop or delete; here they place the points in the edited world."""
     rec = state.reconstruction
     if rec is None:
         empty = np.zeros(0, np.int64)
@@ -86,13 +88,9 @@ def selectable_points(state: ViewerState, edits: Edits, cache: EditedPoints) -> 
     source = state.source
     n = state.prefix_count()
     shown = state.shown_mask()
-    mask = np.ones(n, bool) if shown is None else np.asarray(shown, bool)
-    keep = cache.keep(rec, source, edits)
-    if keep is not None:
-        mask &= keep[:n]
-    index = np.flatnonzero(mask)
+    index = np.arange(n) if shown is None else np.flatnonzero(shown)
     ps = rec.points(source)
-    ids = cache.ids(rec, source)[index]
+    ids = state.point_ids()[index]
     xyz = np.asarray(apply_to_points(edits, ps.xyz[index]), dtype=np.float32)
     return Candidates(index, ids, xyz)
 

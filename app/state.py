@@ -305,6 +305,12 @@ class ViewerState(QObject):
             mask &= keep[:n]
         return mask
 
+    def point_ids(self) -> np.ndarray:
+        """(N,) int64 ids (:func:`fast3r_core.edits.point_ids`) of all of ``point_set()``'s points."""
+        if self._rec is None:
+            return np.zeros(0, np.int64)
+        return self._edited.ids(self._rec, self.source)
+
     def shown_count(self) -> int:
         """Number of points the viewport shows (confidence filter, views, playback, sky)."""
         ps = self.point_set()

@@ -23,10 +23,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 from vispy import scene
 
-from app.edited_points import EditedPoints
 from fast3r_core.edits import CropBox, Edits, apply_inverse_to_points
-from fast3r_core.point_set import PointSource
-from fast3r_core.result import Reconstruction
 
 from .colors import pack_aux, pack_rgb
 from .crop_gizmo import CropGizmo, drag_face, face_offset, pick_handle, screen_ray
@@ -83,7 +80,6 @@ class CropSelectOverlay(QObject):
         self._canvas = canvas
         self._tool = "navigate"
         self._edits = Edits()
-        self.points = EditedPoints()
         self.gizmo = CropGizmo(parent_node)
         self._lasso = LassoOverlay(canvas)
         self._stroke: LassoStroke | None = None
@@ -123,21 +119,12 @@ class CropSelectOverlay(QObject):
         self._drag = None
         self._lasso.show(None)
 
-    def set_edits(self, edits: Edits) -> bool:
-        """Follow the current edits; returns whether the kept points may have changed."""
-        old, self._edits = self._edits, edits
+    def set_edits(self, edits: Edits) -> None:
+        """Follow the current edits (the gizmo is drawn in the edited world)."""
+        self._edits = edits
         box = self.gizmo.box
         if box is not None:
             self.gizmo.set_box(box, self._node_from_edited())
-        return _filter_key(old) != _filter_key(edits)
-
-    def filter_key(self) -> object:
-        """A value that changes whenever :meth:`keep_mask` may (for the viewer's mask cache)."""
-        return _filter_key(self._edits)
-
-    def keep_mask(self, rec: Reconstruction, source: PointSource) -> np.ndarray | None:
-        """(N,) bool over ``rec.points(source)``: what the crop and the deletions keep; None: all."""
-        return self.points.keep(rec, source, self._edits)
 
     def set_crop_box(self, box: CropBox | None) -> None:
         """Show the crop gizmo at ``box`` (edited world), or hide it (None)."""
@@ -251,8 +238,3 @@ class CropSelectOverlay(QObject):
     def _block(event: object) -> None:
         """Stop VisPy from passing the event on (to the camera and the frustum picking)."""
         event.blocked = True  # type: ignore[attr-defined]
-
-
-def _filter_key(edits: Edits) -> object:
-    """What the kept points depend on: the whole edits when they filter (a crop follows the transform)."""
-    return edits if edits.filters_points else None

@@ -19,13 +19,12 @@ import math
 
 import numpy as np
 
-from fast3r_core.edits import Edits, apply_to_points, cameras_up, keep_mask
+from fast3r_core.edits import Edits, cameras_up
 from fast3r_core.errors import EditsError
 
 __all__ = [
     "LEVEL_TO_DISPLAY",
     "display_rotation",
-    "edits_keep_mask",
     "filter_key",
     "model_to_display",
     "similarity_change",
@@ -91,12 +90,3 @@ def filter_key(edits: Edits) -> tuple[object, ...]:
         return ()
     transform = (edits.scale, edits.rotation, edits.origin) if edits.crop is not None else ()
     return (edits.crop, edits.selections, transform)
-
-
-def edits_keep_mask(edits: Edits, xyz_model: np.ndarray, ids: np.ndarray) -> np.ndarray | None:
-    """(N,) bool: the points the crop box and the selections keep; None when the edits keep all."""
-    if not edits.filters_points:
-        return None
-    if edits.crop is None:
-        return keep_mask(edits, None, ids)
-    return keep_mask(edits, apply_to_points(edits, xyz_model), ids)

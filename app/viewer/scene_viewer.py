@@ -37,8 +37,9 @@ from vispy.util.quaternion import Quaternion
 from vispy.visuals.transforms import MatrixTransform, STTransform
 
 from app.edit_types import EditOverlay, PickedPoint
+from app.edited_points import EditedPoints
 from app.state import ViewerState
-from fast3r_core.edits import CropBox, Edits, apply_to_points, point_ids
+from fast3r_core.edits import CropBox, Edits, apply_to_points
 from fast3r_core.point_set import PointSet
 from fast3r_core.result import Reconstruction
 
@@ -60,7 +61,6 @@ from .crop_select_overlay import CropSelectOverlay
 from .edit_overlays import EditOverlays
 from .edited_world import (
     display_rotation,
-    edits_keep_mask,
     filter_key,
     model_to_display,
     similarity_change,
@@ -193,7 +193,7 @@ class SceneViewer(QObject):
         self._display_T = np.eye(4)  # model -> display, column form
         self._pick_mode = False
         self._scene_diag = 1.0
-        self._ids: tuple[str, np.ndarray] | None = None  # (source, point ids) of the uploaded points
+        self._edited = EditedPoints()  # ids and kept mask of the uploaded points under the edits
         self._pick_cache: tuple[tuple[str | None, int], Columns] | None = None  # shown points, columns
         self._points = PointCloud(parent=self._world_node)
         self._points.order = 0
@@ -361,7 +361,7 @@ class SceneViewer(QObject):
         self._index_cache.clear()
         self._base = None
         self._pick_cache = None
-        self._ids = None
+        self._edited = EditedPoints()
         if rec is None:
             self._points.set_points(np.zeros((0, 3), np.float32), np.zeros(0, np.float32), np.zeros(0), 1)
             self._frusta.clear()
@@ -482,7 +482,7 @@ class SceneViewer(QObject):
         self, rec: Reconstruction, ps: PointSet, shown: np.ndarray, sky: bool
     ) -> np.ndarray | None:
         """Sorted indices of the points of shown views (not sky, kept by the edits), or None for all."""
-        edited = edits_keep_mask(self._edits, ps.xyz, self._point_ids(ps))
+        edited = self._edited.keep(rec, self._source or "global", self._edits)
         if shown.all() and not sky and edited is None:
             return None
         keep = shown[ps.view]
@@ -734,11 +734,7 @@ class SceneViewer(QObject):
     def _point_ids(self, ps: PointSet) -> np.ndarray:
         rec = self._state.reconstruction
         assert rec is not None
-        source = self._source or "global"
-        if self._ids is None or self._ids[0] != source or len(self._ids[1]) != len(ps):
-            shapes = [rec.view_shape(v) for v in range(rec.n_views)]
-            self._ids = (source, point_ids(ps.view, ps.pixel, shapes))
-        return self._ids[1]
+        return self._edited.ids(rec, self._source or "global")
 
     def _set_display_transform(self) -> None:
         rec = self._state.reconstruction
