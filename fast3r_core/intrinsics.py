@@ -745,19 +745,6 @@ def read_intrinsics_file(path: str | os.PathLike[str]) -> dict[str | None, Known
 # ----------------------------------------------------------------------------------------- resolve
 
 
-def _unused_entries(
-    table: Mapping[str | None, KnownIntrinsics], paths: Sequence[Path], names: Sequence[str] | None
-) -> list[str]:
-    """The file's named entries that no photo of the run looks up (:func:`_lookup`'s rules)."""
-    used = {
-        k
-        for i, p in enumerate(paths)
-        for k, v in table.items()
-        if k is not None and v is _lookup({k: v}, p, names[i] if names else None)
-    }
-    return [k for k in table if k is not None and k not in used]
-
-
 def _lookup(
     table: Mapping[str | None, KnownIntrinsics], path: Path, name: str | None
 ) -> KnownIntrinsics | None:
@@ -823,16 +810,18 @@ def resolve_intrinsics(
     if mode_s != "auto":
         table = read_intrinsics_file(mode_s)
         rest = []
+        used: set[int] = set()  # id() of the file's entries some photo took
         for i, p in enumerate(ps):
             k = _lookup(table, p, names[i] if names else None)
             if k is None:
                 rest.append(i)
                 continue
+            used.add(id(k))
             size = sizes[i] if sizes is not None else _upright_size(p)
             result[i] = k.scaled_to(size, f"{mode_s} for {p.name}")
         if len(rest) == len(ps):
             raise IntrinsicsError(f"{mode_s}: none of the {len(ps)} photos is listed in the file")
-        unused = _unused_entries(table, ps, names)
+        unused = [name for name, k in table.items() if name is not None and id(k) not in used]
         if unused:  # a typo in a name silently falls back to EXIF or the estimate: say so
             more = f" and {len(unused) - 5} more" if len(unused) > 5 else ""
             log.warning(
