@@ -121,7 +121,9 @@ def main() -> int:
     ]
     _drag(canvas, np.vstack([loop_path, loop_path[:1]]))
     viewer._crop_select._lasso.show(loop_path)  # type: ignore[attr-defined]
-    win.statusBar().showMessage(f"{tools.selected_ids.size:,} points selected (Del deletes, Ctrl+Shift+K keeps)")
+    win.statusBar().showMessage(
+        f"{tools.selected_ids.size:,} points selected (Del deletes, Ctrl+Shift+K keeps)"
+    )
     viewer.canvas.update()  # type: ignore[attr-defined]
     settle()
     save("screenshot-lasso.png")
