@@ -38,6 +38,23 @@ def test_help_and_version(tmp_path):
     assert exc.value.code == 2
 
 
+def test_since_launch_counts_from_the_process_start(tmp_path):
+    """The start-up figures count from the real launch: a fresh process reports no more than the parent
+    saw pass between starting it and reading its answer (psutil's whole-second boot time put the launch
+    up to 1 s too early), and not much less (the imports before the call take some time)."""
+    import time
+
+    script = "from app.logging_setup import since_launch; print(since_launch(), flush=True)"
+    for _ in range(3):
+        t0 = time.perf_counter()
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=_env(tmp_path), check=True
+        )
+        waited = time.perf_counter() - t0
+        reported = float(out.stdout)
+        assert 0.0 < reported <= waited + 0.02, (reported, waited)  # 10 ms ticks of the kernel's clock
+
+
 def test_window_starts_without_torch(tmp_path):
     """The window (controller, worker thread, widgets, VisPy import) comes up without importing torch."""
     script = textwrap.dedent(
