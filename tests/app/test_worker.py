@@ -57,6 +57,26 @@ def test_run_success_and_the_model_is_kept_between_runs(qtbot, host, tiny_model,
     assert blocker.args[0].job_id == 2
 
 
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 2), (4, 4), (6, 5), (16, 15)])
+def test_a_window_run_takes_every_core_of_a_small_machine(
+    qtbot, host, tiny_model, images, monkeypatch, cores, threads
+):
+    """Runs from the window use every core up to 5 (the event loop needs none of its own; a 2-core
+    machine ran at half speed), and leave one free from 6 cores on: torch gets that thread count."""
+    import os
+
+    import torch
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cores)), raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    asked: list[int] = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: (asked.append(n), real(min(n, 2)))[1])
+    with qtbot.waitSignal(host.finished, timeout=60_000):
+        host.submit(_req([str(images)], tiny_model))
+    assert asked and asked[0] == threads
+
+
 @pytest.mark.parametrize(
     ("inputs", "model", "kind", "text"),
     [
