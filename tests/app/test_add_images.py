@@ -44,7 +44,7 @@ def test_progress_bar_spreads_the_passes_and_never_goes_back(qtbot) -> None:
                 panel.update_progress(ProgressEvent(stage, done, total, pass_index=p, pass_count=3))
                 fractions.append(panel.fraction)
         if p == 1:
-            assert panel.stage_label.text() == "Heads 5/5 (pass 2/3)"
+            assert panel.stage_text == "Heads 5/5 (pass 2/3)"
     panel.update_progress(ProgressEvent("poses", 2, 10))
     fractions.append(panel.fraction)
     assert all(b >= a for a, b in itertools.pairwise(fractions))
