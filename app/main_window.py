@@ -448,6 +448,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             w.setMaximumWidth(max(w.minimumWidth(), int(hint * scale)))
 
     def _on_result(self, rec: Reconstruction) -> None:
+        self._apply_centre_layout_once()
         # per-reconstruction default of the view confidence classes: a view is "low" when its highest
         # log-confidence log(conf - 1) is more than log(4) below the median view's
         max_conf = np.array([float(c.max()) for c in rec.conf])
@@ -480,6 +481,22 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         self.setWindowTitle(f"{title} - {APP_NAME}[*]" if title else f"{APP_NAME}[*]")
         self.viewer.fit_to_scene()
 
+    def _apply_centre_layout_once(self) -> None:
+        """Lay out the centre once, after the event being handled: a result shows the playback bar, hides
+        the progress panel and may show a banner; each of those, laid out at once, resizes the OpenGL
+        viewport, which redraws the whole cloud there and then (50-80 ms each on a software renderer)."""
+        lay = self.centralWidget().layout()
+        if lay is None or not lay.isEnabled():
+            return
+        lay.setEnabled(False)
+        QTimer.singleShot(0, self._release_centre_layout)  # when no run_finished follows (a project)
+
+    def _release_centre_layout(self) -> None:
+        lay = self.centralWidget().layout()
+        if lay is not None and not lay.isEnabled():
+            lay.setEnabled(True)
+            lay.activate()
+
     def _on_run_finished(self, res: RunResult) -> None:
         rep = res.report
         lines = []
@@ -508,6 +525,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             self.banner.show_message(" ".join(lines), "warning", "\n".join(details))
         elif self.banner.level != "error":
             self.banner.clear()
+        self._release_centre_layout()  # the banner was the last change of the hand-over
 
     # ------------------------------------------------------------------------------------------------
     # view

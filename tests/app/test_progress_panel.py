@@ -46,3 +46,37 @@ def test_cancelling_and_stopping_drop_a_pending_redraw(qtbot) -> None:
     panel.set_running(False, "Done")
     qtbot.wait(2 * REDRAW_INTERVAL_MS)
     assert panel.stage_label.text() == "Done"
+
+
+def test_a_result_resizes_the_viewport_once(qtbot, make_window, images) -> None:
+    """The end of a run shows the playback bar, hides the progress panel and may show a banner: the
+    viewport is laid out once for all of them (each resize of the OpenGL viewport redraws the whole
+    cloud at once: 50-80 ms on a software renderer)."""
+    from PySide6.QtCore import QEvent, QObject
+
+    win = make_window()
+    win.resize(1024, 700)
+    win.show()
+    qtbot.waitExposed(win)
+    sizes: list[tuple[int, int]] = []
+
+    class _Resizes(QObject):
+        def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+            if event.type() == QEvent.Type.Resize:
+                sizes.append((obj.width(), obj.height(), obj.isVisible()))
+            return False
+
+    watcher = _Resizes()
+    win.viewer.native.installEventFilter(watcher)
+    with qtbot.waitSignal(win.controller.result_ready, timeout=60_000):
+        win.open_paths([images])
+        qtbot.waitUntil(win.progress_panel.isVisible)
+        qtbot.wait(20)  # the progress panel's own layout
+        sizes.clear()
+    qtbot.wait(100)
+    assert win.playback.isVisible() and not win.progress_panel.isVisible()
+    # the progress panel's and the playback bar's change: one resize while it is on screen (a page of
+    # the stack gets its size before it is shown, which draws nothing)
+    shown = [s for s in sizes if s[2]]
+    assert len(shown) == 1, sizes
+    assert shown[0][:2] == (win.viewer.native.width(), win.viewer.native.height())
