@@ -686,3 +686,25 @@ def test_network_failure_midway_keeps_the_partial_file(
     monkeypatch.setattr(huggingface_hub.file_download, "http_get", real)
     weights.download_model("someone/tiny")
     assert hub.gets[-1] == ("model.safetensors", 1000)
+
+
+def test_materialize_keeps_shared_parameters_shared_and_buffers_persistent():
+    """The meta model gets memory without Module.to_empty (which imports sympy): a parameter shared by
+    two modules stays one tensor, and buffers keep their persistence."""
+    import torch
+
+    from fast3r_core.weights.model_io import _materialize
+
+    with torch.device("meta"):
+        model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 4))
+        model[2].weight = model[0].weight  # tied, as an embedding and its output layer can be
+        model.register_buffer("kept", torch.zeros(2))
+        model.register_buffer("scratch", torch.zeros(5), persistent=False)
+    keys = set(model.state_dict())
+    _materialize(model, torch.device("cpu"))
+    assert not any(t.is_meta for t in [*model.parameters(), *model.buffers()])
+    assert model[0].weight is model[2].weight  # still one parameter
+    assert model[0].bias is not model[2].bias
+    assert isinstance(model[0].weight, torch.nn.Parameter) and model[0].weight.requires_grad
+    assert set(model.state_dict()) == keys  # "scratch" is still not saved
+    assert model.scratch.shape == (5,) and model.kept.device.type == "cpu"
