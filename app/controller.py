@@ -545,6 +545,12 @@ class Controller(QObject):
     def _on_finished(self, res: RunResult) -> None:
         if not self._current(res.job_id):
             return
+        if self.cancelling:
+            # the run ended between the user's cancel and the worker's next check: the user asked for
+            # the previous result to stay, so this one is dropped
+            log.info("run %d finished after its cancel: result dropped", res.job_id)
+            self._on_cancelled(res.job_id)
+            return
         added = self._job is not None and self._job.base is not None
         n_before = self._job.base.n_views if added else 0
         if self._job is not None and not added and len(self._job.inputs) == 1:

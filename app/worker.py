@@ -46,7 +46,7 @@ from fast3r_core.errors import (
     ModelNotAvailableError,
 )
 from fast3r_core.options import ReconstructOptions
-from fast3r_core.progress import ProgressEvent
+from fast3r_core.progress import ProgressEvent, check_cancel
 
 if TYPE_CHECKING:  # the pipeline imports scipy: keep it off the start-up path (loaded on the worker)
     from fast3r_core.pipeline import RunReport
@@ -393,19 +393,25 @@ class ReconstructionWorker(QObject):
             t0 = time.perf_counter()
             # adding images runs the same pipeline with the shown result as the base
             run = functools.partial(add_views, req.base) if req.base is not None else reconstruct
+            progress = self._progress_cb(req.job_id)
             rec = run(
                 list(req.inputs),
                 self._model,
                 opts,
-                progress=self._progress_cb(req.job_id),
+                progress=progress,
                 cancel=req.cancel,
                 model_name=self._model_name,
                 run_report=report,
             )
             run_s = time.perf_counter() - t0
-            # build the confidence-ordered point sets here, off the GUI thread
-            _ = rec.global_points
-            _ = rec.local_points
+            # build the confidence-ordered point sets here, off the GUI thread: seconds for a large
+            # run, so they are a stage of their own, and a cancel meanwhile still wins
+            for done, source in enumerate(("global", "local")):
+                check_cancel(req.cancel)
+                progress(ProgressEvent("points", done, 2))
+                rec.points(source)
+            check_cancel(req.cancel)
+            progress(ProgressEvent("points", 2, 2))
         except Cancelled:
             log.info("run %d cancelled", req.job_id)
             self.cancelled.emit(req.job_id)

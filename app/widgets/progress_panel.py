@@ -20,6 +20,7 @@ RUN_STAGES: dict[str, float] = {
     "fuse": 0.20,
     "heads": 0.25,
     "poses": 0.10,
+    "points": 0.05,  # the confidence-ordered point sets (the app's, after the core's run)
 }
 #: Progress stages of the core -> what the panel says (others: the stage name, capitalized).
 STAGE_LABELS: dict[str, str] = {
@@ -32,6 +33,7 @@ STAGE_LABELS: dict[str, str] = {
     "fuse": "Fusing",
     "heads": "Heads",
     "poses": "Cameras",
+    "points": "Sorting points",
     "export": "Exporting",
 }
 _BYTES = frozenset({"download", "verify"})
@@ -61,7 +63,8 @@ class ProgressPanel(QWidget):
     The bar shows the whole run (stages weighted by :data:`RUN_STAGES`); model download and loading
     show their own bar. The ETA extrapolates the overall fraction done. Progress events update
     :attr:`fraction`, :attr:`stage` and :attr:`stage_text` at once, and the widgets at most every
-    :data:`REDRAW_INTERVAL_MS` (the last event is always drawn).
+    :data:`REDRAW_INTERVAL_MS` (the last event of a run is drawn, unless the run is cancelled or
+    stopped first: then the panel says so instead).
 
     Signals
     -------
@@ -154,6 +157,7 @@ class ProgressPanel(QWidget):
         if running:
             self._start = time.perf_counter()
             self._run_start = None  # first reconstruction stage (after the model load)
+            self._drawn_at = -1e9  # the run's first event is drawn at once
             self._fraction = 0.0
             self._stage = ""
             self.bar.setValue(0)

@@ -221,3 +221,59 @@ def test_main_exits_when_the_worker_does_not_stop(monkeypatch):
     with pytest.raises(Exited):
         main_mod._finish(stuck, setup, 3)
     assert exits == [3] and setup.closed == 1  # the log is closed before the process ends
+
+
+def test_a_cancel_while_the_points_are_sorted_stops_the_run(qtbot, make_window, images, monkeypatch):
+    """After the core's last stage the worker sorts the point sets (seconds for a large run): that is a
+    stage of its own on the panel, and a cancel then still stops the run; the previous result stays."""
+    from app.controller import RunState
+    from fast3r_core.result import Reconstruction
+
+    win = make_window()
+    c = win.controller
+    _first_run(qtbot, win, images)
+    shown = win.state.reconstruction
+    real_points = Reconstruction.points
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_points(self: Reconstruction, source: Any = "global") -> Any:
+        if threading.current_thread() is not threading.main_thread() and self is not shown:
+            entered.set()
+            release.wait(60)
+        return real_points(self, source)
+
+    monkeypatch.setattr(Reconstruction, "points", slow_points)
+    try:
+        assert win.start_run([str(images)])
+        qtbot.waitUntil(entered.is_set, timeout=60_000)
+        qtbot.waitUntil(lambda: win.progress_panel.stage == "points", timeout=5_000)
+        assert win.progress_panel.stage_text.startswith("Sorting points")
+        win.act_cancel.trigger()
+        with qtbot.waitSignal(c.host.cancelled, timeout=30_000):
+            release.set()
+    finally:
+        release.set()
+    assert c.run_state == RunState.CANCELLED
+    assert win.state.reconstruction is shown
+    assert win.statusBar().currentMessage().startswith("Run cancelled")
+
+
+def test_a_result_that_arrives_after_the_cancel_is_dropped(qtbot, make_window, images, monkeypatch):
+    """A run that ends between the click on Cancel and the worker's next check: the user asked for the
+    previous result, so the finished one is not shown."""
+    from app.controller import RunState
+
+    win = make_window()
+    c = win.controller
+    _first_run(qtbot, win, images)
+    shown = win.state.reconstruction
+    monkeypatch.setattr(c.host, "cancel", lambda **_kw: None)  # the worker never sees this cancel
+    assert win.start_run([str(images)])
+    qtbot.waitUntil(lambda: c.run_state == RunState.RUNNING, timeout=30_000)
+    win.act_cancel.trigger()
+    assert c.run_state == RunState.CANCELLING
+    qtbot.waitUntil(lambda: not c.host.busy and c.run_state != RunState.CANCELLING, timeout=60_000)
+    assert c.run_state == RunState.CANCELLED
+    assert win.state.reconstruction is shown
+    assert not c.busy and win.act_rerun.isEnabled()
+    assert win.statusBar().currentMessage().startswith("Run cancelled")

@@ -16,7 +16,9 @@ from fast3r_core.options import ReconstructOptions
 
 class _Rec:
     n_views = 2
-    global_points = local_points = None
+
+    def points(self, source: str = "global") -> None:
+        return None
 
 
 @pytest.fixture
