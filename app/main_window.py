@@ -126,6 +126,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
 
             viewer_factory = SceneViewer
         self.adding_on = None
+        self._fit_pending = False  # a new result waits for the centre's layout to be framed
         self.edits_session = EditsSession(self)  # the user's edits of the shown result, with undo
         self.edits_session.changed.connect(self.state.set_edits)  # counts leave out what they drop
         self.viewer: Viewer = viewer_factory(self.state, self)
@@ -479,7 +480,9 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         elif c.last_result is not None and c.last_result.reconstruction is rec and len(c.inputs) == 1:
             title = Path(c.inputs[0]).name  # the folder or the video, never the frames' cache folder
         self.setWindowTitle(f"{title} - {APP_NAME}[*]" if title else f"{APP_NAME}[*]")
-        self.viewer.fit_to_scene()
+        self._fit_pending = True  # framed for the viewport's final size, once the centre is laid out
+        if self.centralWidget().layout().isEnabled():  # not held: nothing to wait for
+            self._release_centre_layout()
 
     def _apply_centre_layout_once(self) -> None:
         """Lay out the centre once, after the event being handled: a result shows the playback bar, hides
@@ -489,13 +492,18 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         if lay is None or not lay.isEnabled():
             return
         lay.setEnabled(False)
-        QTimer.singleShot(0, self._release_centre_layout)  # when no run_finished follows (a project)
+        # when no run_finished follows (an opened project); the context: never after the window is gone
+        QTimer.singleShot(0, self, self._release_centre_layout)
 
     def _release_centre_layout(self) -> None:
+        """Lay the centre out (if :meth:`_apply_centre_layout_once` held it) and frame a new result."""
         lay = self.centralWidget().layout()
         if lay is not None and not lay.isEnabled():
             lay.setEnabled(True)
             lay.activate()
+        if self._fit_pending:
+            self._fit_pending = False
+            self.viewer.fit_to_scene()
 
     def _on_run_finished(self, res: RunResult) -> None:
         rep = res.report

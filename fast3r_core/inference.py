@@ -57,7 +57,7 @@ class InferenceOptions:
         the CPU.
         "int8": the fast CPU mode (CPU only): int8 dynamic quantisation of the transformer's linear
         layers, DPT heads in bf16 where the CPU has it (see :mod:`fast3r_core.quantize`).
-    num_threads : CPU threads for torch during the run (None: all cores; the GUI passes cores - 1).
+    num_threads : CPU threads for torch during the run (None: all cores).
     encoder_chunk, head_chunk : views per encoder / head chunk (None: planned from free memory).
     seed : seed of the image-index draw (same input and seed -> same output).
     check_memory : refuse a run whose estimate exceeds the free memory.
@@ -527,6 +527,7 @@ def _oom_message(
 
 
 def default_cpu_threads(leave_free: int = 0) -> int:
-    """All cores (the CLI and the API) or all but ``leave_free`` (the GUI keeps one for its event loop)."""
+    """All usable cores, or all but ``leave_free`` (at least 1); the app's runs choose with
+    ``app.worker.gui_run_threads``."""
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, n - leave_free)

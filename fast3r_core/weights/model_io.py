@@ -129,7 +129,8 @@ def _materialize(model: torch.nn.Module, device: torch.device) -> None:
     stay shared.
 
     Not ``Module.to_empty``: its ``empty_like`` of meta tensors runs torch's Python reference
-    implementations, whose first use imports sympy: 0.2 s of the 0.3 s load of the demo model.
+    implementations, whose first use imports sympy: 0.2 s of the 0.3 s load of the demo model. Unlike
+    it, a parameter tied between modules stays tied (Fast3R has none).
     """
     import torch
 
@@ -137,7 +138,7 @@ def _materialize(model: torch.nn.Module, device: torch.device) -> None:
 
     def empty(t: torch.Tensor) -> torch.Tensor:
         if id(t) not in new:
-            data = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=device)
+            data = torch.empty(t.shape, dtype=t.dtype, device=device, memory_format=_memory_format(t))
             is_param = isinstance(t, torch.nn.Parameter)
             new[id(t)] = torch.nn.Parameter(data, requires_grad=t.requires_grad) if is_param else data
         return new[id(t)]
@@ -147,8 +148,17 @@ def _materialize(model: torch.nn.Module, device: torch.device) -> None:
             if param.is_meta:
                 setattr(module, name, empty(param))
         for name, buf in list(module.named_buffers(recurse=False)):
-            if buf is not None and buf.is_meta:
+            if buf.is_meta:
                 setattr(module, name, empty(buf))  # an existing buffer keeps its persistence
+
+
+def _memory_format(t: torch.Tensor) -> torch.memory_format:
+    """The dense layout of ``t`` (channels-last conv weights stay so); contiguous for any other."""
+    import torch
+
+    if t.dim() == 4 and not t.is_contiguous() and t.is_contiguous(memory_format=torch.channels_last):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def _display_name(source: str | Path, path: Path) -> str:

@@ -68,6 +68,12 @@ def test_a_result_resizes_the_viewport_once(qtbot, make_window, images) -> None:
 
     watcher = _Resizes()
     win.viewer.native.installEventFilter(watcher)
+    fitted_at: list[tuple[int, int]] = []  # the viewport's size when the new result was framed
+    real_fit = win.viewer.fit_to_scene
+    win.viewer.fit_to_scene = lambda *a, **k: (
+        fitted_at.append((win.viewer.native.width(), win.viewer.native.height())),
+        real_fit(*a, **k),
+    )[1]
     with qtbot.waitSignal(win.controller.result_ready, timeout=60_000):
         win.open_paths([images])
         qtbot.waitUntil(win.progress_panel.isVisible)
@@ -80,3 +86,4 @@ def test_a_result_resizes_the_viewport_once(qtbot, make_window, images) -> None:
     shown = [s for s in sizes if s[2]]
     assert len(shown) == 1, sizes
     assert shown[0][:2] == (win.viewer.native.width(), win.viewer.native.height())
+    assert fitted_at == [shown[0][:2]]  # framed once, for the final size

@@ -174,7 +174,7 @@ def test_cancel_keeps_the_previous_result(qtbot, make_window, images, synthetic_
 def test_progress_panel_shows_stage_eta_and_cancel(qtbot, make_window, images):
     win = make_window()
     panel = win.progress_panel
-    stages: list[tuple[str, str, int]] = []
+    stages: list[tuple[str, str, float]] = []
     win.controller.progress.connect(lambda ev: stages.append((ev.stage, panel.stage_text, panel.fraction)))
     with qtbot.waitSignal(win.controller.result_ready, timeout=60_000):
         win.open_paths([images])

@@ -700,6 +700,7 @@ def test_materialize_keeps_shared_parameters_shared_and_buffers_persistent():
         model[2].weight = model[0].weight  # tied, as an embedding and its output layer can be
         model.register_buffer("kept", torch.zeros(2))
         model.register_buffer("scratch", torch.zeros(5), persistent=False)
+        model.register_buffer("expanded", torch.zeros(1, 3).expand(4, 3))  # stride 0: overlapping
     keys = set(model.state_dict())
     _materialize(model, torch.device("cpu"))
     assert not any(t.is_meta for t in [*model.parameters(), *model.buffers()])
@@ -708,3 +709,5 @@ def test_materialize_keeps_shared_parameters_shared_and_buffers_persistent():
     assert isinstance(model[0].weight, torch.nn.Parameter) and model[0].weight.requires_grad
     assert set(model.state_dict()) == keys  # "scratch" is still not saved
     assert model.scratch.shape == (5,) and model.kept.device.type == "cpu"
+    model.expanded.copy_(torch.arange(12.0).reshape(4, 3))  # dense memory: every element writable
+    assert model.expanded.is_contiguous()
