@@ -600,6 +600,8 @@ class Controller(QObject):
         if info.kind in ("model", "memory"):
             self.loaded_model = self.loaded_source = ""
             self.model_changed.emit()
+        # the status bar must not go on reporting the previous run (the dialog has the details)
+        self.message.emit(f"Run failed: {info.title}; the previous result is kept")
         self.failed.emit(info)
 
     @Slot(int)

@@ -75,11 +75,11 @@ class DropHint(QWidget):
         lay.addStretch(3)
         self.set_dragging(False)
 
-    def set_running(self, running: bool, n_inputs: int = 0) -> None:
-        """While the first run works, say so instead of asking for photos."""
+    def set_running(self, running: bool, n_inputs: int = 0, cancelling: bool = False) -> None:
+        """While the first run works (or stops after a cancel), say so instead of asking for photos."""
         if running:
             what = f"{n_inputs} inputs" if n_inputs > 1 else "your photos"
-            self.title.setText("Reconstructing...")
+            self.title.setText("Cancelling..." if cancelling else "Reconstructing...")
             self.text.setText(
                 f"Fast3R is reconstructing {what}; the progress is shown below.\n"
                 "You can drop other photos at any time: the current run is then cancelled."

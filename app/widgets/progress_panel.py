@@ -212,7 +212,8 @@ class ProgressPanel(QWidget):
                 start = RUN_STAGES["images"]  # the model stages follow the images
                 share = sum(RUN_STAGES[s] for s in _PASS_STAGES)
                 fraction = start + share * (index + (fraction - start) / share) / passes
-                text += f" (pass {index + 1}/{passes})"
+                if passes > 1:
+                    text += f" (pass {index + 1}/{passes})"
             self._fraction = min(1.0, max(self._fraction, fraction) if in_pass else fraction)
         self._stage_text = text
         wait_ms = REDRAW_INTERVAL_MS - 1000 * (time.perf_counter() - self._drawn_at)

@@ -47,6 +47,11 @@ def test_progress_bar_spreads_the_passes_and_never_goes_back(qtbot) -> None:
             assert panel.stage_text == "Heads 5/5 (pass 2/3)"
     panel.update_progress(ProgressEvent("poses", 2, 10))
     fractions.append(panel.fraction)
+    one_pass = ProgressPanel()
+    qtbot.addWidget(one_pass)
+    one_pass.set_running(True)
+    one_pass.update_progress(ProgressEvent("encode", 1, 5, pass_index=0, pass_count=1))
+    assert one_pass.stage_text == "Encoding 1/5"  # no "(pass 1/1)"
     assert all(b >= a for a, b in itertools.pairwise(fractions))
     # pass 2 of 3 ends two thirds of the way through the model stages (images 0.10, model 0.75)
     assert fractions[2 * 14] == pytest.approx(0.10 + 0.75 * 2 / 3)  # 14 events per pass

@@ -91,6 +91,7 @@ def test_cancelling_lasts_until_the_worker_stopped(qtbot, make_window, images, b
         assert not win.act_rerun.isEnabled()
         assert not win.act_add_images.isEnabled()
         assert win.statusBar().currentMessage() == "Cancelling..."
+        assert win.drop_hint.title.text() == "Cancelling..."  # not "Reconstructing..."
 
     still_cancelling()
     qtbot.wait(300)  # the worker is still in its step: timers run, nothing may clear the state

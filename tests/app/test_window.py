@@ -132,6 +132,8 @@ def test_failures_show_a_dialog_and_keep_the_previous_result(
     assert win.state.reconstruction is synthetic_rec  # kept
     assert win.controller.run_state == RunState.FAILED
     assert info.title in win.banner.text()
+    # the status bar no longer reports the previous run
+    assert win.statusBar().currentMessage().startswith(f"Run failed: {info.title}")
     if case == "unreadable":
         assert "broken.jpg" in info.message
 
