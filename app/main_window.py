@@ -481,15 +481,13 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             title = Path(c.inputs[0]).name  # the folder or the video, never the frames' cache folder
         self.setWindowTitle(f"{title} - {APP_NAME}[*]" if title else f"{APP_NAME}[*]")
         self._fit_pending = True  # framed for the viewport's final size, once the centre is laid out
-        if self.centralWidget().layout().isEnabled():  # not held: nothing to wait for
-            self._release_centre_layout()
 
     def _apply_centre_layout_once(self) -> None:
         """Lay out the centre once, after the event being handled: a result shows the playback bar, hides
         the progress panel and may show a banner; each of those, laid out at once, resizes the OpenGL
         viewport, which redraws the whole cloud there and then (50-80 ms each on a software renderer)."""
         lay = self.centralWidget().layout()
-        if lay is None or not lay.isEnabled():
+        if not lay.isEnabled():  # already held for a result a moment ago
             return
         lay.setEnabled(False)
         # when no run_finished follows (an opened project); the context: never after the window is gone
@@ -498,7 +496,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
     def _release_centre_layout(self) -> None:
         """Lay the centre out (if :meth:`_apply_centre_layout_once` held it) and frame a new result."""
         lay = self.centralWidget().layout()
-        if lay is not None and not lay.isEnabled():
+        if not lay.isEnabled():
             lay.setEnabled(True)
             lay.activate()
         if self._fit_pending:

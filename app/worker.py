@@ -407,10 +407,9 @@ class ReconstructionWorker(QObject):
             # build the confidence-ordered point sets here, off the GUI thread: seconds for a large
             # run, so they are a stage of their own, and a cancel meanwhile still wins
             for done, source in enumerate(("global", "local")):
-                check_cancel(req.cancel)
                 progress(ProgressEvent("points", done, 2))
                 rec.points(source)
-            check_cancel(req.cancel)
+                check_cancel(req.cancel)
             progress(ProgressEvent("points", 2, 2))
         except Cancelled:
             log.info("run %d cancelled", req.job_id)

@@ -142,8 +142,7 @@ class ProgressPanel(QWidget):
         self._cancelling = True
         self._redraw.stop()
         self.cancel_button.setEnabled(False)
-        self._stage_text = "Cancelling..."
-        self.stage_label.setText(self._stage_text)
+        self._show_stage("Cancelling...")
         self._tick()
 
     def set_running(self, running: bool, text: str = "") -> None:
@@ -161,14 +160,12 @@ class ProgressPanel(QWidget):
             self._fraction = 0.0
             self._stage = ""
             self.bar.setValue(0)
-            self._stage_text = text or "Starting..."
-            self.stage_label.setText(self._stage_text)
+            self._show_stage(text or "Starting...")
             self.time_label.setText("")
             self._timer.start()
         else:
             self._timer.stop()
-            self._stage_text = text or "Idle"
-            self.stage_label.setText(self._stage_text)
+            self._show_stage(text or "Idle")
 
     def set_memory_text(self, text: str, warn: bool = False) -> None:
         """The memory estimate of the coming run (red when it will not fit)."""
@@ -222,13 +219,17 @@ class ProgressPanel(QWidget):
         elif not self._redraw.isActive():
             self._redraw.start(max(1, round(wait_ms)))
 
+    def _show_stage(self, text: str) -> None:
+        self._stage_text = text
+        self.stage_label.setText(text)
+
     def _draw_progress(self) -> None:
         """Show the latest progress event's stage text, bar and times."""
         self._redraw.stop()
         if self._cancelling:
             return
         self._drawn_at = time.perf_counter()
-        self.stage_label.setText(self._stage_text)
+        self._show_stage(self._stage_text)
         self.bar.setValue(round(1000 * self._fraction))
         self._tick()
 
