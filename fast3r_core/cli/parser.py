@@ -12,7 +12,7 @@ import argparse
 import math
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from fast3r_core import __version__
 from fast3r_core.export.formats import FORMATS
@@ -55,6 +55,36 @@ def _formats_arg(text: str) -> list[str]:
 
 
 _Number = TypeVar("_Number", int, float)
+
+
+_EXCLUDE_EXAMPLES = {
+    "reconstruct": "fast3r reconstruct photos/ -o out --exclude a.jpg b.jpg",
+    "add": "fast3r add scene.f3r more/ -o bigger.f3r --exclude a.jpg b.jpg",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose "INPUT is required" error says why when ``--exclude`` took the inputs.
+
+    ``--exclude NAME [NAME ...]`` takes every word up to the next option, inputs included, so
+    ``fast3r reconstruct --exclude a.jpg photos/ -o out`` leaves no input: the bare argparse message
+    would not say that. Sub-parsers are made with the parent's class, so every command gets this.
+    """
+
+    _given: tuple[str, ...] = ()
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        self._given = tuple(str(a) for a in args) if args is not None else ()
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:  # argparse's hook; prints usage and exits 2
+        if "--exclude" in self._given and re.search(r"required:.*\bINPUT\b", message):
+            example = _EXCLUDE_EXAMPLES.get(self.prog.split()[-1], _EXCLUDE_EXAMPLES["reconstruct"])
+            message += (
+                " (--exclude takes every name after it, the inputs too: put --exclude after the "
+                f"inputs, e.g. '{example}')"
+            )
+        super().error(message)
 
 
 def _parse_number(text: str, kind: type[_Number]) -> _Number:
@@ -313,7 +343,7 @@ def _add_edit_parser(sub: Any) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``fast3r`` argument parser (one sub-parser per command)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fast3r",
         description="Fast3R Studio: unposed photos -> point cloud and camera poses (Fast3R, CVPR 2025).",
         epilog="Exit codes: 0 ok, 1 internal error, 2 bad input or usage, 130 cancelled. "

@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -891,3 +892,17 @@ def test_add_checks_masks_before_loading_the_model(
     )
     assert code == 2 and more[0].name in err and not loads
     assert not (tmp_path / "x.f3r").exists()
+
+
+@pytest.mark.parametrize("command", ["reconstruct", "add"])
+def test_exclude_before_the_inputs_says_it_took_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """``--exclude`` takes every name after it: when it swallowed the inputs, the usage error says so."""
+    code, _, err = _main(capsys, command, "--exclude", "a.jpg", tmp_path, "-o", tmp_path / "out")
+    assert code == 2
+    assert re.search(r"required: .*INPUT", err) and "put --exclude after the inputs" in err
+    assert f"e.g. 'fast3r {command} " in err
+    # without --exclude, argparse's message alone
+    code, _, err = _main(capsys, command, "-o", tmp_path / "out")
+    assert code == 2 and re.search(r"required: .*INPUT", err) and "--exclude" not in err.split("error:")[-1]
