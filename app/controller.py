@@ -155,8 +155,12 @@ class Controller(QObject):
         # the project an "add images" run extends, taken when it starts: Save must write back to that file
         # even if another project was opened meanwhile (None: the result was not saved yet)
         self._add_origin: Path | None = None
+        # the inputs (folders, videos, photos) of the run whose result is shown, and the file names it
+        # left out: Run Again and Re-run Without These read them again. Set when a run's result is
+        # shown, never when a run starts (a failed or cancelled run must not replace them) and cleared
+        # when a project is opened (its photos are then the inputs).
         self.inputs: list[str] = []
-        self.exclude: tuple[str, ...] = ()  # file names the last run left out (Run Again keeps them)
+        self.exclude: tuple[str, ...] = ()
         self.run_started = 0.0
         self._sources: dict[int, str] = {}  # job id -> model source (runs and preloads)
         self._load_began: float | None = None  # a model load is under way since then (run or preload)
@@ -388,8 +392,6 @@ class Controller(QObject):
         )
         self._job = req
         self._sources[job_id] = model
-        self.inputs = list(req.inputs)
-        self.exclude = opts.exclude
         self.run_started = time.perf_counter()
         if self.loaded_source != model and self._load_began is None:
             self._load_began = self.run_started
@@ -410,32 +412,42 @@ class Controller(QObject):
             log.info("run %d: %s", job_id, text)
             self.message.emit(text[0].upper() + text[1:])
 
-    def rerun_plan(self, views: Sequence[int]) -> tuple[list[str], tuple[str, ...]]:
-        """The inputs and ``exclude`` of a re-run of the shown result without ``views``.
+    def rerun_plan(self, views: Sequence[int] = ()) -> tuple[list[str], tuple[str, ...]]:
+        """The inputs and ``exclude`` of a re-run of the shown result without ``views`` (none: Run Again).
 
-        The inputs are this session's run inputs when the shown result is that run's own result
-        (so that a folder or a video is read again), and the views that run left out stay out; else
-        they are the photos of the result's views (an opened project, a result with added images),
-        which the views left out earlier are not among (the core refuses a name that matches no input).
+        The inputs are the shown result's run inputs when it is this session's own run result (so
+        that a folder or a video is read again), and the views that run left out stay out; else they
+        are the photos of the result's views (an opened project, a result with added images), which
+        the views left out earlier are not among (the core refuses a name that matches no input).
+        Never the inputs of a run that failed or was cancelled: those did not make the shown result.
 
         Raises
         ------
         InputError
-            Nothing is shown, no view is given, fewer than two views would remain, or none of the
-            result's photos can be found.
+            Nothing is shown, fewer than two views would remain, or none of the result's photos can be
+            found.
         """
         rec = self.reconstruction
         if rec is None:
             raise InputError("There is no result to run again.")
-        exclude = views_to_exclude(rec.image_paths, rec.options, views)
         last = self.last_result
-        if self.inputs and last is not None and last.reconstruction is rec and len(rec.runs) <= 1:
+        own = bool(self.inputs) and last is not None and last.reconstruction is rec and len(rec.runs) <= 1
+        if views:
+            exclude = views_to_exclude(rec.image_paths, rec.options, views)
+        else:
+            exclude = self.exclude if own else ()
+        if own:
             return list(self.inputs), exclude
         photos = [p for p in rec.image_paths if os.path.isfile(p)]
         if not photos:
             raise InputError("The photos of this result cannot be found, so it cannot be run again.")
         names = {n for p in photos for n in (Path(p).name, Path(p).stem, p)}
         return photos, tuple(n for n in exclude if n in names)
+
+    @property
+    def running_inputs(self) -> list[str]:
+        """The inputs of the run under way (empty when none is)."""
+        return list(self._job.inputs) if self._job is not None else []
 
     def add_images(self, inputs: Sequence[str | os.PathLike[str]]) -> int:
         """Add photos to the shown result (reconstructs only them, with anchor views of the result).
@@ -551,10 +563,13 @@ class Controller(QObject):
             log.info("run %d finished after its cancel: result dropped", res.job_id)
             self._on_cancelled(res.job_id)
             return
-        added = self._job is not None and self._job.base is not None
-        n_before = self._job.base.n_views if added else 0
-        if self._job is not None and not added and len(self._job.inputs) == 1:
-            self.settings.add_recent(self._job.inputs[0])  # only inputs that worked are recent
+        job = self._job
+        added = job is not None and job.base is not None
+        n_before = job.base.n_views if job is not None and job.base is not None else 0
+        if job is not None and not added:
+            self.inputs, self.exclude = list(job.inputs), tuple(job.options.exclude)
+            if len(job.inputs) == 1:
+                self.settings.add_recent(job.inputs[0])  # only inputs that worked are recent
         self._job = None
         # the whole wait, from the request to the result, with the model load (or the part of a
         # preload the request waited for) as a part of it
@@ -661,6 +676,7 @@ class Controller(QObject):
         def done(rec: Reconstruction) -> None:
             self.project_path = Path(src)
             self.last_report = None
+            self.inputs, self.exclude = [], ()  # a re-run reads the project's photos
             self.settings.add_recent(src)
             note = self._show(rec)
             self.message.emit(

@@ -206,12 +206,17 @@ class FileFlows(WindowParts):
         self.adding_on = adding_on
         return True
 
-    def rerun(self) -> None:
-        """Run the last inputs again (the views the last run left out stay out)."""
-        c = self.controller
-        if c.inputs:
-            inputs, exclude = list(c.inputs), c.exclude
-            self.leave_edits("Running again", lambda: self.start_run(inputs, exclude=exclude))
+    def rerun(self) -> bool:
+        """Run the shown result's inputs again (the views its run left out stay out); an opened
+        project's photos when it was not this session's run. True if the run was started."""
+        from fast3r_core.errors import InputError
+
+        try:
+            inputs, exclude = self.controller.rerun_plan()
+        except InputError as exc:
+            self.show_error(ErrorInfo("input", "Cannot run again", str(exc)))
+            return False
+        return self.leave_edits("Running again", lambda: self.start_run(inputs, exclude=exclude))
 
     def rerun_without(self, views: Sequence[int]) -> bool:
         """Re-run the shown result's inputs without the photos of ``views`` ("Re-run Without These").
@@ -220,6 +225,11 @@ class FileFlows(WindowParts):
         """
         from fast3r_core.errors import InputError
 
+        if not views:
+            self.show_error(
+                ErrorInfo("input", "Cannot leave out these views", "Select the views to leave out first.")
+            )
+            return False
         try:
             inputs, exclude = self.controller.rerun_plan(views)
         except InputError as exc:

@@ -396,7 +396,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         st = RunState(value)
         running = st in (RunState.LOADING, RunState.RUNNING, RunState.CANCELLING)
         shown = not self.progress_panel.isHidden()
-        self.drop_hint.set_running(running, len(self.controller.inputs), st == RunState.CANCELLING)
+        self.drop_hint.set_running(running, len(self.controller.running_inputs), st == RunState.CANCELLING)
         if st == RunState.CANCELLING:
             self.progress_panel.set_cancelling()
             self.statusBar().showMessage("Cancelling...")  # until the run's answer replaces it

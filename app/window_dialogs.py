@@ -86,7 +86,9 @@ class WindowDialogs(WindowParts):
 
     def open_run_options(self) -> RunOptionsDialog:
         """The run options (images to use, precision, passes, inputs); OK stores them for the next runs."""
-        dlg = RunOptionsDialog(self.settings, self, inputs=self.controller.inputs)
+        c = self.controller
+        # the masks note is about the photos of the run under way, else of the shown result's run
+        dlg = RunOptionsDialog(self.settings, self, inputs=c.running_inputs or c.inputs)
         if self.interactive:
             dlg.exec()
         else:

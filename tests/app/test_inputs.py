@@ -395,10 +395,9 @@ def test_rerun_without_selected_views_submits_exclude(qtbot, make_window, synthe
     req = _submitted(qtbot, sent)
     assert req.options.exclude == ("view_01.png", "view_03.png")
     assert req.inputs == list(synthetic_rec.image_paths)
-    assert win.controller.exclude == ("view_01.png", "view_03.png")
-    # Run Again keeps them out
-    win.rerun()
-    assert _submitted(qtbot, sent, 2).options.exclude == ("view_01.png", "view_03.png")
+    # the run has not given a result: the shown result's inputs are unchanged, and Run Again reads them
+    assert win.controller.inputs == [] and win.controller.exclude == ()
+    assert win.controller.rerun_plan() == (list(synthetic_rec.image_paths), ())
 
 
 def test_rerun_without_refuses_to_leave_fewer_than_two_views(
@@ -443,6 +442,8 @@ def test_rerun_without_these_runs_and_the_project_records_them(qtbot, make_windo
     assert win.controller.inputs == [str(images)]  # the folder again, not its files
     rec2 = win.state.reconstruction
     assert rec2.options["exclude"] == [names[2]]
+    # Run Again keeps it out
+    assert win.controller.rerun_plan() == ([str(images)], (names[2],))
     assert "1 left out of the run" in win.views_panel.summary.text()
     # the project keeps them
     dest = tmp_path / "scene.f3r"
@@ -483,3 +484,46 @@ def test_rerun_without_ignores_a_malformed_stored_exclusion() -> None:
     for stored in ("abc", 7, {"x": 1}, ["ok.png", 3, None]):
         got = views_to_exclude(paths, {"exclude": stored}, [0])
         assert got == (("ok.png", "a.png") if isinstance(stored, list) else ("a.png",))
+
+
+def test_a_failed_or_cancelled_run_does_not_replace_the_inputs_run_again_reads(
+    qtbot, make_window, images, tmp_path
+) -> None:
+    """Run Again and Re-run Without These re-run the shown result's inputs: never those of a later run
+    that failed or was cancelled, and an opened project's own photos, not the folder run before it."""
+    win = make_window()
+    with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
+        assert win.start_run([str(images)])
+    names = [Path(p).name for p in win.state.reconstruction.image_paths]
+    assert win.act_rerun.isEnabled()
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with qtbot.waitSignal(win.controller.failed, timeout=30_000):
+        win.controller.start_run([str(empty)])
+    assert win.controller.rerun_plan() == ([str(images)], ())
+    assert win.controller.rerun_plan([1]) == ([str(images)], (names[1],))
+
+    from tests.tiny import write_views
+
+    other = tmp_path / "other"
+    write_views(other, 3)
+    with qtbot.waitSignal(
+        win.controller.state_changed, timeout=30_000, check_params_cb=lambda v: v == "cancelled"
+    ):
+        win.controller.start_run([str(other)])
+        win.controller.cancel()
+    assert win.controller.rerun_plan() == ([str(images)], ())
+    qtbot.waitUntil(lambda: win.act_rerun.isEnabled(), timeout=10_000)
+
+    # an opened project: its photos, not the folder run before it
+    project = tmp_path / "p.f3r"
+    with qtbot.waitSignal(win.controller.project_saved, timeout=60_000):
+        win.controller.save_project(project)
+    with qtbot.waitSignal(win.controller.result_ready, timeout=60_000):
+        win.controller.start_run([str(other)])
+    with qtbot.waitSignal(win.controller.project_loaded, timeout=60_000):
+        win.controller.open_project(project)
+    inputs, exclude = win.controller.rerun_plan()
+    assert sorted(Path(p).name for p in inputs) == sorted(names) and exclude == ()
+    assert all(Path(p).parent == images for p in inputs)
