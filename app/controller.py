@@ -505,12 +505,14 @@ class Controller(QObject):
         name = base.model_name
         if not name or name == self._model:
             return self._model
-        if name in MODELS or Path(name).expanduser().exists():
-            self.message.emit(f"Adding with the project's model, {Path(name).name or name}")
+        if name in MODELS:
+            self.message.emit(f"Adding with the project's model, {name}")
             return name
+        # a project file does not choose a local path to load or a repository to download: only a
+        # registered model, or the user's own choice (equal to ``name`` above)
         self.message.emit(
-            f"The project's model ({name}) is not available: adding with {self._model}; "
-            "the new views may align less well"
+            f"The project's model ({Path(name).name or name}) is not a registered model: adding with "
+            f"{self._model} (choose it in Model > Model Manager to use it); the new views may align less well"
         )
         return self._model
 

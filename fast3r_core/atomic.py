@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +30,7 @@ from fast3r_core.errors import ExportError, Fast3RError
 
 __all__ = [
     "TMP_SUFFIX",
+    "apply_folder_mode",
     "atomic_copy",
     "atomic_dir",
     "atomic_path",
@@ -140,7 +142,7 @@ def atomic_path(
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
         # mkstemp creates 0600 files; give the result the usual permissions of a new file.
-        _apply_default_mode(tmp)
+        _apply_default_mode(tmp, like=dest)
         os.replace(tmp, dest)
     except OSError as exc:
         _remove_quietly(tmp)
@@ -249,6 +251,7 @@ def atomic_dir(path: str | os.PathLike[str], *, error: ErrorType = ExportError) 
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-{os.getpid()}-", dir=parent))
     except OSError as exc:
         raise _fail(error, f"Cannot write {str(dest)!r}", exc) from exc
+    apply_folder_mode(staging, like=dest)
     try:
         yield staging
         replace_dir(staging, dest)
@@ -366,15 +369,37 @@ def _umask() -> int:
     return umask
 
 
-def _apply_default_mode(path: Path) -> None:
-    """chmod ``path`` to 0666 minus the process umask (what open() would have given)."""
+def _apply_default_mode(path: Path, like: Path | None = None) -> None:
+    """chmod the new file ``path``: the permissions of the file ``like`` it replaces (a group-readable
+    project stays group-readable), else 0666 minus the process umask (what open() would have given)."""
     if os.name != "posix":
         return
-    umask = _umask()
     with contextlib.suppress(OSError):
         # A hard link shares its inode with the source: do not change the source's mode.
         if os.stat(path).st_nlink == 1:
-            os.chmod(path, 0o666 & ~umask)
+            os.chmod(path, _mode_like(like, 0o666))
+
+
+def _mode_like(like: Path | None, default: int) -> int:
+    """The permission bits of ``like`` when it is an existing file or folder of the same kind as the
+    ``default`` (0666: a file, 0777: a folder), else ``default`` minus the umask."""
+    if like is not None:
+        with contextlib.suppress(OSError):
+            st = os.stat(like, follow_symlinks=False)
+            if (stat.S_ISDIR(st.st_mode) and default == 0o777) or (
+                stat.S_ISREG(st.st_mode) and default == 0o666
+            ):
+                return stat.S_IMODE(st.st_mode)
+    return default & ~_umask()
+
+
+def apply_folder_mode(folder: str | os.PathLike[str], like: str | os.PathLike[str] | None = None) -> None:
+    """chmod a folder made by :func:`tempfile.mkdtemp` (0700) that is to take the place of ``like``:
+    ``like``'s permissions when it is a folder, else 0777 minus the umask (what mkdir would give)."""
+    if os.name != "posix":
+        return
+    with contextlib.suppress(OSError):
+        os.chmod(folder, _mode_like(Path(like) if like is not None else None, 0o777))
 
 
 def _remove_quietly(path: Path) -> None:

@@ -38,6 +38,7 @@ __all__ = [
     "PROJECT_FORMAT",
     "PROJECT_FORMAT_VERSION",
     "PROJECT_SUFFIX",
+    "is_project_file",
     "load_project",
     "project_size",
     "save_project",
@@ -525,6 +526,20 @@ def _check_cameras_finite(src: Path, arrays: Mapping[str, np.ndarray]) -> None:
                 f"{str(src)!r}: the project is inconsistent or corrupt ({name} of view(s) {views} "
                 "is not finite)"
             )
+
+
+def is_project_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a regular file (not a link) that is a Fast3R Studio project: a zip whose
+    meta.json names the project format. Reads only the zip's directory and meta.json (bounded)."""
+    p = Path(path)
+    if p.is_symlink() or not p.is_file():
+        return False
+    try:
+        with zipfile.ZipFile(p) as zf:
+            meta = _read_meta(p, zf)
+    except (zipfile.BadZipFile, KeyError, OSError, ProjectFileError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == PROJECT_FORMAT
 
 
 def load_project(path: str | os.PathLike[str]) -> Reconstruction:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +21,7 @@ from fast3r_core.errors import InputError
 
 from .console import Console, Progress
 from .exit_codes import EXIT_OK
+from .file_destination import project_destination
 
 if TYPE_CHECKING:
     from fast3r_core.edits import Edits
@@ -124,12 +124,8 @@ def cmd_edit(args: argparse.Namespace, console: Console, progress: Progress) -> 
             "nothing to do: give --scale-cameras, --scale, --level, --origin, --crop-box or --clear "
             "('fast3r info' lists a project's edits)"
         )
-    dest = Path(args.out) if args.out else Path(args.project)
-    if dest.is_dir():
-        raise InputError(f"--out {str(dest)!r} is a folder; give a project file name (e.g. edited.f3r)")
-    if not dest.parent.is_dir():
-        raise InputError(f"the folder of --out {str(dest)!r} does not exist")
     rec = load_project(args.project)
+    dest = project_destination(args.project, args.out, args.overwrite)
     edits = apply_edit_options(rec, args)  # every check before anything is written
     save_project(dataclasses.replace(rec, edits=edits), dest)  # atomic: the old file stays until done
     progress.close()

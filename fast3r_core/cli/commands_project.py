@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fast3r_core.errors import InputError
 from fast3r_core.export.formats import FORMATS
 from fast3r_core.progress import ProgressEvent
 
 from .console import Console, Progress
 from .exit_codes import EXIT_OK
+from .file_destination import check_file_destination
 from .output_folder import OutputFolder, discard_on_failure, top_percent_of
 
 if TYPE_CHECKING:
@@ -44,7 +45,9 @@ def cmd_export(args: argparse.Namespace, console: Console, progress: Progress) -
         from fast3r_core.atomic import clean_stale
 
         clean_stale(dest.parent)
-        _check_file_destination(dest, args.format, args.overwrite)
+        check_file_destination(dest, args.format, args.overwrite)
+    if staged is not None:
+        staged.refuse_inputs_inside(p for p in rec.image_paths if os.path.exists(p))
     selection = PointSelection(top_percent=top_percent_of(args.conf_percentile))
     options: dict[str, Any] = {"link_images": args.link_images} if fmt.copies_images else {}
     progress(ProgressEvent("export", 0, 1, args.format))
@@ -84,35 +87,6 @@ def cmd_export(args: argparse.Namespace, console: Console, progress: Progress) -
         detail = f" ({summary['cameras']} cameras)"
     console.out(f"Wrote {summary['output']}{detail}")
     return EXIT_OK
-
-
-_SIGNATURES: dict[str, bytes] = {
-    "ply": b"comment Fast3R Studio point cloud",
-    "glb": b'"generator":"Fast3R Studio"',
-    "cameras": b'"convention": "cam_to_world maps camera coordinates',
-}
-
-
-def _check_file_destination(dest: Path, fmt: str, overwrite: bool) -> None:
-    """Refuse to replace an existing file that this program did not write (unless ``overwrite``).
-
-    A file of ours is recognised by its content (the PLY header comment, the GLB generator, the
-    cameras.json convention), read from its first 64 kB.
-    """
-    if overwrite or not (dest.exists() or dest.is_symlink()):
-        return
-    if dest.is_file() and not dest.is_symlink():
-        try:
-            with open(dest, "rb") as f:
-                head = f.read(65536)
-        except OSError:
-            head = b""
-        if _SIGNATURES.get(fmt, b"\0never") in head:
-            return
-    raise InputError(
-        f"{dest} already exists and was not written by this program; choose another name, or pass "
-        "--overwrite to replace it"
-    )
 
 
 def cmd_info(args: argparse.Namespace, console: Console, progress: Progress) -> int:

@@ -29,6 +29,7 @@ from fast3r_core.progress import ProgressEvent
 from .commands_project import describe_run
 from .console import Console, Progress, fmt_bytes
 from .exit_codes import EXIT_OK
+from .file_destination import project_destination
 from .output_folder import (
     OUTPUT_NAMES,
     RECONSTRUCT_FORMATS,
@@ -62,6 +63,14 @@ def _model_label(source: str) -> str:
     """The model name stored in the project: the registered name or the absolute path of a local model."""
     path = Path(source).expanduser()
     return str(path.resolve()) if path.exists() else source
+
+
+def _registered(source: str) -> bool:
+    """``source`` names a registered model (its name, or its Hub repo id in any case)."""
+    from fast3r_core.weights import MODELS
+
+    low = source.lower()
+    return source in MODELS or any((i.repo_id or "").lower() == low for i in MODELS.values())
 
 
 def _log_memory_estimate(args: argparse.Namespace) -> None:
@@ -201,7 +210,7 @@ def cmd_reconstruct(args: argparse.Namespace, console: Console, progress: Progre
             args, size=args.size, max_views=args.max_views, per_view_focal=args.per_view_focal
         )
         # Cheap checks first (paths exist, model loadable), then decoding, then the slow model load.
-        images.discover_inputs(args.inputs)
+        out.refuse_inputs_inside(images.discover_inputs(args.inputs).files)
         _precheck_model(args.model, args.accept_license)
         _log_memory_estimate(args)
         t = time.perf_counter()
@@ -337,11 +346,7 @@ def cmd_add(args: argparse.Namespace, console: Console, progress: Progress) -> i
 
     t_start = time.perf_counter()
     base = load_project(args.project)
-    dest = Path(args.out) if args.out else Path(args.project)
-    if dest.is_dir():
-        raise InputError(f"--out {str(dest)!r} is a folder; give a project file name (e.g. more.f3r)")
-    if not dest.parent.is_dir():
-        raise InputError(f"the folder of --out {str(dest)!r} does not exist")
+    dest = project_destination(args.project, args.out, args.overwrite)
     from fast3r_core.atomic import clean_stale
 
     clean_stale(dest.parent)
@@ -356,6 +361,13 @@ def cmd_add(args: argparse.Namespace, console: Console, progress: Progress) -> i
     model_source = args.model or base.model_name
     if not model_source:
         raise InputError("the project does not name its model: pass --model")
+    if not args.model and not _registered(model_source):
+        # the project file is not trusted to pick a local path to load or a repository to download
+        raise InputError(
+            f"the project was made with {model_source!r}, which is not a registered model "
+            f"({', '.join(weights.MODELS)}): a project file does not choose a model to load or download. "
+            f"Pass --model {model_source} if you trust it, or another model"
+        )
     try:
         _precheck_model(model_source, args.accept_license)
     except ModelNotAvailableError as exc:

@@ -12,7 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from fast3r_core.errors import ExportError, InputError
@@ -117,7 +117,12 @@ class OutputFolder:
         self.replace_all = replace_all
         from fast3r_core.atomic import clean_stale
 
-        self.out = Path(os.path.abspath(os.fspath(out)))
+        given = Path(os.path.abspath(os.fspath(out)))
+        # a symlink to a folder: the outputs go into the folder it names (what the user asked), and the
+        # staging folder beside that one, so that the final renames stay on one file system
+        self.out = Path(os.path.realpath(given)) if given.is_symlink() else given
+        if self.out != given:
+            log.info("output folder %s is a link to %s: writing there", given, self.out)
         self._created: list[Path] = []
         missing = []
         p = self.out
@@ -161,7 +166,36 @@ class OutputFolder:
         except OSError:
             self.staging = Path(tempfile.mkdtemp(prefix=prefix, dir=self.out))
             self._beside = False
+        from fast3r_core.atomic import apply_folder_mode
+
+        apply_folder_mode(self.staging, like=self.out)  # it may become the folder: not mkdtemp's 0700
         log.debug("staging outputs in %s", self.staging)
+
+    def refuse_inputs_inside(self, inputs: Iterable[str | os.PathLike[str]]) -> None:
+        """Refuse an output folder that holds any of ``inputs`` (the photos or videos a run reads).
+
+        Outputs replace files of their names (the ``images/`` copies of COLMAP and Nerfstudio exports)
+        and a re-written output folder replaces the earlier one whole: either could replace or remove
+        the user's originals. Whatever ``--overwrite`` says, the inputs are never written over.
+
+        Raises
+        ------
+        InputError
+            An input lies inside the output folder (links resolved).
+        """
+        out = Path(os.path.realpath(self.out))
+        inside = []
+        for p in inputs:
+            real = Path(os.path.realpath(p))
+            if real == out or out in real.parents:
+                inside.append(str(p))
+        if inside:
+            self.discard()
+            shown = ", ".join(inside[:3]) + (f" and {len(inside) - 3} more" if len(inside) > 3 else "")
+            raise InputError(
+                f"The output folder {self.out} holds input files ({shown}): outputs written there could "
+                "replace them. Choose an output folder outside the inputs, e.g. a new folder beside them."
+            )
 
     def commit(self) -> list[Path]:
         """Move the staged outputs into the output folder; return the top-level outputs.

@@ -310,6 +310,11 @@ def _add_edit_parser(sub: Any) -> None:
     p.add_argument(
         "-o", "--out", metavar="OUT.f3r", help="write the result here (default: update PROJECT.f3r in place)"
     )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out file that is not a Fast3R Studio project (one is replaced anyway)",
+    )
     p.add_argument("--clear", action="store_true", help="start from no edits (remove the stored ones first)")
     p.add_argument(
         "--origin",
@@ -405,6 +410,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="a folder, image files, or a video file")
     p.add_argument(
         "-o", "--out", metavar="OUT.f3r", help="write the result here (default: update PROJECT.f3r in place)"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an existing --out file that is not a Fast3R Studio project (one is replaced anyway)",
     )
     p.add_argument(
         "-m",

@@ -187,8 +187,11 @@ def test_add_images_saves_back_to_the_project_it_started_from(
     shutil.copy(base_project, b)
     with qtbot.waitSignal(win.controller.project_loaded, timeout=30_000):
         win.open_paths([str(a)])
-    # the project names a model this machine does not have: the chosen model is used, and said
-    rec = dataclasses.replace(win.state.reconstruction, model_name="no-such-model")
+    # the project names a local folder as its model: a project file does not choose a path to load
+    # (nor a repository to download), so the chosen model is used, and said
+    elsewhere = tmp_path / "no-such-model"
+    elsewhere.mkdir()
+    rec = dataclasses.replace(win.state.reconstruction, model_name=str(elsewhere))
     win.controller._show(rec)
     messages: list[str] = []
     win.controller.message.connect(messages.append)
@@ -196,6 +199,7 @@ def test_add_images_saves_back_to_the_project_it_started_from(
     with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
         assert win.add_images(more)
         win.controller.project_path = b  # what opening b.f3r meanwhile does (open_project's done())
-    assert any("no-such-model" in m and "not available" in m for m in messages)
+    assert any("no-such-model" in m and "not a registered model" in m for m in messages)
+    assert win.controller.loaded_source != str(elsewhere)
     assert win.state.reconstruction.n_views == rec.n_views + 2
     assert win.controller.project_path == a

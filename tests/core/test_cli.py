@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -840,7 +841,13 @@ def test_reconstruct_in_passes_then_add_photos(
     assert kept_per_view(load_project(project))[0].tolist() == [50, 0, 0, 0]
     more = write_views(tmp_path / "more", n=2, size=(112, 96))
     dest = tmp_path / "more.f3r"
-    code, stdout, err = _main(capsys, "add", project, *more, "-o", dest, "--anchors", "2", "--json")
+    # the project names a local model: a project file does not choose what to load, --model does
+    code, _, err = _main(capsys, "add", project, *more, "-o", dest)
+    assert code == 2 and "not a registered model" in err and f"--model {tiny_model}" in err
+    assert not dest.exists()
+    code, stdout, err = _main(
+        capsys, "add", project, *more, "-o", dest, "--anchors", "2", "--json", "--model", tiny_model
+    )
     assert code == 0, err
     added_rec = load_project(dest)
     assert added_rec.edits.scale == 2.0
@@ -859,16 +866,20 @@ def test_reconstruct_in_passes_then_add_photos(
     assert "run 1 (add): 2 view(s) 4-5" in stdout
 
     # in place (no -o): the same photos again are already in the project -> nothing to add
-    code, _, err = _main(capsys, "add", dest, *more)
+    code, _, err = _main(capsys, "add", dest, *more, "--model", tiny_model)
     assert code == 2 and "already in the project" in _one_error_line(err)
-    code, _, err = _main(capsys, "add", dest, *more, "--max-views-per-pass", "1")
+    code, _, err = _main(capsys, "add", dest, *more, "--max-views-per-pass", "1", "--model", tiny_model)
     assert code == 2 and "at least 2" in err
     code, _, err = _main(capsys, "add", tmp_path / "missing.f3r", *more)
     assert code == 2 and "does not exist" in _one_error_line(err)
 
 
 def test_add_checks_masks_before_loading_the_model(
-    run: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    run: dict,
+    tiny_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A wrong mask is reported before the (slow) model load, as in ``reconstruct``."""
     from PIL import Image
@@ -889,6 +900,8 @@ def test_add_checks_masks_before_loading_the_model(
         tmp_path / "x.f3r",
         "--masks",
         tmp_path / "masks",
+        "--model",
+        tiny_model,
     )
     assert code == 2 and more[0].name in err and not loads
     assert not (tmp_path / "x.f3r").exists()
@@ -906,3 +919,129 @@ def test_exclude_before_the_inputs_says_it_took_them(
     # without --exclude, argparse's message alone
     code, _, err = _main(capsys, command, "-o", tmp_path / "out")
     assert code == 2 and re.search(r"required: .*INPUT", err) and "--exclude" not in err.split("error:")[-1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# what the commands may write over: never the user's files unasked, never the inputs, never a device
+# ---------------------------------------------------------------------------------------------------
+
+
+def _project(tmp_path: Path, name: str = "scene.f3r") -> Path:
+    from fast3r_core.project_file import save_project
+    from tests.core.recon_factory import make_synthetic_reconstruction
+
+    return save_project(make_synthetic_reconstruction(3, image_dir=tmp_path / "photos"), tmp_path / name)
+
+
+def test_edit_out_replaces_a_project_but_not_a_file_of_the_users(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from fast3r_core.project_file import load_project
+
+    project = _project(tmp_path)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    code, _, err = _main(capsys, "edit", project, "--scale", "2", "-o", notes)
+    assert code == 2 and "not a Fast3R Studio project" in err and "--overwrite" in err
+    assert notes.read_text() == "my notes"
+    # an earlier project is replaced without asking; the user's file with --overwrite
+    other = _project(tmp_path, "other.f3r")
+    other.chmod(0o640)
+    assert _main(capsys, "edit", project, "--scale", "2", "-o", other)[0] == 0
+    assert load_project(other).edits.scale == 2.0
+    assert other.stat().st_mode & 0o777 == 0o640  # the replaced file keeps its permissions
+    assert _main(capsys, "edit", project, "--scale", "3", "-o", notes, "--overwrite")[0] == 0
+    assert load_project(notes).edits.scale == 3.0
+    # a link as --out is not followed, nor replaced, unasked
+    link = tmp_path / "link.f3r"
+    link.symlink_to(notes)
+    code, _, err = _main(capsys, "edit", project, "--scale", "2", "-o", link)
+    assert code == 2 and "is a link" in err and link.is_symlink()
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="POSIX pipes")
+@pytest.mark.parametrize("command", ["edit", "export"])
+def test_a_device_or_pipe_is_never_written_over(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    """/dev/null (as root) or a pipe: the atomic rename would replace the node itself, --overwrite or not."""
+    project = _project(tmp_path)
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    args = ["--scale", "2"] if command == "edit" else ["--format", "ply"]
+    code, _, err = _main(capsys, command, project, *args, "-o", pipe, "--overwrite")
+    assert code == 2 and "not a regular file" in err
+    assert stat.S_ISFIFO(os.lstat(pipe).st_mode)
+
+
+def test_edit_in_place_through_a_link_updates_the_linked_project(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from fast3r_core.project_file import load_project
+
+    real = _project(tmp_path, "real.f3r")
+    link = tmp_path / "link.f3r"
+    link.symlink_to(real)
+    assert _main(capsys, "edit", link, "--scale", "2")[0] == 0
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert load_project(real).edits.scale == 2.0
+    # -o naming the project itself (another spelling) is an update in place too
+    assert _main(capsys, "edit", real, "--scale", "5", "-o", link)[0] == 0
+    assert link.is_symlink() and load_project(real).edits.scale == 10.0  # scales compose
+
+
+def test_reconstruct_never_writes_over_its_inputs(
+    capsys: pytest.CaptureFixture[str], tiny_model: Path, tmp_path: Path
+) -> None:
+    """Photos inside the output folder (``scene/images`` -> ``-o scene``): refused even with --overwrite,
+    before the model runs; nothing is written and the photos are untouched."""
+    scene = tmp_path / "scene"
+    photos = write_views(scene / "images", n=3)
+    before = {p: p.read_bytes() for p in photos}
+    for extra in ((), ("--overwrite",)):
+        code, _, err = _main(
+            capsys,
+            "reconstruct",
+            scene / "images",
+            "-o",
+            scene,
+            "--model",
+            tiny_model,
+            "--size",
+            "224",
+            *extra,
+        )
+        assert code == 2 and ("holds input files" in err or not extra)
+    assert "holds input files" in err
+    assert {p: p.read_bytes() for p in photos} == before
+    assert sorted(p.name for p in scene.iterdir()) == ["images"]
+    # export of a project into the folder of its photos: the same
+    project = _project(tmp_path)
+    code, _, err = _main(
+        capsys, "export", project, "--format", "colmap", "-o", tmp_path / "photos", "--overwrite"
+    )
+    assert code == 2 and "holds input files" in err
+
+
+def test_reconstruct_into_a_linked_output_folder(
+    capsys: pytest.CaptureFixture[str], tiny_model: Path, tmp_path: Path
+) -> None:
+    """``-o out`` where ``out`` links to a folder: the outputs go into that folder, the link stays,
+    nothing is left behind; a new output folder gets the usual permissions (not 0700)."""
+    images = tmp_path / "images"
+    write_views(images, n=3)
+    real = tmp_path / "real"
+    link = tmp_path / "out"
+    link.symlink_to(real, target_is_directory=True)
+    real.mkdir()
+    args = ("--model", tiny_model, "--size", "224", "--formats", "ply,cameras")
+    for _ in range(2):  # a new folder, then a previous output
+        code, _, err = _main(capsys, "reconstruct", images, "-o", link, *args)
+        assert code == 0, err
+    assert link.is_symlink() and (real / "points.ply").is_file()
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging or .old left
+    fresh = tmp_path / "fresh"
+    assert _main(capsys, "reconstruct", images, "-o", fresh, *args)[0] == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o777 & ~umask
