@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import re
+import warnings
 import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,17 @@ def _damaged(path: Path, exc: BaseException) -> CheckpointError:
     return CheckpointError(
         f"The weights file {path} is damaged or incomplete (a truncated download?): {exc}. "
         "Delete it and download it again."
+    )
+
+
+def _refused_as_code(exc: BaseException) -> bool:
+    """``torch.load(weights_only=True)`` refused the pickle's content (a global such as ``os.system``,
+    an instruction its safe unpickler does not run): not damage, a file that is not data only."""
+    import pickle
+
+    text = str(exc).lower()
+    return isinstance(exc, pickle.UnpicklingError) and (
+        "weights only load failed" in text or "unsupported global" in text
     )
 
 
@@ -75,15 +87,18 @@ class _Reader:
         try:
             # mmap only works for the zip format; it avoids a second copy of the weights in memory
             mmap = zipfile.is_zipfile(self.path)
-            obj = torch.load(self.path, map_location="cpu", weights_only=True, mmap=mmap)
+            with warnings.catch_warnings():  # torch's note on a pickle protocol is not the user's concern
+                warnings.simplefilter("ignore", UserWarning)
+                obj = torch.load(self.path, map_location="cpu", weights_only=True, mmap=mmap)
         except OSError as exc:
             raise CheckpointError(f"Cannot read {self.path}: {exc.strerror or exc}") from exc
         except Exception as exc:
-            if "Unsupported global" in str(exc):
+            if _refused_as_code(exc):
+                # never torch's own text: it suggests weights_only=False, which would run the file's code
                 raise CheckpointError(
-                    f"{self.path} contains Python objects, not only tensors; it was refused because a "
-                    "checkpoint must be data, never code. Convert it to a plain state dict (or "
-                    "model.safetensors) with the code that made it."
+                    f"{self.path} holds Python objects or pickle instructions, not only tensors; it was "
+                    "refused because a checkpoint must be data, never code. Convert it to a plain state "
+                    "dict (or model.safetensors) with the code that made it."
                 ) from exc
             raise _damaged(self.path, exc) from exc
         if isinstance(obj, dict):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -284,6 +285,36 @@ def test_pth_with_pickled_objects_is_refused(tmp_path: Path, reference: dict[str
     with pytest.raises(CheckpointError, match="Python objects"):
         weights.load_model(folder, "cpu")
     assert not Payload.ran
+
+
+class _System:
+    """Pickles as a call of ``os.system``: the classic hostile checkpoint."""
+
+    def __reduce__(self):
+        return (os.system, ("echo never",))
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle.dump"])
+def test_a_checkpoint_that_would_run_code_is_refused_as_such(
+    tmp_path: Path, reference: dict[str, np.ndarray], how: str
+) -> None:
+    """Said as "not data", never as a damaged download, and never with torch's hint to load it with
+    weights_only=False (which would run it)."""
+    import pickle
+
+    folder = _copy_config(tmp_path / "evil")
+    sd: dict[str, object] = {k: torch.from_numpy(v) for k, v in reference.items()}
+    sd["extra"] = _System()
+    if how == "torch.save":
+        torch.save(sd, folder / "model.pth")
+    else:
+        with open(folder / "model.pth", "wb") as f:
+            pickle.dump(sd, f, protocol=4)
+    with pytest.raises(CheckpointError) as info:
+        weights.load_model(folder, "cpu")
+    text = str(info.value)
+    assert "Python objects or pickle instructions" in text and "must be data, never code" in text
+    assert "weights_only" not in text and "truncated" not in text
 
 
 def test_pth_with_non_tensor_values_is_refused(tmp_path: Path, reference: dict[str, np.ndarray]) -> None:
