@@ -528,6 +528,44 @@ def _check_cameras_finite(src: Path, arrays: Mapping[str, np.ndarray]) -> None:
             )
 
 
+#: Tolerance of a stored rotation (float32 after a round of edits): |R^T R - I| and |det R - 1|.
+_ROTATION_TOL = 1e-3
+#: Largest focal length or principal point, in pixels, a project may hold: far beyond any lens (a
+#: 10 000 px image at a 0.1 degree field of view), small enough for every export to write.
+_MAX_PIXELS = 1e7
+
+
+def _check_cameras_valid(src: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    """Refuse cameras no export could write: a cam-to-world that is not a rigid transform (a rotation,
+    det +1, and a last row 0 0 0 1), or intrinsics with a focal length that is not positive, a last
+    row other than 0 0 1, or values beyond :data:`_MAX_PIXELS`."""
+
+    def refuse(what: str, views: np.ndarray) -> None:
+        shown = ", ".join(str(int(v)) for v in views[:8]) + (" ..." if views.size > 8 else "")
+        raise ProjectFileError(
+            f"{str(src)!r}: the project is inconsistent or corrupt ({what} of view(s) {shown})"
+        )
+
+    c2w = arrays["cam_to_world"].astype(np.float64)
+    r = c2w[:, :3, :3]
+    gram = np.abs(np.einsum("vji,vjk->vik", r, r) - np.eye(3)).max(axis=(1, 2))
+    det = np.linalg.det(r)
+    last = np.abs(c2w[:, 3, :] - [0.0, 0.0, 0.0, 1.0]).max(axis=1)
+    bad = np.flatnonzero((gram > _ROTATION_TOL) | (np.abs(det - 1.0) > _ROTATION_TOL) | (last > 0))
+    if bad.size:
+        refuse("cam_to_world is not a rotation and a translation", bad)
+    for name in ("intrinsics", "intrinsics_original"):
+        k = arrays[name].astype(np.float64)
+        bad = np.flatnonzero(
+            ~(k[:, 0, 0] > 0)
+            | ~(k[:, 1, 1] > 0)
+            | (np.abs(k[:, 2, :] - [0.0, 0.0, 1.0]).max(axis=1) > 0)
+            | (np.abs(k[:, :2, :]).max(axis=(1, 2)) > _MAX_PIXELS)
+        )
+        if bad.size:
+            refuse(f"{name} is not a pinhole camera with positive focal lengths", bad)
+
+
 def is_project_file(path: str | os.PathLike[str]) -> bool:
     """True when ``path`` is a regular file (not a link) that is a Fast3R Studio project: a zip whose
     meta.json names the project format. Reads only the zip's directory and meta.json (bounded)."""
@@ -578,6 +616,7 @@ def load_project(path: str | os.PathLike[str]) -> Reconstruction:
         except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
             raise ProjectFileError(f"{str(src)!r}: the arrays are corrupt ({exc})") from exc
     _check_cameras_finite(src, arrays)
+    _check_cameras_valid(src, arrays)
 
     try:
         project_dir = os.path.dirname(os.path.abspath(src))

@@ -391,6 +391,56 @@ def test_non_finite_cameras_are_refused(
     assert not out.exists()
 
 
+def _shear(a: np.ndarray) -> np.ndarray:
+    a[1, 0, 1] = 0.5  # the rotation is no longer one
+    return a
+
+
+def _mirror(a: np.ndarray) -> np.ndarray:
+    a[2, :3, 0] *= -1  # orthonormal, det -1
+    return a
+
+
+def _zero_focal(a: np.ndarray) -> np.ndarray:
+    a[1, 0, 0] = 0.0
+    return a
+
+
+def _negative_focal(a: np.ndarray) -> np.ndarray:
+    a[2, 1, 1] = -100.0
+    return a
+
+
+def _absurd_centre(a: np.ndarray) -> np.ndarray:
+    a[1, 0, 2] = -1e12
+    return a
+
+
+@pytest.mark.parametrize(
+    ("key", "edit", "views"),
+    [
+        ("cam_to_world", _shear, "1"),
+        ("cam_to_world", _mirror, "2"),
+        ("intrinsics", _zero_focal, "1"),
+        ("intrinsics_original", _negative_focal, "2"),
+        ("intrinsics_original", _absurd_centre, "1"),
+    ],
+)
+def test_cameras_no_export_could_write_are_refused_on_loading(
+    tmp_path: Path, key: str, edit: Any, views: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A pose that is not a rotation, a focal length <= 0 or a principal point a trillion pixels away:
+    the project is refused when it is read (by every command), not half-exported."""
+    _, path = _project(tmp_path)
+    _with_array(path, key, edit)
+    out = tmp_path / "out"
+    code, _, err = _main(capsys, "export", path, "-f", "colmap", "-o", out)
+    assert code == 2 and key in err and f"view(s) {views})" in err
+    assert not out.exists()
+    code, _, err = _main(capsys, "info", path)
+    assert code == 2 and key in err
+
+
 def test_in_memory_non_finite_camera_never_writes_invalid_json(tmp_path: Path) -> None:
     import dataclasses
 
