@@ -161,6 +161,9 @@ class Controller(QObject):
         # when a project is opened (its photos are then the inputs).
         self.inputs: list[str] = []
         self.exclude: tuple[str, ...] = ()
+        # the inputs and exclusions of the last run started: Run Again retries them while no result
+        # is shown (a first run cancelled or failed)
+        self._attempted: tuple[list[str], tuple[str, ...]] | None = None
         self.run_started = 0.0
         self._sources: dict[int, str] = {}  # job id -> model source (runs and preloads)
         self._load_began: float | None = None  # a model load is under way since then (run or preload)
@@ -392,6 +395,7 @@ class Controller(QObject):
         )
         self._job = req
         self._sources[job_id] = model
+        self._attempted = (list(req.inputs), opts.exclude)
         self.run_started = time.perf_counter()
         if self.loaded_source != model and self._load_began is None:
             self._load_began = self.run_started
@@ -419,7 +423,8 @@ class Controller(QObject):
         that a folder or a video is read again), and the views that run left out stay out; else they
         are the photos of the result's views (an opened project, a result with added images), which
         the views left out earlier are not among (the core refuses a name that matches no input).
-        Never the inputs of a run that failed or was cancelled: those did not make the shown result.
+        Never the inputs of a run that failed or was cancelled while a result is shown: those did not
+        make it; with nothing shown, Run Again retries the last run started.
 
         Raises
         ------
@@ -429,6 +434,8 @@ class Controller(QObject):
         """
         rec = self.reconstruction
         if rec is None:
+            if not views and self._attempted is not None:
+                return list(self._attempted[0]), self._attempted[1]
             raise InputError("There is no result to run again.")
         last = self.last_result
         own = bool(self.inputs) and last is not None and last.reconstruction is rec and len(rec.runs) <= 1
@@ -443,6 +450,11 @@ class Controller(QObject):
             raise InputError("The photos of this result cannot be found, so it cannot be run again.")
         names = {n for p in photos for n in (Path(p).name, Path(p).stem, p)}
         return photos, tuple(n for n in exclude if n in names)
+
+    @property
+    def can_run_again(self) -> bool:
+        """Run Again has something to run: a result is shown, or a run was started before."""
+        return self.reconstruction is not None or self._attempted is not None
 
     @property
     def running_inputs(self) -> list[str]:

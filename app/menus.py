@@ -340,7 +340,7 @@ class WindowMenus(WindowParts):
             act.setEnabled(has)
         self.act_render_playback.setEnabled(has and self.state.reconstruction.n_views > 1 if has else False)
         self.act_cancel.setEnabled(busy and not self.controller.cancelling)
-        self.act_rerun.setEnabled(self.controller.reconstruction is not None and not busy)
+        self.act_rerun.setEnabled(self.controller.can_run_again and not busy)
         self.act_add_images.setEnabled(has and not busy)
 
     def _sync_menus(self) -> None:
