@@ -381,6 +381,9 @@ class Controller(QObject):
             **self.chunk_options(),
             **choices.keywords(),
             exclude=tuple(exclude),
+            # the app's exclusions come from a result: a video's frames chosen another way since may
+            # not hold them (those are then not in the run anyway); said on the status bar
+            exclude_missing_ok=True,
         )
         model = self._model
         accept = self.settings.license_accepted(model)
@@ -616,6 +619,12 @@ class Controller(QObject):
             parts.append(f"{plural(len(rep.skipped), 'file')} skipped")
         if rep.failed_poses:
             parts.append(f"pose failed for {plural(len(rep.failed_poses), 'view')}")
+        if rep.unmatched_exclude:
+            names = ", ".join(rep.unmatched_exclude[:3]) + (" ..." if len(rep.unmatched_exclude) > 3 else "")
+            parts.append(
+                f"{plural(len(rep.unmatched_exclude), 'left-out file')} not among this run's inputs "
+                f"(frames chosen another way?): {names}"
+            )
         if note:
             parts.append(note)
         self.message.emit("; ".join(parts))

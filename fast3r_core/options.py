@@ -51,6 +51,9 @@ class ReconstructOptions:
     frames : how frames are taken from a video: "sharp" (the sharpest of each time bin, near-duplicates
         dropped) or "uniform" (evenly spaced).
     exclude : file names (or stems) of inputs to leave out of the run.
+    exclude_missing_ok : a name of ``exclude`` that matches no input is ignored (and reported in the
+        run report) instead of refused. For names taken from an earlier result (the app's re-runs),
+        not typed ones: a video's frames chosen another way need not hold the frames left out before.
     """
 
     size: int = 512
@@ -75,6 +78,7 @@ class ReconstructOptions:
     masks: str | None = None
     frames: str = "sharp"
     exclude: tuple[str, ...] = ()
+    exclude_missing_ok: bool = False
 
     def __post_init__(self) -> None:
         if self.max_views_per_pass is not None and (

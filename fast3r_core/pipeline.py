@@ -60,6 +60,7 @@ __all__ = [
     "prepare_views",
     "project_size",
     "reconstruct",
+    "unmatched_names",
 ]
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,8 @@ class RunReport:
     skipped: list[SkippedFile] = field(default_factory=list)
     failed_poses: list[int] = field(default_factory=list)
     ignored: int = 0
+    #: names of ``options.exclude`` that matched no input, ignored (``options.exclude_missing_ok``)
+    unmatched_exclude: list[str] = field(default_factory=list)
 
 
 def _subsample(views: list[ViewInput], max_views: int | None) -> list[ViewInput]:
@@ -114,19 +117,32 @@ def _view_keys(v: ViewInput) -> tuple[str, ...]:
     return (v.name, v.path.name, v.path.stem, os.fspath(v.path))
 
 
-def exclude_views(views: Sequence[ViewInput], names: Sequence[str]) -> list[ViewInput]:
+def unmatched_names(views: Sequence[ViewInput], names: Sequence[str]) -> list[str]:
+    """The names of ``names`` that match none of ``views`` (see :func:`exclude_views`)."""
+    known = {k for v in views for k in _view_keys(v)}
+    return [n for n in names if n not in known]
+
+
+def exclude_views(
+    views: Sequence[ViewInput], names: Sequence[str], *, missing_ok: bool = False
+) -> list[ViewInput]:
     """``views`` without those named in ``names`` (display name, file name, stem or path of each view).
+
+    ``missing_ok``: a name that matches no view is ignored (see :func:`unmatched_names`).
 
     Raises
     ------
     InputError
-        A name matches no view (the message lists close names), or every view is excluded.
+        A name matches no view (the message lists close names; not with ``missing_ok``), or every
+        view is excluded.
     """
     if not names:
         return list(views)
     known = {k for v in views for k in _view_keys(v)}
-    unknown = [n for n in names if n not in known]
-    if unknown:
+    unknown = unmatched_names(views, names)
+    if unknown and missing_ok:
+        log.warning("exclude: ignored %d name(s) that match no input: %s", len(unknown), ", ".join(unknown))
+    elif unknown:
         close = sorted({c for n in unknown for c in difflib.get_close_matches(n, known, n=3, cutoff=0.6)})
         hint = f" (close names: {', '.join(close)})" if close else ""
         raise InputError(
@@ -185,7 +201,7 @@ def prepare_views(views: Sequence[ViewInput], opts: ReconstructOptions) -> Prepa
         for a masks folder that does not exist, or a mask that cannot be read or has the wrong size
         (the messages name the file).
     """
-    kept = _subsample(exclude_views(views, opts.exclude), opts.max_views)
+    kept = _subsample(exclude_views(views, opts.exclude, missing_ok=opts.exclude_missing_ok), opts.max_views)
     known = resolve_intrinsics(
         opts.intrinsics,
         [v.path for v in kept],
@@ -210,7 +226,10 @@ def _prepared(
 ) -> PreparedViews:
     if isinstance(inputs, PreparedViews):
         return inputs
-    return prepare_views(_load_views(inputs, opts, rep, progress, cancel), opts)
+    views = _load_views(inputs, opts, rep, progress, cancel)
+    if opts.exclude_missing_ok:
+        rep.unmatched_exclude.extend(unmatched_names(views, opts.exclude))
+    return prepare_views(views, opts)
 
 
 def _inference_options(opts: ReconstructOptions) -> InferenceOptions:

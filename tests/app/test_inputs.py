@@ -527,3 +527,19 @@ def test_a_failed_or_cancelled_run_does_not_replace_the_inputs_run_again_reads(
     inputs, exclude = win.controller.rerun_plan()
     assert sorted(Path(p).name for p in inputs) == sorted(names) and exclude == ()
     assert all(Path(p).parent == images for p in inputs)
+
+
+def test_a_left_out_name_that_matches_no_input_is_ignored_and_said(qtbot, make_window, images) -> None:
+    """A re-run carries the names left out of a result; when the inputs no longer hold one (a video's
+    frames chosen another way) the run goes on without it and the status bar says so."""
+    win = make_window()
+    messages: list[str] = []
+    win.controller.message.connect(messages.append)
+    names = sorted(p.name for p in images.iterdir())
+    with qtbot.waitSignal(win.controller.result_ready, timeout=120_000):
+        win.controller.start_run([str(images)], exclude=("frame_000010.jpg", names[1]))
+    rec = win.state.reconstruction
+    assert [Path(p).name for p in rec.image_paths] == [n for n in names if n != names[1]]
+    assert any(
+        "1 left-out file not among this run's inputs" in m and "frame_000010.jpg" in m for m in messages
+    )

@@ -375,3 +375,22 @@ def test_exclude_by_path_when_two_inputs_share_a_file_name(tmp_path) -> None:
     kept = exclude_views(views, [str(tmp_path / "camB" / "view_00.png")])
     assert [v.name for v in kept] == ["camA/view_00.png", "camA/view_01.png", "camB/view_01.png"]
     assert len(exclude_views(views, ["view_00.png"])) == 2
+
+
+def test_exclude_missing_ok_ignores_names_that_match_nothing(tmp_path) -> None:
+    """Names taken from an earlier result (a video's frames, chosen another way since) may match no
+    input: with ``missing_ok`` they are ignored and listed, the others still apply; never by default."""
+    from fast3r_core.images import ViewInput
+    from fast3r_core.pipeline import exclude_views, unmatched_names
+
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    views = [
+        ViewInput(rgb, tmp_path / f"frame_{i:06d}.jpg", (4, 4), (4, 4), (0, 0, 4, 4), f"frame_{i:06d}.jpg")
+        for i in (0, 5, 9)
+    ]
+    names = ["frame_000010.jpg", "frame_000005.jpg"]
+    kept = exclude_views(views, names, missing_ok=True)
+    assert [v.path.name for v in kept] == ["frame_000000.jpg", "frame_000009.jpg"]
+    assert unmatched_names(views, names) == ["frame_000010.jpg"]
+    with pytest.raises(InputError, match="frame_000010"):
+        exclude_views(views, names)
