@@ -284,7 +284,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         state = self.settings.window_state()
         if state is not None:
             self.restoreState(state)
-        self.resizeDocks([self.views_dock], [300], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.views_dock], [self.VIEWS_WIDTH], Qt.Orientation.Horizontal)
         self.resizeDocks([self.controls_dock], [340], Qt.Orientation.Horizontal)
         self._compact = False
         self._fit_docks()
@@ -292,6 +292,25 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
     #: Below this window size the docks take less room: the Image dock becomes a tab beside Controls
     #: and the side docks narrow, so that the viewport keeps about half of a 1024 x 640 window.
     COMPACT_SIZE = QSize(1280, 800)
+
+    #: Width of the Views dock in a large window (names of about 16 characters beside the thumbnails).
+    VIEWS_WIDTH = 300
+
+    def _compact_side(self) -> int:
+        """Width of the side docks in the compact layout."""
+        return max(250, min(300, self.width() // 4))
+
+    def fit_views_dock(self) -> None:
+        """Widen the Views dock by the room its extra columns take (Intr.: known intrinsics or masks),
+        so that the names keep theirs; at most a third of the window, never narrower than it is."""
+        dock = self.views_dock
+        if dock.isFloating() or dock.isHidden():
+            return
+        base = self._compact_side() + 10 if self._compact else self.VIEWS_WIDTH
+        want = min(base + self.views_panel.extra_width(), self.width() // 3)
+        if dock.width() < want:
+            # after the pending layout: a request made inside it is overridden by the layout
+            QTimer.singleShot(0, lambda: self.resizeDocks([dock], [want], Qt.Orientation.Horizontal))
 
     def _fit_docks(self) -> None:
         """Switch to the compact dock layout when the window becomes small (once per crossing, so that
@@ -301,6 +320,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             return
         self._compact = compact
         if not compact:
+            self.fit_views_dock()  # back to a large window: the names get their room again
             return
         same_area = self.dockWidgetArea(self.preview_dock) == self.dockWidgetArea(self.controls_dock)
         if (
@@ -310,7 +330,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         ):
             self.tabifyDockWidget(self.controls_dock, self.preview_dock)
             self.controls_dock.raise_()
-        side = max(250, min(300, self.width() // 4))
+        side = self._compact_side()
         # after the resize has been laid out: a request made inside it is overridden by the layout
         QTimer.singleShot(
             0,
@@ -470,6 +490,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             unsaved = self.edits_session.unsaved  # carried over, still not saved anywhere
         self.edits_session.reset(edits, unsaved=unsaved)  # a fresh undo history
         self.setWindowModified(unsaved)
+        self.fit_views_dock()
         self._update_empty()
         self._update_actions()
         self._update_status()

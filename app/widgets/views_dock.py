@@ -255,6 +255,14 @@ class ViewsPanel(QWidget):
         state.highlight_changed.connect(self._highlight)
         self._rebuild()
 
+    def extra_width(self) -> int:
+        """Width in px of the columns shown only for some results (Intr.): the dock must grow by it, or
+        the names lose it (0 when they are hidden)."""
+        if self.table.isColumnHidden(self.COL_INTR):
+            return 0
+        header = self.table.horizontalHeader()
+        return max(self.table.sizeHintForColumn(self.COL_INTR), header.sectionSizeHint(self.COL_INTR))
+
     # -- build ----------------------------------------------------------------------------------------
     def _rebuild(self) -> None:
         rec = self.state.reconstruction

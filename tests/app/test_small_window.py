@@ -194,3 +194,37 @@ def test_a_run_does_not_widen_a_small_window(qtbot, make_window, synthetic_rec) 
     panel = win.progress_panel
     assert panel.cancel_button.width() >= panel.cancel_button.minimumSizeHint().width()
     assert panel.stage_label.text().startswith("Inference 12/12")  # the whole text, shown elided
+
+
+def _name_room(win) -> int:
+    """Width in px of the Views list's name column."""
+    panel = win.views_panel
+    return panel.table.columnWidth(panel.COL_NAME)
+
+
+def test_the_intrinsics_column_does_not_take_the_names_room(qtbot, make_window, synthetic_rec) -> None:
+    """A result with known intrinsics shows the Intr. column: the Views dock grows by its width (in a
+    large window and, after a small one, when the window is large again), so the names keep theirs."""
+    import dataclasses
+
+    import numpy as np
+
+    win = make_window()
+    win.resize(1440, 900)
+    win.show()
+    win.controller._show(synthetic_rec)
+    qtbot.wait(100)
+    plain = _name_room(win)
+    assert win.views_panel.extra_width() == 0
+    known = np.zeros(synthetic_rec.n_views, bool)
+    known[0] = True
+    win.controller._show(dataclasses.replace(synthetic_rec, intrinsics_known=known))
+    qtbot.wait(100)
+    assert win.views_panel.extra_width() > 30
+    assert _name_room(win) >= plain - 2
+    win.resize(*SMALL)
+    qtbot.wait(250)
+    assert win.views_dock.width() <= SMALL[0] // 3 + 2
+    win.resize(1440, 900)
+    qtbot.wait(250)
+    assert _name_room(win) >= plain - 2
