@@ -49,6 +49,18 @@ def mask_overlay(keep: np.ndarray, tint: QColor = MASK_TINT) -> QImage:
     return QImage(rgba.data, w, h, 4 * w, QImage.Format.Format_RGBA8888).copy()
 
 
+def _pose_caption(ok: bool, reliable: bool, share: float) -> str:
+    """The caption's pose part (rich text): what the Views list's Pose column says, in words, in red
+    when the pose failed or is unreliable (the list and the banner flag the same views)."""
+    red = '<span style="color:#e05050">{}</span>'
+    if not ok:
+        return red.format("failed")
+    fit = f"{100 * share:.0f} % of its points fit" if np.isfinite(share) else ""
+    if not reliable:
+        return red.format(f"unreliable ({fit})" if fit else "unreliable")
+    return f"ok ({fit})" if fit else "ok"
+
+
 class ImagePreview(QWidget):
     """Shows the original photo of ``state.highlighted_view`` (the model-resolution colours when the
     photo cannot be read), scaled to the widget with its aspect ratio, and a caption."""
@@ -113,7 +125,7 @@ class ImagePreview(QWidget):
         stats = rec.per_view_stats(self.state.source)[view]
         k = rec.intrinsics_original[view]
         w, h = (int(x) for x in rec.original_sizes[view])
-        pose = "ok" if stats.pose_ok else '<span style="color:#e05050">failed</span>'
+        pose = _pose_caption(stats.pose_ok, stats.pose_reliable, stats.pose_inlier_share)
         known = intrinsics_text(bool(rec.intrinsics_known[view]))[0]
         share = masked_share(keep)
         mask = f"; mask leaves out {100 * share:.0f} %" if share is not None else ""

@@ -331,3 +331,22 @@ def test_progress_panel_eta_excludes_the_model_load(qtbot, monkeypatch):
     assert panel.eta_seconds() == pytest.approx(3.0)
     assert "32 s elapsed, about 3 s left" in panel.time_label.text()
     assert pp.format_seconds(3725) == "1:02:05"
+
+
+def test_the_image_caption_flags_the_views_the_list_flags(qtbot, make_window, synthetic_rec) -> None:
+    """A view whose pose fits few of its points is "unreliable" in the caption too, not "ok"."""
+    import dataclasses
+
+    share = np.array([0.9, 0.05, 0.9, 0.9], dtype=np.float32)
+    pose_ok = np.array([True, True, False, True])
+    rec = dataclasses.replace(synthetic_rec, pose_inlier_share=share, pose_ok=pose_ok)
+    win = make_window()
+    win.controller._show(rec)
+    captions = {}
+    for v in range(3):
+        win.state.set_highlighted_view(v)
+        captions[v] = win.preview.caption.text()
+    assert "pose ok (90 % of its points fit)" in captions[0]
+    assert "unreliable (5 % of its points fit)" in captions[1] and "pose ok" not in captions[1]
+    assert ">failed<" in captions[2]
+    assert win.views_panel.table.item(1, win.views_panel.COL_POSE).text() == "5 % !"
