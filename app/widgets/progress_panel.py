@@ -73,6 +73,9 @@ class ProgressPanel(QWidget):
 
     cancel_requested = Signal()
 
+    #: The width the time label keeps: a run of some minutes with its ETA.
+    TIME_TEMPLATE = "12:34 elapsed, about 12:34 left"
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         # the labels take shares of the row (not their text's width, which changes every tick) and elide
@@ -83,24 +86,29 @@ class ProgressPanel(QWidget):
         self.bar.setRange(0, 1000)
         self.bar.setTextVisible(True)
         self.bar.setFormat("%p %")
-        self.bar.setMinimumWidth(80)
+        self.bar.setMinimumWidth(60)
         self.bar.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.time_label = QElidingLabel("")
-        self.time_label.setMaximumWidth(215)
+        # the ETA is what a waiting user reads: room for a typical text, whatever the window, instead
+        # of a share that cut it to "1:16 elapsed, ab..." (the memory estimate gives way first)
+        self.time_label.setFixedWidth(self.time_label.fontMetrics().horizontalAdvance(self.TIME_TEMPLATE) + 8)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Stop the run (Esc); the previous result stays")
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.memory_label = QElidingLabel("")
         self.memory_label.setTextFormat(Qt.TextFormat.PlainText)
-        for label in (self.stage_label, self.time_label, self.memory_label):
+        self.memory_label.setMinimumWidth(0)
+        for label in (self.stage_label, self.memory_label):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 2, 8, 2)
-        lay.addWidget(self.stage_label, 2)
-        lay.addWidget(self.bar, 2)
-        lay.addWidget(self.time_label, 2)
+        # shares of the room left: the stage and the bar first, the memory estimate (also in its
+        # tooltip, and shown before the run) gives way in a small window
+        lay.addWidget(self.stage_label, 4)
+        lay.addWidget(self.bar, 3)
+        lay.addWidget(self.time_label)
         lay.addWidget(self.cancel_button)
-        lay.addWidget(self.memory_label, 2)
+        lay.addWidget(self.memory_label, 1)
         self._start = 0.0
         self._run_start: float | None = None
         self._fraction = 0.0
@@ -170,6 +178,7 @@ class ProgressPanel(QWidget):
     def set_memory_text(self, text: str, warn: bool = False) -> None:
         """The memory estimate of the coming run (red when it will not fit)."""
         self.memory_label.setText(text)
+        self.memory_label.setToolTip(text)  # it elides first when the row is short
         self.memory_label.setStyleSheet("color: #e05050; font-weight: bold;" if warn else "")
 
     def update_progress(self, event: ProgressEvent) -> None:

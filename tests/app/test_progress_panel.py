@@ -81,3 +81,29 @@ def test_a_result_resizes_the_viewport_once(qtbot, make_window, images) -> None:
     assert len(shown) == 1, sizes
     assert shown[0][:2] == (win.viewer.native.width(), win.viewer.native.height())
     assert fitted_at == [shown[0][:2]]  # framed once, for the final size
+
+
+def test_the_eta_and_the_stage_are_whole_in_a_small_window(qtbot, make_window, synthetic_rec) -> None:
+    """At 1024 x 640 the time label shows "1:16 elapsed, about 4:23 left" whole and the stage its
+    name; the memory estimate gives way (its tooltip has it)."""
+    import time
+
+    win = make_window()
+    win.resize(1024, 640)
+    win.show()
+    win.controller._show(synthetic_rec)
+    p = win.progress_panel
+    p.set_running(True, "Reconstructing")
+    p.show()
+    p.set_memory_text("memory: 3.4 GiB per pass (2 passes)")
+    p.update_progress(ProgressEvent("encode", 3, 8))
+    p._start -= 75
+    p._run_start = time.perf_counter() - 70
+    qtbot.wait(REDRAW_INTERVAL_MS + 100)
+    p._tick()
+    qtbot.wait(50)
+    assert "elapsed, about" in p.time_label.text()
+    for label in (p.time_label, p.stage_label):
+        assert label.fontMetrics().horizontalAdvance(label.text()) <= label.width(), label.text()
+    assert p.time_label.geometry().right() < p.cancel_button.geometry().left()
+    assert p.memory_label.toolTip() == "memory: 3.4 GiB per pass (2 passes)"
