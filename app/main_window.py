@@ -77,6 +77,19 @@ log = logging.getLogger(__name__)
 STATE_OPTIONS = SAVED_DISPLAY_OPTIONS
 
 
+#: Size of the first window (no saved geometry) on a large screen.
+FIRST_WINDOW_SIZE = QSize(1440, 900)
+
+
+def first_window_size(available: QSize) -> QSize:
+    """The first window's size: :data:`FIRST_WINDOW_SIZE`, or 90 % of a smaller screen's free area
+    (``available``: the screen without its panels), so that the whole window is on the screen."""
+    return QSize(
+        min(FIRST_WINDOW_SIZE.width(), int(available.width() * 0.9)),
+        min(FIRST_WINDOW_SIZE.height(), int(available.height() * 0.9)),
+    )
+
+
 class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow):
     """The Fast3R Studio window.
 
@@ -280,13 +293,14 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         if geometry is not None:
             self.restoreGeometry(geometry)
         else:
-            self.resize(1440, 900)
+            self.resize(first_window_size(self.screen().availableGeometry().size()))
         state = self.settings.window_state()
         if state is not None:
             self.restoreState(state)
         self.resizeDocks([self.views_dock], [self.VIEWS_WIDTH], Qt.Orientation.Horizontal)
         self.resizeDocks([self.controls_dock], [340], Qt.Orientation.Horizontal)
         self._compact = False
+        self._views_extra = 0  # the Views dock's extra columns' width it was last fitted to
         self._fit_docks()
 
     #: Below this window size the docks take less room: the Image dock becomes a tab beside Controls
@@ -306,8 +320,11 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         dock = self.views_dock
         if dock.isFloating() or dock.isHidden():
             return
+        extra = self.views_panel.extra_width()
+        grown, self._views_extra = max(0, extra - self._views_extra), extra
         base = self._compact_side() + 10 if self._compact else self.VIEWS_WIDTH
-        want = min(base + self.views_panel.extra_width(), self.width() // 3)
+        # the user's own width, plus the columns that just appeared; at least the usual width plus them
+        want = min(max(base + extra, dock.width() + grown), self.width() // 3)
         if dock.width() < want:
             # after the pending layout: a request made inside it is overridden by the layout
             QTimer.singleShot(0, lambda: self.resizeDocks([dock], [want], Qt.Orientation.Horizontal))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import QPoint, QRect
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractScrollArea,
@@ -214,6 +214,8 @@ def test_the_intrinsics_column_does_not_take_the_names_room(qtbot, make_window, 
     win.show()
     win.controller._show(synthetic_rec)
     qtbot.wait(100)
+    win.resizeDocks([win.views_dock], [win.VIEWS_WIDTH], Qt.Orientation.Horizontal)  # the usual width
+    qtbot.wait(100)
     plain = _name_room(win)
     assert win.views_panel.extra_width() == 0
     known = np.zeros(synthetic_rec.n_views, bool)
@@ -228,3 +230,13 @@ def test_the_intrinsics_column_does_not_take_the_names_room(qtbot, make_window, 
     win.resize(1440, 900)
     qtbot.wait(250)
     assert _name_room(win) >= plain - 2
+
+
+def test_the_first_window_fits_the_screen() -> None:
+    """No saved geometry: 1440 x 900 on a large screen, 90 % of a 1280 x 800 one (not larger than it)."""
+    from PySide6.QtCore import QSize
+
+    from app.main_window import first_window_size
+
+    assert first_window_size(QSize(2560, 1400)) == QSize(1440, 900)
+    assert first_window_size(QSize(1280, 770)) == QSize(1152, 693)
