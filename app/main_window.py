@@ -68,6 +68,7 @@ from fast3r_core.edits import Edits, with_appended_points
 
 if TYPE_CHECKING:  # app.viewer imports VisPy: loaded only when the real viewer is made
     from app.viewer.protocol import Viewer, ViewerFactory
+    from fast3r_core import RunReport
 
 __all__ = ["STATE_OPTIONS", "MainWindow"]
 
@@ -234,6 +235,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         c.progress.connect(self.progress_panel.update_progress)
         c.result_ready.connect(self._on_result)
         c.run_finished.connect(self._on_run_finished)
+        c.project_loaded.connect(lambda _path: self.show_result_banner(self.state.reconstruction))
         c.failed.connect(self.show_error)
         c.failed.connect(self._on_task_failed)
         c.project_saved.connect(self._on_project_saved)
@@ -443,6 +445,8 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         elif not running and shown:
             self.progress_panel.set_running(False)
             self.progress_panel.setVisible(False)
+        if st == RunState.CANCELLED:
+            self._restore_result_banner()
         self._update_actions()
         self._update_status()
 
@@ -542,34 +546,48 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             self.viewer.fit_to_scene()
 
     def _on_run_finished(self, res: RunResult) -> None:
-        rep = res.report
+        self.show_result_banner(res.reconstruction, res.report)
+        self._release_centre_layout()  # the banner was the last change of the hand-over
+
+    def show_result_banner(self, rec: Reconstruction | None, rep: RunReport | None = None) -> None:
+        """The warnings banner of the shown result: the files its run skipped (``rep``: when it is
+        this session's run) and the views whose pose failed or is unreliable (from ``rec`` itself, so
+        that an opened project, or a result kept after a cancelled run, shows them too). An error
+        banner stays; no warning clears the banner."""
         lines = []
         details = []
-        if rep.skipped:
+        if rep is not None and rep.skipped:
             names = ", ".join(f"{p.path.name} ({p.reason})" for p in rep.skipped[:4])
             more = f" and {len(rep.skipped) - 4} more" if len(rep.skipped) > 4 else ""
             lines.append(f"{len(rep.skipped)} file(s) skipped: {names}{more}.")
             details += [f"{p.path}: {p.reason}" for p in rep.skipped]
-        if rep.failed_poses:
-            views = ", ".join(str(v) for v in rep.failed_poses[:10])
-            lines.append(f"The pose estimation failed for view(s) {views}: their cameras are unreliable.")
-        rec = res.reconstruction
-        weak = [
-            v
-            for v in np.flatnonzero(rec.pose_inlier_share < LOW_POSE_INLIER_SHARE).tolist()
-            if v not in rep.failed_poses
-        ]
-        if weak:
-            views = ", ".join(str(v) for v in weak[:10]) + (" ..." if len(weak) > 10 else "")
-            lines.append(
-                f"Unreliable pose for {plural(len(weak), 'view')} ({views}): few of their points fit "
-                "the estimated camera (see the Pose column)."
-            )
+        if rec is not None:
+            failed = np.flatnonzero(~np.asarray(rec.pose_ok, bool)).tolist()
+            if failed:
+                views = ", ".join(str(v) for v in failed[:10]) + (" ..." if len(failed) > 10 else "")
+                lines.append(f"The pose estimation failed for view(s) {views}: their cameras are unreliable.")
+            weak = [
+                v
+                for v in np.flatnonzero(rec.pose_inlier_share < LOW_POSE_INLIER_SHARE).tolist()
+                if v not in failed
+            ]
+            if weak:
+                views = ", ".join(str(v) for v in weak[:10]) + (" ..." if len(weak) > 10 else "")
+                lines.append(
+                    f"Unreliable pose for {plural(len(weak), 'view')} ({views}): few of their points fit "
+                    "the estimated camera (see the Pose column)."
+                )
         if lines:
             self.banner.show_message(" ".join(lines), "warning", "\n".join(details))
         elif self.banner.level != "error":
             self.banner.clear()
-        self._release_centre_layout()  # the banner was the last change of the hand-over
+
+    def _restore_result_banner(self) -> None:
+        """After a cancelled run (whose start cleared the banner): the shown result's warnings again."""
+        c = self.controller
+        rec = self.state.reconstruction
+        last = c.last_result
+        self.show_result_banner(rec, last.report if last is not None and last.reconstruction is rec else None)
 
     # ------------------------------------------------------------------------------------------------
     # view

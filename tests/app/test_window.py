@@ -350,3 +350,31 @@ def test_the_image_caption_flags_the_views_the_list_flags(qtbot, make_window, sy
     assert "unreliable (5 % of its points fit)" in captions[1] and "pose ok" not in captions[1]
     assert ">failed<" in captions[2]
     assert win.views_panel.table.item(1, win.views_panel.COL_POSE).text() == "5 % !"
+
+
+def test_the_pose_banner_belongs_to_the_shown_result(
+    qtbot, make_window, synthetic_rec, images, tmp_path
+) -> None:
+    """An opened project with unreliable poses shows the warning; a run started and cancelled over it
+    leaves the result shown, and its warning comes back."""
+    import dataclasses
+
+    from fast3r_core.project_file import save_project
+
+    share = np.array([0.9, 0.05, 0.9, 0.9], dtype=np.float32)
+    rec = dataclasses.replace(synthetic_rec, pose_inlier_share=share)
+    project = save_project(rec, tmp_path / "weak.f3r")
+    win = make_window()
+    with qtbot.waitSignal(win.controller.project_loaded, timeout=30_000):
+        win.open_paths([str(project)])
+    assert "Unreliable pose for 1 view (1)" in win.banner.text()
+
+    with qtbot.waitSignal(
+        win.controller.state_changed, timeout=30_000, check_params_cb=lambda v: v == "cancelled"
+    ):
+        win.start_run([str(images)])
+        qtbot.waitUntil(lambda: win.controller.busy, timeout=20_000)
+        assert win.banner.text() == ""  # a new run clears it
+        win.controller.cancel()
+    assert win.state.reconstruction is not None and win.state.reconstruction.n_views == 4
+    assert "Unreliable pose for 1 view (1)" in win.banner.text()
