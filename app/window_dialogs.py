@@ -89,11 +89,21 @@ class WindowDialogs(WindowParts):
         c = self.controller
         # the masks note is about the photos of the run under way, else of the shown result's run
         dlg = RunOptionsDialog(self.settings, self, inputs=c.running_inputs or c.inputs)
+        dlg.accepted.connect(self._say_run_options_saved)
         if self.interactive:
             dlg.exec()
         else:
             dlg.show()
         return dlg
+
+    def _say_run_options_saved(self) -> None:
+        """OK in the run options changes nothing shown: say when the options take effect."""
+        c = self.controller
+        when = "the run under way keeps its own" if c.busy else ""
+        if not when and c.reconstruction is not None:
+            when = "Run Again (F5) uses them on the shown result's inputs"
+        text = "Run options saved: they apply to the next run" + (f"; {when}" if when else "")
+        self.statusBar().showMessage(text, self.message_timeout_ms)
 
     def _ask_memory(self, check: MemoryCheck) -> int | None:
         """Ask what to do when a run will not fit: 224 (size), None (run anyway) or 0 (cancel)."""

@@ -67,6 +67,7 @@ def test_input_options_reach_the_submitted_run(qtbot, make_window, images, tmp_p
     assert dlg.masks_folder.path() == str(masks) and dlg.masks_folder.isEnabled()
     dlg.accept()
     assert dlg.result() == QDialog.DialogCode.Accepted
+    assert win.statusBar().currentMessage() == "Run options saved: they apply to the next run"
 
     # persisted like the other run options (a fresh reader of the same file sees them)
     win.settings.sync()
