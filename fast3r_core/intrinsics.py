@@ -166,7 +166,34 @@ class KnownIntrinsics:
 
     def scaled_to(self, size: tuple[int, int], where: str) -> KnownIntrinsics:
         """The same camera for a photo of ``size`` ``(width, height)``: scaled when :attr:`size` differs
-        by the same factor on both axes (a downscaled copy); an error when the aspect differs."""
+        by the same factor on both axes (a downscaled copy); an error when the aspect differs, or when
+        the result is implausible for that photo (see :meth:`check_plausible`)."""
+        return self._scaled_to(size, where).check_plausible(where)
+
+    def check_plausible(self, where: str) -> KnownIntrinsics:
+        """``self`` when it can be a camera of a photo of :attr:`size`: focal lengths of a field of view
+        of about 1-170 degrees (the range EXIF focals are held to), a principal point no farther from
+        the photo than its own size. Else an :class:`IntrinsicsError` (a unit slip, a typo)."""
+        if self.size is None:
+            return self
+        w, h = self.size
+        diag = math.hypot(w, h)
+        lo, hi = _FOCAL_DIAGONAL_RANGE
+        for name, f in (("fx", self.fx), ("fy", self.fy)):
+            if not lo * diag < f < hi * diag:
+                raise IntrinsicsError(
+                    f"{where}: {name} = {f:.6g} px is implausible for a {w}x{h} photo (a field of view "
+                    f"outside 1-170 degrees: between {lo * diag:.0f} and {hi * diag:.0f} px is expected)"
+                )
+        for name, c, n in (("cx", self.cx, w), ("cy", self.cy, h)):
+            if not -n <= c <= 2 * n:
+                raise IntrinsicsError(
+                    f"{where}: {name} = {c:.6g} px lies far outside the {w}x{h} photo (its centre is "
+                    f"near {(n - 1) / 2:.0f})"
+                )
+        return self
+
+    def _scaled_to(self, size: tuple[int, int], where: str) -> KnownIntrinsics:
         if self.size is None or tuple(self.size) == tuple(size):
             return replace(self, size=(int(size[0]), int(size[1])))
         (w0, h0), (w1, h1) = self.size, size

@@ -41,15 +41,18 @@ def _damaged(path: Path, exc: BaseException) -> CheckpointError:
     )
 
 
-def _refused_as_code(exc: BaseException) -> bool:
-    """``torch.load(weights_only=True)`` refused the pickle's content (a global such as ``os.system``,
-    an instruction its safe unpickler does not run): not damage, a file that is not data only."""
+def _weights_only_refusal(exc: BaseException) -> str:
+    """What ``torch.load(weights_only=True)`` refused: "global" (the pickle names a global such as
+    ``os.system``: code), "other" (an instruction its safe unpickler does not run: garbage, or a pickle
+    not written by torch.save), or "" (not a refusal)."""
     import pickle
 
+    if not isinstance(exc, pickle.UnpicklingError):
+        return ""
     text = str(exc).lower()
-    return isinstance(exc, pickle.UnpicklingError) and (
-        "weights only load failed" in text or "unsupported global" in text
-    )
+    if "unsupported global" in text:
+        return "global"
+    return "other" if "weights only load failed" in text else ""
 
 
 class _Reader:
@@ -93,12 +96,20 @@ class _Reader:
         except OSError as exc:
             raise CheckpointError(f"Cannot read {self.path}: {exc.strerror or exc}") from exc
         except Exception as exc:
-            if _refused_as_code(exc):
-                # never torch's own text: it suggests weights_only=False, which would run the file's code
+            # never torch's own text for a refusal: it suggests weights_only=False, which would run
+            # the file's code
+            refusal = _weights_only_refusal(exc)
+            if refusal == "global":
                 raise CheckpointError(
-                    f"{self.path} holds Python objects or pickle instructions, not only tensors; it was "
-                    "refused because a checkpoint must be data, never code. Convert it to a plain state "
-                    "dict (or model.safetensors) with the code that made it."
+                    f"{self.path} holds Python objects, not only tensors; it was refused because a "
+                    "checkpoint must be data, never code. Convert it to a plain state dict (or "
+                    "model.safetensors) with the code that made it."
+                ) from exc
+            if refusal == "other":
+                raise CheckpointError(
+                    f"The weights file {self.path} cannot be read as data only: it is damaged (a truncated "
+                    "download?) or was not written by torch.save. Delete it and download it again, or "
+                    "convert it to model.safetensors."
                 ) from exc
             raise _damaged(self.path, exc) from exc
         if isinstance(obj, dict):
@@ -137,10 +148,14 @@ class _Reader:
 
         span = self._spans.get(key)
         if span is None:  # .pth (already loaded or memory-mapped by torch.load) or unknown dtype
-            target.copy_(self.get(key))
+            src = self.get(key)
+            self._check_kind(key, src.dtype, target)
+            target.copy_(src)
+            self._check_finite(key, target)
             return
         dtype_name, offset, nbytes = span
         dtype = _ST_DTYPES[dtype_name]
+        self._check_kind(key, dtype, target)
         direct = (
             target.device.type == "cpu"
             and target.dtype == dtype
@@ -168,6 +183,24 @@ class _Reader:
                 raise _damaged(self.path, exc) from exc
         if not direct:
             target.copy_(dest)  # casts fp16/bf16 to the model dtype, moves to the model device
+        self._check_finite(key, target)
+
+    def _check_kind(self, key: str, stored: torch.dtype, target: torch.Tensor) -> None:
+        """A floating-point weight stored as integers (or booleans) is not a model's weight: refused
+        rather than cast (the run would give noise)."""
+        if target.is_floating_point() and not stored.is_floating_point:
+            raise CheckpointError(
+                f"{self.path}: the weight {key} is stored as {str(stored).removeprefix('torch.')}, not as "
+                "floating-point numbers: this is not a Fast3R checkpoint"
+            )
+
+    def _check_finite(self, key: str, target: torch.Tensor) -> None:
+        """NaN or infinite weights would make every output NaN: refused when read, naming the tensor
+        (a pass over memory just written: about 0.1 s per GB)."""
+        import torch
+
+        if target.is_floating_point() and not bool(torch.isfinite(target).all()):
+            raise CheckpointError(f"{self.path}: the weight {key} holds NaN or infinite values; refused")
 
     def close(self) -> None:
         self._handle = None

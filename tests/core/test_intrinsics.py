@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import struct
 from pathlib import Path
 from types import SimpleNamespace
@@ -138,6 +139,27 @@ def test_json_one_object_for_all(tmp_path: Path) -> None:
     ks = resolve_intrinsics(f, photos)
     assert all(k is not None and k.source == "file" for k in ks)
     assert ks[0] is not None and (ks[0].fx, ks[0].fy, ks[0].cx, ks[0].cy) == (100, 101, 59.5, 39.5)
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"fx": 1e300, "fy": 1e300, "cx": 59.5, "cy": 39.5}, "fx = 1e+300 px is implausible"),
+        ({"fx": 100, "fy": 0.5, "cx": 59.5, "cy": 39.5}, "fy = 0.5 px is implausible"),
+        ({"fx": 100, "fy": 100, "cx": -1e12, "cy": 39.5}, "cx = -1e+12 px lies far outside"),
+        ({"fx": 100, "fy": 100, "cx": 59.5, "cy": 400}, "cy = 400 px lies far outside"),
+    ],
+)
+def test_implausible_file_intrinsics_are_refused_naming_the_value(
+    tmp_path: Path, values: dict, needle: str
+) -> None:
+    """A unit slip or a typo (a focal of 1e300 px, a principal point a trillion pixels away) is refused
+    before the run, not carried into the poses and every export."""
+    f = tmp_path / "k.json"
+    f.write_text(json.dumps(values))
+    photos = [photo(tmp_path / "a.jpg")]  # 120 x 80
+    with pytest.raises(IntrinsicsError, match=re.escape(needle)):
+        resolve_intrinsics(f, photos)
 
 
 def test_json_list_and_dict_per_image(tmp_path: Path) -> None:
