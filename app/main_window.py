@@ -316,7 +316,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
         """Width of the side docks in the compact layout."""
         return max(250, min(300, self.width() // 4))
 
-    def fit_views_dock(self) -> None:
+    def fit_views_dock(self, *, enlarged: bool = False) -> None:
         """Widen the Views dock by the room its extra columns take (Intr.: known intrinsics or masks),
         so that the names keep theirs; at most a third of the window, never narrower than it is."""
         dock = self.views_dock
@@ -324,6 +324,8 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             return
         extra = self.views_panel.extra_width()
         grown, self._views_extra = max(0, extra - self._views_extra), extra
+        if not grown and not enlarged:
+            return  # nothing new to make room for: the dock stays as the user left it (no relayout)
         base = self._compact_side() + 10 if self._compact else self.VIEWS_WIDTH
         # the user's own width, plus the columns that just appeared; at least the usual width plus them
         want = min(max(base + extra, dock.width() + grown), self.width() // 3)
@@ -339,7 +341,7 @@ class MainWindow(WindowMenus, WindowEdits, FileFlows, WindowDialogs, QMainWindow
             return
         self._compact = compact
         if not compact:
-            self.fit_views_dock()  # back to a large window: the names get their room again
+            self.fit_views_dock(enlarged=True)  # back to a large window: the names get their room again
             return
         same_area = self.dockWidgetArea(self.preview_dock) == self.dockWidgetArea(self.controls_dock)
         if (
