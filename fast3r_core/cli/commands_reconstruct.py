@@ -67,10 +67,9 @@ def _model_label(source: str) -> str:
 
 def _registered(source: str) -> bool:
     """``source`` names a registered model (its name, or its Hub repo id in any case)."""
-    from fast3r_core.weights import MODELS
+    from fast3r_core.weights.registry import _lookup
 
-    low = source.lower()
-    return source in MODELS or any((i.repo_id or "").lower() == low for i in MODELS.values())
+    return _lookup(source) is not None
 
 
 def _log_memory_estimate(args: argparse.Namespace) -> None:
